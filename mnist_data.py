@@ -354,8 +354,36 @@ def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True
         test=DataSet(test_images, test_labels, **options))
 
 
+# --- command-line plumbing shared by the scripts ------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, '%s: error: %s\n' % (self.prog, message))
+
+
+def _checked(convert, ok, what):
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a number' % text) from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError('%r: must be %s' % (text, what))
+        return value
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _checked(int, lambda v: v >= 1, 'an integer >= 1')
+nonnegative_int = _checked(int, lambda v: v >= 0, 'an integer >= 0')
+positive_float = _checked(float, lambda v: v > 0 and v != float('inf'), 'a number > 0')
+probability = _checked(float, lambda v: 0 < v <= 1, 'in (0, 1]')
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Fetch, verify and summarise MNIST.')
+    parser = ArgumentParser(description='Fetch, verify and summarise MNIST.')
     parser.add_argument('--data_dir', default=default_data_dir(),
                         help='where the IDX files live (default: $MNIST_DATA_DIR or MNIST_data)')
     args = parser.parse_args(argv)
