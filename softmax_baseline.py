@@ -1,0 +1,162 @@
+"""Softmax regression on MNIST: the first model of "Deep MNIST for Experts".
+
+One linear layer, ``y = softmax(xW + b)``, trained by plain gradient descent, in
+the tutorial's ``InteractiveSession`` style. Two recipes, as the two versions of
+the tutorial text wrote it:
+
+- ``expert`` (default; seed 003, the newest official text): logits, mean
+  ``softmax_cross_entropy_with_logits``, GD 0.5, 1000 steps of 100: about 92 %.
+- ``original`` (seed 000, the older text): softmax output, hand-written
+  ``-reduce_sum(y_*log(y))``, GD 0.01, 1000 steps of 50: 91 %.
+
+    python softmax_baseline.py                     # expert
+    python softmax_baseline.py --recipe original
+    python softmax_baseline.py --seed 7            # the same accuracy on every run
+
+The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+
+import numpy as np
+
+import mnist_data
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One version of the tutorial's softmax regression."""
+    name: str
+    source: str          # the seed text it comes from
+    loss: str            # 'logits': CE with logits; 'softmax': -sum(y_ * log(softmax))
+    learning_rate: float
+    steps: int
+    batch_size: int
+    expect: str          # what the text promises
+
+
+RECIPES = {r.name: r for r in (
+    Recipe('expert', '003', 'logits', 0.5, 1000, 100, 'about 92%'),
+    Recipe('original', '000', 'softmax', 0.01, 1000, 50, '91%'),
+)}
+
+
+def softmax_regression(mnist, recipe, seed=None):
+    """Build, train and test the tutorial's model; return (test accuracy, train seconds).
+
+    ``mnist`` is what ``mnist_data.read_data_sets(..., one_hot=True)`` returns.
+    Raises FloatingPointError if training diverged.
+    """
+    # Imported here, not at the top: the flags answer at once, without TF's ~3 s
+    # import and its C++ log lines.
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import tensorflow.compat.v1 as tf
+    tf.disable_eager_execution()
+    tf.logging.set_verbosity(tf.logging.ERROR)
+
+    tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
+    if seed is not None:
+        tf.set_random_seed(seed)
+        # compat.v1 lacks enable_op_determinism; the v2 switch is process-wide,
+        # so it covers these graphs too.
+        tf.compat.v2.config.experimental.enable_op_determinism()
+
+    sess = tf.InteractiveSession()
+    try:
+        x = tf.placeholder(tf.float32, shape=[None, 784])
+        y_ = tf.placeholder(tf.float32, shape=[None, 10])
+        W = tf.Variable(tf.zeros([784, 10]))
+        b = tf.Variable(tf.zeros([10]))
+        sess.run(tf.global_variables_initializer())
+
+        if recipe.loss == 'logits':
+            # 003: y holds the logits; the stable formula applies softmax inside.
+            # The v1 name, as in the text, still runs under compat.v1 on TF 2.
+            y = tf.matmul(x, W) + b
+            cross_entropy = tf.reduce_mean(
+                tf.nn.softmax_cross_entropy_with_logits(labels=y_, logits=y))
+        else:
+            # 000: softmax output and the cross entropy summed over the batch by
+            # hand (so GD 0.01 here moves about as far as 0.5 on a mean of 50).
+            y = tf.nn.softmax(tf.matmul(x, W) + b)
+            cross_entropy = -tf.reduce_sum(y_ * tf.log(y))
+        train_step = tf.train.GradientDescentOptimizer(
+            recipe.learning_rate).minimize(cross_entropy)
+
+        start = time.perf_counter()
+        for _ in range(recipe.steps):
+            batch = mnist.train.next_batch(recipe.batch_size)
+            train_step.run(feed_dict={x: batch[0], y_: batch[1]})
+        seconds = time.perf_counter() - start
+        # A NaN gives no error, only a 0.098 accuracy (argmax of NaN is class 0).
+        if not np.isfinite(W.eval()).all():
+            raise FloatingPointError(
+                'training diverged: the weights are NaN or inf (with --recipe original, '
+                'log(0) in the hand-written cross entropy); try a smaller --learning_rate')
+
+        correct_prediction = tf.equal(tf.argmax(y, 1), tf.argmax(y_, 1))
+        accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+        return accuracy.eval(feed_dict={x: mnist.test.images, y_: mnist.test.labels}), seconds
+    finally:
+        sess.close()
+
+
+def parse_args(argv):
+    def defaults(field):
+        return ', '.join('%s %s' % (r.name, getattr(r, field)) for r in RECIPES.values())
+
+    parser = mnist_data.ArgumentParser(
+        description='Softmax regression on MNIST, step one of "Deep MNIST for Experts".')
+    parser.add_argument('--recipe', choices=RECIPES, default='expert',
+                        help='expert: text 003, logits and mean CE; original: text 000, '
+                             'softmax and -reduce_sum(y_*log(y)) (default: expert)')
+    parser.add_argument('--data_dir', default=mnist_data.default_data_dir(),
+                        help='where the MNIST files live or are fetched to '
+                             '(default: $MNIST_DATA_DIR or MNIST_data)')
+    parser.add_argument('--steps', type=mnist_data.nonnegative_int,
+                        help='training steps (default: %s)' % defaults('steps'))
+    parser.add_argument('--batch_size', type=mnist_data.positive_int,
+                        help='examples per step (default: %s)' % defaults('batch_size'))
+    parser.add_argument('--learning_rate', type=mnist_data.positive_float,
+                        help='gradient descent step size (default: %s)'
+                             % defaults('learning_rate'))
+    parser.add_argument('--seed', type=mnist_data.seed_int,
+                        help='seed TF, numpy and the batch order, so a rerun repeats '
+                             '(default: unseeded)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    overrides = {field: getattr(args, field) for field in ('steps', 'batch_size', 'learning_rate')
+                 if getattr(args, field) is not None}
+    recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+
+    if args.seed is not None:
+        np.random.seed(args.seed)
+    try:
+        mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
+    except (mnist_data.MNISTDataError, OSError) as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+
+    try:
+        acc, seconds = softmax_regression(mnist, recipe, seed=args.seed)
+    except FloatingPointError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+
+    print('test accuracy %g' % acc)
+    print('softmax_baseline: recipe %s (text %s, expect %s): %d steps x %d, GD %g, '
+          '%.1f s, %.0f steps/s'
+          % (recipe.name, recipe.source, recipe.expect, recipe.steps, recipe.batch_size,
+             recipe.learning_rate, seconds, recipe.steps / seconds if seconds else 0),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

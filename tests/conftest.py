@@ -1,0 +1,31 @@
+"""Shared fixtures: the repository root and a verified MNIST data directory."""
+
+import os
+import pathlib
+import sys
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Test the working tree's modules, even when an older copy of the project is installed.
+sys.path.insert(0, str(REPO_ROOT))
+
+import mnist_data  # noqa: E402  (needs the path above)
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """The repository root as a pathlib.Path."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def data_dir():
+    """Absolute path of a directory holding the four verified MNIST files.
+
+    ``$MNIST_DATA_DIR`` or ``<repo>/MNIST_data``; fetched through the loader once per
+    session, so the suite also runs from a fresh clone.
+    """
+    path = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO_ROOT / 'MNIST_data')
+    mnist_data.maybe_download(path)
+    return path

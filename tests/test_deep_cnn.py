@@ -1,0 +1,233 @@
+"""deep_cnn.py on real MNIST: short runs, checkpoints, resume, signals, summaries."""
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import deep_cnn
+import mnist_data
+
+STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
+
+
+def run_cnn(repo_root, data_dir, *args, timeout=600):
+    """Run deep_cnn.py to completion; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, str(repo_root / 'deep_cnn.py'),
+                           '--data_dir', data_dir, *args],
+                          cwd=repo_root, capture_output=True, text=True, timeout=timeout)
+
+
+def dirs(tmp_path, name):
+    return ['--checkpoint_dir', str(tmp_path / name / 'ckpt'),
+            '--log_dir', str(tmp_path / name / 'logs')]
+
+
+def printed_accuracy(stdout):
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith('test accuracy '), stdout
+    return float(last.split()[-1])
+
+
+def step_lines(stdout):
+    return [int(m.group(1)) for m in map(STEP_LINE.match, stdout.splitlines()) if m]
+
+
+def checkpoint_steps(ckpt_dir):
+    return sorted(int(re.search(r'-(\d+)\.index$', p).group(1))
+                  for p in glob.glob(os.path.join(ckpt_dir, 'model.ckpt-*.index')))
+
+
+@pytest.fixture(scope='module')
+def expert_run(repo_root, data_dir, tmp_path_factory):
+    """300 seeded steps of the tutorial's recipe, shared by several tests."""
+    tmp = tmp_path_factory.mktemp('expert')
+    proc = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', *dirs(tmp, 'run'))
+    assert proc.returncode == 0, proc.stderr
+    return tmp / 'run', proc
+
+
+@pytest.mark.parametrize('flags', [
+    ['--steps', '-1'], ['--batch_size', '0'], ['--keep_prob', '0'], ['--keep_prob', '1.5'],
+    ['--learning_rate', '0'], ['--learning_rate', 'fast'], ['--recipe', 'nope'],
+    ['--checkpoint_every', '-5'], ['--no_such_flag'],
+])
+def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
+    proc = run_cnn(repo_root, data_dir, *flags, *dirs(tmp_path, 'bad'), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ''
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert 'error:' in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'bad').exists()
+
+
+def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
+    run, proc = expert_run
+    assert step_lines(proc.stdout) == [0, 100, 200]
+    assert printed_accuracy(proc.stdout) >= 0.90
+    assert checkpoint_steps(run / 'ckpt')[-1] == 300
+    record = json.loads((run / 'ckpt' / 'run.json').read_text())
+    assert record['recipe'] == 'expert' and record['status'] == 'finished'
+    assert record['steps'] == 300 and record['flags']['seed'] == 1
+    assert '%g' % record['test_accuracy'] == proc.stdout.split()[-1]
+    assert [h[0] for h in record['history']] == [0, 100, 200]
+    assert record['steps_per_s'] > 0 and record['tensorflow']
+
+
+def test_same_seed_gives_same_lines(repo_root, data_dir, expert_run, tmp_path):
+    _, first = expert_run
+    again = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1',
+                    *dirs(tmp_path, 'again'))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+
+
+def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_path):
+    shutil.copytree(expert_run[0], tmp_path / 'run')
+    proc = run_cnn(repo_root, data_dir, '--steps', '400', '--seed', '1', *dirs(tmp_path, 'run'))
+    assert proc.returncode == 0, proc.stderr
+    assert 'resuming from' in proc.stderr
+    assert step_lines(proc.stdout) == [300]
+    assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == 400
+    record = json.loads((tmp_path / 'run' / 'ckpt' / 'run.json').read_text())
+    assert record['steps'] == 400 and record['steps_this_run'] == 100
+    assert [h[0] for h in record['history']] == [0, 100, 200, 300]
+
+    fresh = run_cnn(repo_root, data_dir, '--steps', '10', '--log_every', '5', '--fresh',
+                    *dirs(tmp_path, 'run'))
+    assert fresh.returncode == 0, fresh.stderr
+    assert 'resuming' not in fresh.stderr and step_lines(fresh.stdout) == [0, 5]
+    assert checkpoint_steps(tmp_path / 'run' / 'ckpt') == [10]
+
+
+def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
+    cmd = [sys.executable, str(repo_root / 'deep_cnn.py'), '--data_dir', data_dir,
+           '--steps', '20000', '--log_every', '50', *dirs(tmp_path, 'run')]
+    proc = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in proc.stdout:
+            if line.startswith('step 100,') or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert 'SIGINT' in err and 'saved' in err
+    saved = checkpoint_steps(tmp_path / 'run' / 'ckpt')
+    assert saved and saved[-1] >= 100
+    record = json.loads((tmp_path / 'run' / 'ckpt' / 'run.json').read_text())
+    assert record['status'] == 'interrupted' and record['steps'] == saved[-1]
+
+    again = run_cnn(repo_root, data_dir, '--steps', str(saved[-1] + 20), '--log_every', '50',
+                    *dirs(tmp_path, 'run'))
+    assert again.returncode == 0, again.stderr
+    assert 'resuming from' in again.stderr and 'step 0,' not in again.stdout
+    assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == saved[-1] + 20
+
+
+@pytest.mark.parametrize('recipe', sorted(deep_cnn.RECIPES))
+def test_every_recipe_builds_and_trains(repo_root, data_dir, recipe, tmp_path):
+    proc = run_cnn(repo_root, data_dir, '--recipe', recipe, '--steps', '20',
+                   '--log_every', '10', '--summary_every', '10', *dirs(tmp_path, 'r'))
+    assert proc.returncode == 0, proc.stderr
+    assert step_lines(proc.stdout) == [0, 10]
+    assert 0.0 <= printed_accuracy(proc.stdout) <= 1.0
+    assert checkpoint_steps(tmp_path / 'r' / 'ckpt') == [20]
+
+
+def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
+    proc = run_cnn(repo_root, data_dir, '--recipe', 'single_conv', '--seed', '1',
+                   *dirs(tmp_path, 'single'))
+    assert proc.returncode == 0, proc.stderr
+    assert step_lines(proc.stdout)[-1] == 1000
+    assert printed_accuracy(proc.stdout) >= 0.95
+
+
+def event_tags(log_dir):
+    """{tag: number of values} over the event files of one writer, and the graph flag."""
+    import_tf = deep_cnn.import_tf()
+    tags, has_graph = {}, False
+    for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
+        for event in import_tf.train.summary_iterator(path):
+            has_graph |= bool(event.graph_def)
+            for value in event.summary.value:
+                tags[value.tag] = tags.get(value.tag, 0) + 1
+    return tags, has_graph
+
+
+def test_event_files_hold_graph_and_scalars(expert_run):
+    logs = expert_run[0] / 'logs'
+    train_tags, train_graph = event_tags(str(logs / 'train'))
+    test_tags, _ = event_tags(str(logs / 'test'))
+    assert train_graph
+    for tags in (train_tags, test_tags):
+        assert tags.get('accuracy') == 3 and tags.get('cross_entropy') == 3
+
+
+def test_summaries_recipe_writes_seed_002_summaries(repo_root, data_dir, tmp_path):
+    proc = run_cnn(repo_root, data_dir, '--recipe', 'summaries', '--steps', '3',
+                   '--log_every', '0', '--summary_every', '2', *dirs(tmp_path, 's'))
+    assert proc.returncode == 0, proc.stderr
+    tags, _ = event_tags(str(tmp_path / 's' / 'logs' / 'train'))
+    # TF 2's v1 scalar summaries uniquify their tags ('mean_1'), as they do for 002.
+    plain = {re.sub(r'_1$', '', t): n for t, n in tags.items()}
+    for tag in ('W_conv1/summaries/mean', 'W_conv1/summaries/stddev', 'b_fc2/summaries/max',
+                'W_fc1/summaries/histogram', 'h_conv1/activations', 'h_fc1/activations',
+                'dropout_keep_probability', 'accuracy', 'cross_entropy'):
+        assert plain.get(tag) == 2, (tag, sorted(tags))
+    for image in ('preprocess', 'W_conv1/filters', 'W_conv2/filters', 'h_conv1/convolved',
+                  'h_pool2/pooled'):
+        assert any(t.startswith(image + '/image') for t in tags), (image, sorted(tags))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_path):
+    first = run_cnn(repo_root, data_dir, '--recipe', 'original', '--steps', '10',
+                    *dirs(tmp_path, 'n'))
+    assert first.returncode == 0, first.stderr
+    blowup = run_cnn(repo_root, data_dir, '--recipe', 'original', '--steps', '500',
+                     '--learning_rate', '1000', *dirs(tmp_path, 'n'))
+    assert blowup.returncode == 1
+    assert 'cross_entropy became nan' in blowup.stderr and 'model.ckpt-10' in blowup.stderr
+    assert 'test accuracy' not in blowup.stdout
+    assert checkpoint_steps(tmp_path / 'n' / 'ckpt') == [10]
+
+
+def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
+    tf = deep_cnn.import_tf()
+    mnist = mnist_data.read_data_sets(data_dir, one_hot=True)
+    model = deep_cnn.build_model(deep_cnn.RECIPES['expert'], 1e-4)
+    with tf.Session(graph=model.graph) as sess:
+        model.saver.restore(sess, tf.train.latest_checkpoint(str(expert_run[0] / 'ckpt')))
+        batched, _ = deep_cnn.evaluate(sess, model, mnist.test.images, mnist.test.labels)
+        whole = sess.run(model.accuracy, feed_dict={model.x: mnist.test.images,
+                                                    model.y_: mnist.test.labels})
+    assert batched == pytest.approx(float(whole), abs=1e-6)
+    assert '%g' % batched == expert_run[1].stdout.split()[-1]
+
+
+def test_epochs_recipe_prints_seed_004_epoch_losses(data_dir, capsys, tmp_path):
+    full = mnist_data.read_data_sets(data_dir, one_hot=True, seed=0)
+    small = mnist_data.Datasets(
+        train=mnist_data.DataSet(full.train.images[:256].reshape(-1, 28, 28, 1) * 255,
+                                 full.train.labels[:256], one_hot=True, seed=0),
+        validation=full.validation, test=full.test)
+    args = deep_cnn.parse_args(['--recipe', 'epochs', '--steps', '4', '--batch_size', '128',
+                                *dirs(tmp_path, 'e')])
+    assert deep_cnn.train(args, small) == 0
+    lines = capsys.readouterr().out.splitlines()
+    epoch_lines = [l for l in lines if l.startswith('Step ')]
+    assert [l.split()[:5] for l in epoch_lines] == [['Step', '0', 'out', 'of', '2'],
+                                                    ['Step', '1', 'out', 'of', '2']]
+    assert all(np.isfinite(float(l.split()[-1])) for l in epoch_lines)
+    assert lines[-1].startswith('test accuracy ')

@@ -1,0 +1,112 @@
+"""softmax_baseline.py from the command line: accuracy floors, seeding, flag errors."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO / 'MNIST_data')
+SCRIPT = 'softmax_baseline.py'
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def accuracy_of(proc):
+    """The accuracy on the last stdout line, checking the run went well."""
+    assert proc.returncode == 0, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout  # stdout is the tutorial's output only
+    match = re.fullmatch(r'test accuracy (0\.\d+|1)', lines[-1])
+    assert match, lines[-1]
+    return float(match.group(1))
+
+
+@pytest.fixture(scope='module')
+def expert_seed7():
+    return run('--data_dir', DATA_DIR, '--seed', '7')
+
+
+def test_expert_reaches_the_tutorials_accuracy(expert_seed7):
+    assert accuracy_of(expert_seed7) >= 0.91  # 003: "about 92 %"
+
+
+def test_original_reaches_the_older_texts_accuracy():
+    proc = run('--data_dir', DATA_DIR, '--recipe', 'original', '--seed', '7')
+    assert accuracy_of(proc) >= 0.89  # 000: "91 %"
+
+
+def test_same_seed_same_accuracy(expert_seed7):
+    again = run('--data_dir', DATA_DIR, '--seed', '7')
+    accuracy_of(again)
+    assert again.stdout.splitlines()[-1] == expert_seed7.stdout.splitlines()[-1]
+
+
+def test_steps_per_second_on_stderr(expert_seed7):
+    assert re.search(r'^softmax_baseline: recipe expert .* steps/s$', expert_seed7.stderr,
+                     re.MULTILINE)
+
+
+def test_diverged_training_is_one_error_line():
+    # The hand-written log(softmax) hits log(0) once the steps are far too large.
+    proc = run('--data_dir', DATA_DIR, '--recipe', 'original', '--learning_rate', '1',
+               '--steps', '20', '--seed', '7')
+    assert proc.returncode == 1
+    assert proc.stdout == ''
+    assert 'Traceback' not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith('error: training diverged')
+
+
+@pytest.mark.parametrize('args', [
+    ['--steps', '-1'],
+    ['--batch_size', '0'],
+    ['--learning_rate', '0'],
+    ['--learning_rate', 'abc'],
+    ['--learning_rate', 'nan'],
+    ['--seed', '-1'],
+    ['--recipe', 'nope'],
+    ['--no_such_flag'],
+])
+def test_bad_flag_is_one_line_and_exit_2(args):
+    proc = run(*args, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ''
+    # Exactly one line: TF was not imported, or its log lines would be here too.
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith('softmax_baseline.py: error: ')
+
+
+def test_bad_flag_answers_before_importing_tensorflow():
+    code = ('import sys, softmax_baseline\n'
+            'try:\n'
+            '    softmax_baseline.main(["--steps", "-1"])\n'
+            'except SystemExit as e:\n'
+            '    print(e.code, "tensorflow" in sys.modules)\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.stdout.split() == ['2', 'False']
+
+
+def test_unusable_data_dir_is_one_error_line(tmp_path):
+    not_a_dir = tmp_path / 'file'
+    not_a_dir.write_text('')
+    proc = run('--data_dir', str(not_a_dir), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith('error: ')
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_help_shows_the_recipe_defaults():
+    proc = run('--help', timeout=60)
+    assert proc.returncode == 0
+    help_text = ' '.join(proc.stdout.split())
+    for default in ('expert 1000, original 1000', 'expert 100, original 50',
+                    'expert 0.5, original 0.01'):
+        assert default in help_text
