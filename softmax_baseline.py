@@ -17,12 +17,12 @@ The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
 """
 
 import dataclasses
-import os
 import sys
 import time
 
 import numpy as np
 
+import deep_cnn
 import mnist_data
 
 
@@ -50,12 +50,9 @@ def softmax_regression(mnist, recipe, seed=None):
     ``mnist`` is what ``mnist_data.read_data_sets(..., one_hot=True)`` returns.
     Raises FloatingPointError if training diverged.
     """
-    # Imported here, not at the top: the flags answer at once, without TF's ~3 s
-    # import and its C++ log lines.
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    import tensorflow.compat.v1 as tf
-    tf.disable_eager_execution()
-    tf.logging.set_verbosity(tf.logging.ERROR)
+    # Imported now, not at the top: the flags answer at once, without TF's ~3 s
+    # import and its C++ log lines (deep_cnn owns that start-up).
+    tf = deep_cnn.import_tf()
 
     tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
     if seed is not None:
@@ -64,7 +61,7 @@ def softmax_regression(mnist, recipe, seed=None):
         # so it covers these graphs too.
         tf.compat.v2.config.experimental.enable_op_determinism()
 
-    sess = tf.InteractiveSession()
+    sess = deep_cnn.new_session(interactive=True)
     try:
         x = tf.placeholder(tf.float32, shape=[None, 784])
         y_ = tf.placeholder(tf.float32, shape=[None, 10])

@@ -7,9 +7,7 @@ Prints best and median wall time per stage and writes them, with machine info, a
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -17,11 +15,11 @@ import time
 import numpy as np
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(BENCH_DIR)
-# Run as a plain script from anywhere: the loader lives at the repository root.
-sys.path.insert(0, REPO_ROOT)
+if BENCH_DIR not in sys.path:  # imported from elsewhere, not run as a script
+    sys.path.insert(0, BENCH_DIR)
 
-import mnist_data  # noqa: E402  (needs the path above)
+import common  # noqa: E402  (needs the path above; puts the repository root on it too)
+import mnist_data  # noqa: E402
 
 
 def timed(func, repeat):
@@ -36,13 +34,10 @@ def timed(func, repeat):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--data_dir', default=os.environ.get('MNIST_DATA_DIR')
-                        or os.path.join(REPO_ROOT, 'MNIST_data'),
-                        help='MNIST directory (default: $MNIST_DATA_DIR or <repo>/MNIST_data)')
+    common.add_data_dir(parser)
     parser.add_argument('--repeat', type=mnist_data.positive_int, default=5,
                         help='runs per stage (default 5)')
-    parser.add_argument('--json', default=os.path.join(BENCH_DIR, 'results', 'load.json'),
-                        help='where to write the results (default bench/results/load.json)')
+    common.add_json(parser, 'load.json')
     args = parser.parse_args()
 
     # Fetch once up front so no stage below times a download.
@@ -79,20 +74,10 @@ def main():
         'repeat': args.repeat,
         'data_dir': os.path.abspath(args.data_dir),
         'files': {name: os.path.basename(path) for name, path in paths.items()},
-        'machine': {
-            'platform': platform.platform(),
-            'machine': platform.machine(),
-            'cpu_count': os.cpu_count(),
-            'python': platform.python_version(),
-            'numpy': np.__version__,
-        },
+        'machine': common.machine_info(cpu=False, numpy=np.__version__),
         'results': results,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as f:
-        json.dump(report, f, indent=2)
-        f.write('\n')
-    print('wrote %s' % args.json)
+    common.write_report(args.json, report)
     return 0
 
 

@@ -1,0 +1,296 @@
+"""visualize_filters.py on checkpoints of short real training runs.
+
+One expert run (200 steps) and one single_conv run (100 steps) are trained once for
+the module; the visualiser runs on them as a user would, through its command line.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import types
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use('Agg')
+import matplotlib.image  # noqa: E402  (after the backend is chosen)
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import deep_cnn  # noqa: E402  (needs the path above; imports TensorFlow only when asked)
+import visualize_filters as vf  # noqa: E402
+
+DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO / 'MNIST_data')
+SAMPLES = 3
+CONV2_FILTER = 7
+TIMEOUT = 600
+
+
+def run(script, *args, cwd=None):
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
+
+
+def train(base, recipe, steps):
+    """A short seeded deep_cnn.py run into base/ckpt and base/logs."""
+    proc = run('deep_cnn.py', '--recipe', recipe, '--steps', steps, '--seed', 1,
+               '--log_every', 20, '--summary_every', 20, '--fresh', '--data_dir', DATA_DIR,
+               '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
+    assert proc.returncode == 0, proc.stderr
+    with open(base / 'ckpt' / 'run.json') as f:
+        return json.load(f)
+
+
+def visualize(*args, cwd=None):
+    return run('visualize_filters.py', '--data_dir', DATA_DIR, *args, cwd=cwd)
+
+
+@pytest.fixture(scope='module')
+def expert(tmp_path_factory):
+    base = tmp_path_factory.mktemp('expert')
+    record = train(base, 'expert', 200)
+    out = base / 'figures'
+    proc = visualize('--checkpoint_dir', base / 'ckpt', '--output_dir', out,
+                     '--samples', SAMPLES, '--conv2_filter', CONV2_FILTER)
+    assert proc.returncode == 0, proc.stderr
+    return types.SimpleNamespace(base=base, ckpt=base / 'ckpt', out=out, proc=proc,
+                                 record=record)
+
+
+@pytest.fixture(scope='module')
+def single(tmp_path_factory):
+    base = tmp_path_factory.mktemp('single_conv')
+    record = train(base, 'single_conv', 100)
+    out = base / 'figures'
+    proc = visualize('--checkpoint', base / 'ckpt' / 'model.ckpt-100', '--output_dir', out,
+                     '--samples', SAMPLES)
+    assert proc.returncode == 0, proc.stderr
+    return types.SimpleNamespace(base=base, ckpt=base / 'ckpt', out=out, proc=proc,
+                                 record=record)
+
+
+def gray(path):
+    """The PNG as a 2-D array of gray levels in [0, 1]."""
+    image = matplotlib.image.imread(path)
+    return image[..., :3].mean(axis=2)
+
+
+def assert_figure(path, size):
+    """The PNG exists, is ``size`` (width, height) pixels, and is not blank."""
+    assert path.exists(), path
+    image = gray(path)
+    assert (image.shape[1], image.shape[0]) == size
+    assert image.std() > 0.05, '%s looks blank' % path
+    return image
+
+
+def assert_cells_drawn(image, grid, rows):
+    """Each of these grid rows has content: no row of cells is left blank."""
+    for row in rows:
+        y = grid.row_y[row]
+        strip = image[y:y + grid.cell, grid.x(0):grid.width - vf.MARGIN]
+        assert strip.std() > 0.05, 'row %d of the grid is blank' % row
+
+
+# --- the figures ------------------------------------------------------------------
+
+def test_expert_figures_have_the_expected_grid(expert):
+    out = expert.out
+    conv1 = vf.layer_grid(32, SAMPLES, rows=1)
+    conv2 = vf.layer_grid(64, SAMPLES, rows=2)
+    # 001's layouts: a digit column and 32 filters; filter row(s) plus a row (conv2: two)
+    # per digit. Pinned in pixels, so a layout change shows up here.
+    assert conv1.size() == (1544, 260)
+    assert conv2.size() == (1544, 448)
+    image = assert_figure(out / 'conv1.png', conv1.size())
+    assert_cells_drawn(image, conv1, range(1 + SAMPLES))
+    image = assert_figure(out / 'conv2.png', conv2.size())
+    assert_cells_drawn(image, conv2, range(2 * (1 + SAMPLES)))
+    filter_grid = vf.conv2_filter_grid(32)
+    image = assert_figure(out / ('conv2_filter%d.png' % CONV2_FILTER), filter_grid.size())
+    assert_cells_drawn(image, filter_grid, range(4))
+    assert_figure(out / 'learning_curve.png', vf.CURVE_SIZE)
+
+    with open(out / 'misclassified.json') as f:
+        shown = len(json.load(f)['shown'])
+    assert_figure(out / 'misclassified.png', vf.misclassified_grid(shown).size())
+
+
+def test_every_written_file_is_announced(expert):
+    names = ['conv1.png', 'conv2.png', 'conv2_filter%d.png' % CONV2_FILTER,
+             'misclassified.png', 'learning_curve.png', 'misclassified.json']
+    assert expert.proc.stdout.splitlines() == [
+        'wrote %s' % (expert.out / name) for name in names]
+    assert sorted(os.listdir(expert.out)) == sorted(names)
+
+
+def test_the_digit_rows_show_the_first_test_digits(expert):
+    """The digit cell of each row is the test image itself, drawn 0..1 in gray_r."""
+    import mnist_data
+    images = mnist_data.read_data_sets(DATA_DIR).test.images[:SAMPLES]
+    grid = vf.layer_grid(32, SAMPLES)
+    image = gray(expert.out / 'conv1.png')
+    for d in range(SAMPLES):
+        y, x = grid.row_y[1 + d], grid.x(0)
+        cell = image[y + 1:y + grid.cell - 1, x + 1:x + grid.cell - 1]
+        digit = images[d].reshape(28, 28)
+        # Nearest-neighbour sampling of the 28x28 digit onto the cell's pixels.
+        idx = ((np.arange(1, grid.cell - 1) + 0.5) * 28 / grid.cell).astype(int)
+        expected = 1 - digit[np.ix_(idx, idx)]
+        assert np.mean(np.abs(cell - expected) < 0.1) > 0.9
+
+
+def test_single_conv_gets_its_16_filter_figure(single):
+    grid = vf.layer_grid(16, SAMPLES)
+    image = assert_figure(single.out / 'conv1.png', grid.size())
+    assert_cells_drawn(image, grid, range(1 + SAMPLES))
+    assert not (single.out / 'conv2.png').exists()
+    assert 'recipe single_conv' in single.proc.stderr
+    assert_figure(single.out / 'learning_curve.png', vf.CURVE_SIZE)
+
+
+def test_the_recipe_is_recognised_without_run_json(single, tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(single.ckpt, ckpt)
+    (ckpt / 'run.json').unlink()
+    proc = visualize('--checkpoint_dir', ckpt, '--output_dir', tmp_path / 'figures',
+                     '--samples', SAMPLES, '--misclassified', 0,
+                     '--log_dir', single.base / 'logs')
+    assert proc.returncode == 0, proc.stderr
+    assert 'recipe single_conv' in proc.stderr
+    assert_figure(tmp_path / 'figures' / 'conv1.png', vf.layer_grid(16, SAMPLES).size())
+    # No run.json: the learning curve comes from the TensorBoard event files.
+    assert_figure(tmp_path / 'figures' / 'learning_curve.png', vf.CURVE_SIZE)
+    assert not (tmp_path / 'figures' / 'misclassified.png').exists()
+
+
+# --- the misclassified digits ---------------------------------------------------
+
+@pytest.fixture(scope='module')
+def expert_predictions(expert):
+    """Predictions of the expert checkpoint for all test digits, computed here with
+    deep_cnn's own graph, independently of the visualiser."""
+    import mnist_data
+    tf = deep_cnn.import_tf()
+    test = mnist_data.read_data_sets(DATA_DIR).test
+    with tf.Graph().as_default() as graph:
+        x = tf.placeholder(tf.float32, [None, 784])
+        net = deep_cnn.deepnn(x, deep_cnn.RECIPES['expert'])
+        saver = tf.train.Saver(var_list=list(net.variables.values()))
+        prediction = tf.argmax(net.logits, 1)
+    with tf.Session(graph=graph) as sess:
+        saver.restore(sess, tf.train.latest_checkpoint(str(expert.ckpt)))
+        predictions = sess.run(prediction, feed_dict={x: test.images})
+    return test.labels, predictions
+
+
+def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_predictions):
+    labels, predictions = expert_predictions
+    with open(expert.out / 'misclassified.json') as f:
+        report = json.load(f)
+    wrong = np.flatnonzero(predictions != labels)
+    # deep_cnn's own evaluation at the end of training counted the same mistakes.
+    assert report['misclassified'] == len(wrong)
+    assert len(wrong) == round((1 - expert.record['test_accuracy']) * len(labels))
+    assert 0 < len(report['shown']) == min(50, len(wrong))
+    for digit in report['shown']:
+        i = digit['index']
+        assert digit['label'] == labels[i] != predictions[i] == digit['prediction']
+    assert [d['index'] for d in report['shown']] == list(wrong[:len(report['shown'])])
+
+
+def test_misclassified_helper():
+    assert list(vf.misclassified([1, 2, 3, 4], [1, 0, 3, 0])) == [1, 3]
+
+
+def test_a_model_without_mistakes_gets_a_note(tmp_path):
+    images = np.zeros((5, 784), np.float32)
+    fig = vf.plot_misclassified(images, [0] * 5, [0] * 5, [], 5, title='none')
+    fig.savefig(tmp_path / 'm.png', dpi=vf.DPI)
+    assert_figure(tmp_path / 'm.png', vf.misclassified_grid(0).size())
+
+
+# --- the learning curve ---------------------------------------------------------
+
+def test_learning_curve_from_run_json(expert):
+    curve = vf.learning_curve(expert.record, '/nonexistent')
+    assert curve['source'] == 'run.json'
+    assert [s for s, _ in curve['train']] == list(range(0, 200, 20))
+    assert curve['final'] == (200, expert.record['test_accuracy'])
+
+
+def test_learning_curve_from_event_files(single, tmp_path):
+    curve = vf.learning_curve({}, str(single.base / 'logs'))
+    assert [s for s, _ in curve['train']] == list(range(0, 100, 20))
+    assert [s for s, _ in curve['test']] == list(range(0, 100, 20))
+    assert all(0 <= a <= 1 for _, a in curve['train'] + curve['test'])
+    assert vf.learning_curve({}, str(tmp_path)) is None
+
+
+# --- errors -------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def bad_checkpoints(tmp_path_factory, single):
+    """A file that is no checkpoint, a checkpoint directory whose files are damaged,
+    and a real checkpoint whose conv1 has 8 filters, which no recipe has."""
+    base = tmp_path_factory.mktemp('bad')
+    garbage = base / 'garbage.bin'
+    garbage.write_bytes(os.urandom(512))
+    damaged = base / 'damaged'
+    shutil.copytree(single.ckpt, damaged)
+    for path in damaged.glob('model.ckpt-*'):
+        path.write_bytes(os.urandom(512))
+    odd = base / 'odd'
+    tf = deep_cnn.import_tf()
+    with tf.Graph().as_default():
+        with tf.name_scope('conv1'):
+            tf.Variable(tf.zeros([5, 5, 1, 8]), name='W_conv1')
+        saver = tf.train.Saver()
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            saver.save(sess, str(odd / 'model.ckpt'), global_step=5, write_meta_graph=False)
+    empty = base / 'empty'
+    empty.mkdir()
+    return {'garbage': garbage, 'damaged': damaged, 'odd': odd, 'empty': empty}
+
+
+ERROR_CASES = {
+    'default dir missing': ([], 'no checkpoint directory train_data/expert'),
+    'dir missing': (['--checkpoint_dir', 'nowhere'], 'no checkpoint directory nowhere'),
+    'empty dir': (['--checkpoint_dir', '{empty}'], 'no checkpoint in'),
+    'no such checkpoint': (['--checkpoint', 'nowhere/model.ckpt-5'], 'no checkpoint at'),
+    'not a checkpoint': (['--checkpoint', '{garbage}'], 'not a readable TensorFlow checkpoint'),
+    'damaged checkpoint': (['--checkpoint_dir', '{damaged}'],
+                           'not a readable TensorFlow checkpoint'),
+    'no recipe fits': (['--checkpoint_dir', '{odd}'], 'matches no recipe'),
+    'no conv2': (['--checkpoint_dir', '{single}', '--conv2_filter', '3'], 'no conv2 layer'),
+    'subfilter out of range': (['--checkpoint_dir', '{expert}', '--subfilter', '32'],
+                               '--subfilter 32: each conv2 filter has 32 sub-filters, 0-31'),
+}
+
+
+@pytest.mark.parametrize('case', ERROR_CASES)
+def test_errors_exit_1_with_one_line(case, bad_checkpoints, expert, single, tmp_path):
+    args, message = ERROR_CASES[case]
+    paths = dict(bad_checkpoints, expert=expert.ckpt, single=single.ckpt)
+    args = [a.format(**paths) for a in args]
+    proc = visualize(*args, '--output_dir', tmp_path / 'figures', cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    assert message in lines[0]
+    assert proc.stdout == ''
+    assert not (tmp_path / 'figures').exists()
+
+
+@pytest.mark.parametrize('args', [['--samples', '0'], ['--subfilter', '-1'],
+                                  ['--checkpoint', 'a', '--checkpoint_dir', 'b']])
+def test_bad_flags_exit_2_with_one_line(args):
+    proc = visualize(*args)
+    assert proc.returncode == 2
+    assert len(proc.stderr.splitlines()) == 1 and 'error: ' in proc.stderr
