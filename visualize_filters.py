@@ -242,9 +242,9 @@ def misclassified(labels, predictions):
 # --- the learning curve's numbers ----------------------------------------------
 
 def read_events(log_dir, subdir):
-    """{step: accuracy} from the TensorBoard event files in log_dir/subdir. deep_cnn's
-    training scalar is tagged 'accuracy_1' (a name scope 'accuracy' exists), the test
-    one 'accuracy'; later files win for a step that was run twice."""
+    """{step: accuracy} from the TensorBoard event files in log_dir/subdir (tag
+    'accuracy'; 'accuracy_1' as TF's own summary ops would name it beside the
+    'accuracy' name scope). Later files win for a step that was run twice."""
     tf = deep_cnn.import_tf()
     values = {}
     for path in sorted(glob.glob(os.path.join(log_dir, subdir, 'events.out.tfevents.*'))):

@@ -50,7 +50,8 @@ def checkpoint_steps(ckpt_dir):
 def expert_run(repo_root, data_dir, tmp_path_factory):
     """300 seeded steps of the tutorial's recipe, shared by several tests."""
     tmp = tmp_path_factory.mktemp('expert')
-    proc = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', *dirs(tmp, 'run'))
+    proc = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', '--summary_every', '100',
+                   *dirs(tmp, 'run'))
     assert proc.returncode == 0, proc.stderr
     return tmp / 'run', proc
 
@@ -84,8 +85,8 @@ def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
 
 def test_same_seed_gives_same_lines(repo_root, data_dir, expert_run, tmp_path):
     _, first = expert_run
-    again = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1',
-                    *dirs(tmp_path, 'again'))
+    again = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', '--summary_every',
+                    '100', *dirs(tmp_path, 'again'))
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout
 
