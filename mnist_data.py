@@ -377,7 +377,8 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s\n' % (self.prog, message))
 
 
-def _checked(convert, ok, what):
+def checked_type(convert, ok, what):
+    """An argparse type: ``convert`` the text, then require ``ok(value)`` (``what`` says how)."""
     def parse(text):
         try:
             value = convert(text)
@@ -390,11 +391,11 @@ def _checked(convert, ok, what):
     return parse
 
 
-positive_int = _checked(int, lambda v: v >= 1, 'an integer >= 1')
-nonnegative_int = _checked(int, lambda v: v >= 0, 'an integer >= 0')
-positive_float = _checked(float, lambda v: v > 0 and v != float('inf'), 'a number > 0')
-probability = _checked(float, lambda v: 0 < v <= 1, 'in (0, 1]')
-seed_int = _checked(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
+positive_int = checked_type(int, lambda v: v >= 1, 'an integer >= 1')
+nonnegative_int = checked_type(int, lambda v: v >= 0, 'an integer >= 0')
+positive_float = checked_type(float, lambda v: v > 0 and v != float('inf'), 'a number > 0')
+probability = checked_type(float, lambda v: 0 < v <= 1, 'in (0, 1]')
+seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
 
 
 def main(argv=None):

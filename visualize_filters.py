@@ -21,7 +21,6 @@ Figures, written into ``--output_dir`` (default ``figures/``):
                          from run.json or else the TensorBoard event files
 """
 
-import argparse
 import glob
 import json
 import math
@@ -64,20 +63,6 @@ class VisualizeError(Exception):
 
 # --- flags ------------------------------------------------------------------------
 
-def _int_in(low, high):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                '%r: must be an integer from %d to %d' % (text, low, high))
-        return value
-    parse.__name__ = 'an integer from %d to %d' % (low, high)
-    return parse
-
-
 def parse_args(argv=None):
     p = mnist_data.ArgumentParser(
         description='Plot the filters, activations, mistakes and learning curve of a '
@@ -91,7 +76,9 @@ def parse_args(argv=None):
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     p.add_argument('--output_dir', default='figures', help='where the PNGs go (default: figures)')
-    p.add_argument('--samples', type=_int_in(1, MAX_SAMPLES), default=10,
+    samples = mnist_data.checked_type(int, lambda v: 1 <= v <= MAX_SAMPLES,
+                                      'an integer from 1 to %d' % MAX_SAMPLES)
+    p.add_argument('--samples', type=samples, default=10,
                    help='test digits in conv1.png and conv2.png, the first of the test set '
                         '(default: 10)')
     p.add_argument('--subfilter', type=mnist_data.nonnegative_int, default=0,

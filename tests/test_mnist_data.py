@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tarfile
 import urllib.error
-import zlib
 
 import numpy as np
 import pytest
