@@ -379,9 +379,9 @@ def parse_args(argv=None):
     """Flags; each overrides the recipe's value. Bad values exit 2 before any work."""
     p = mnist_data.ArgumentParser(
         description='Train the Deep MNIST for Experts CNN (or a write-up variant).',
-        epilog='Recipes: ' + '; '.join('%s (seed %s, %s steps x %s, expect %s)' % (
-            n, r.source, r.steps or '%d epochs' % r.epochs, r.batch_size, r.expect)
-            for n, r in RECIPES.items()))
+        epilog='Recipes: ' + '; '.join('%s (from %s, %s x %s, expect %s)' % (
+            n, r.source, '%d steps' % r.steps if r.steps else '%d epochs' % r.epochs,
+            r.batch_size, r.expect) for n, r in RECIPES.items()))
     p.add_argument('--recipe', choices=RECIPES, default='expert',
                    help='network and schedule (default: expert, the tutorial)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
