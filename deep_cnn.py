@@ -426,12 +426,16 @@ class StopRequest:
 
     def __call__(self, signum, frame):
         self.signum = signum
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.uninstall()
 
     def install(self):
         signal.signal(signal.SIGINT, self)
         signal.signal(signal.SIGTERM, self)
+
+    @staticmethod
+    def uninstall():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class Progress:
@@ -555,14 +559,14 @@ def train(args, mnist):
         epoch_loss = 0.0
         while step < args.steps:
             batch = mnist.train.next_batch(args.batch_size)
-            eval_feed = {x: batch[0], y_: batch[1], keep_prob: 1.0}
             log_now = args.log_every and step % args.log_every == 0
             summarise = args.summary_every and step % args.summary_every == 0
             if log_now or summarise:
                 fetches = [model.accuracy, model.example_loss_sum]
                 if summarise and model.full_summaries is not None:
                     fetches.append(model.full_summaries)
-                results = sess.run(fetches, feed_dict=eval_feed)
+                results = sess.run(fetches,
+                                   feed_dict={x: batch[0], y_: batch[1], keep_prob: 1.0})
                 train_accuracy = float(results[0])
                 if log_now:
                     print('step %d, training accuracy %g' % (step, train_accuracy),
@@ -604,8 +608,7 @@ def train(args, mnist):
                 break
         progress.close()
         wall = time.monotonic() - t0
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop.uninstall()
 
         saved = tf.train.latest_checkpoint(args.checkpoint_dir)
         if status != 'nan' and (step > start or not saved):

@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +12,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import mnist_data  # noqa: E402  (needs the path above)
+
+# $MNIST_DATA_DIR or <repo>/MNIST_data; the data_dir fixture makes sure it is filled.
+DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO_ROOT / 'MNIST_data')
+
+
+def run_script(script, *args, cwd=None, timeout=600):
+    """Run one of the repository's scripts as a user would; the CompletedProcess."""
+    return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                          cwd=cwd or REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope='session')
@@ -26,6 +37,5 @@ def data_dir():
     ``$MNIST_DATA_DIR`` or ``<repo>/MNIST_data``; fetched through the loader once per
     session, so the suite also runs from a fresh clone.
     """
-    path = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO_ROOT / 'MNIST_data')
-    mnist_data.maybe_download(path)
-    return path
+    mnist_data.maybe_download(DATA_DIR)
+    return DATA_DIR

@@ -15,15 +15,14 @@ import pytest
 
 import deep_cnn
 import mnist_data
+from conftest import run_script
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
 
 
 def run_cnn(repo_root, data_dir, *args, timeout=600):
     """Run deep_cnn.py to completion; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, str(repo_root / 'deep_cnn.py'),
-                           '--data_dir', data_dir, *args],
-                          cwd=repo_root, capture_output=True, text=True, timeout=timeout)
+    return run_script('deep_cnn.py', '--data_dir', data_dir, *args, timeout=timeout)
 
 
 def dirs(tmp_path, name):

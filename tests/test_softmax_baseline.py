@@ -1,21 +1,16 @@
 """softmax_baseline.py from the command line: accuracy floors, seeding, flag errors."""
 
-import os
-import pathlib
 import re
 import subprocess
 import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO / 'MNIST_data')
-SCRIPT = 'softmax_baseline.py'
+from conftest import DATA_DIR, REPO_ROOT, run_script
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, SCRIPT, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_script('softmax_baseline.py', *args, timeout=timeout)
 
 
 def accuracy_of(proc):
@@ -89,7 +84,7 @@ def test_bad_flag_answers_before_importing_tensorflow():
             '    softmax_baseline.main(["--steps", "-1"])\n'
             'except SystemExit as e:\n'
             '    print(e.code, "tensorflow" in sys.modules)\n')
-    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.stdout.split() == ['2', 'False']
 

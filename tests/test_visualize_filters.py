@@ -6,10 +6,7 @@ the module; the visualiser runs on them as a user would, through its command lin
 
 import json
 import os
-import pathlib
 import shutil
-import subprocess
-import sys
 import types
 
 import matplotlib
@@ -19,35 +16,29 @@ import pytest
 matplotlib.use('Agg')
 import matplotlib.image  # noqa: E402  (after the backend is chosen)
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import deep_cnn  # noqa: E402  (needs the path above; imports TensorFlow only when asked)
+import deep_cnn  # noqa: E402  (imports TensorFlow only when asked)
 import visualize_filters as vf  # noqa: E402
+from conftest import DATA_DIR, run_script  # noqa: E402
 
-DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO / 'MNIST_data')
 SAMPLES = 3
 CONV2_FILTER = 7
 TIMEOUT = 600
 
 
-def run(script, *args, cwd=None):
-    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd)
-
-
 def train(base, recipe, steps):
     """A short seeded deep_cnn.py run into base/ckpt and base/logs."""
-    proc = run('deep_cnn.py', '--recipe', recipe, '--steps', steps, '--seed', 1,
-               '--log_every', 20, '--summary_every', 20, '--fresh', '--data_dir', DATA_DIR,
-               '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
+    proc = run_script('deep_cnn.py', '--recipe', recipe, '--steps', steps, '--seed', 1,
+                      '--log_every', 20, '--summary_every', 20, '--fresh',
+                      '--data_dir', DATA_DIR, '--checkpoint_dir', base / 'ckpt',
+                      '--log_dir', base / 'logs', timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     with open(base / 'ckpt' / 'run.json') as f:
         return json.load(f)
 
 
 def visualize(*args, cwd=None):
-    return run('visualize_filters.py', '--data_dir', DATA_DIR, *args, cwd=cwd)
+    return run_script('visualize_filters.py', '--data_dir', DATA_DIR, *args, cwd=cwd,
+                      timeout=TIMEOUT)
 
 
 @pytest.fixture(scope='module')
