@@ -10,6 +10,12 @@ reads beside the tutorial.
     python deep_cnn.py --recipe single_conv    # seed 001's one-layer edge detector
     python deep_cnn.py --steps 500 --fresh     # a short run, starting over
 
+The pipeline: ``parse_args`` turns the command line into one ``Config`` (a recipe
+row with the flags applied); ``train`` builds the graph from it, restores or
+initialises, runs the tutorial's loop and finishes (save, test, report). The config
+is written into ``run.json`` beside the checkpoints, so a resume and the visualiser
+know exactly what trained them.
+
 stdout carries the tutorial's lines (``step N, training accuracy A`` and
 ``test accuracy A``); progress goes to stderr. Checkpoints go to
 ``train_data/<recipe>`` and a rerun resumes there; TensorBoard logs go to
@@ -20,7 +26,6 @@ import contextlib
 import dataclasses
 import datetime
 import glob
-import json
 import math
 import os
 import platform
@@ -31,126 +36,142 @@ import time
 import numpy as np
 
 import mnist_data
+import runs
 
-# tensorflow.compat.v1, imported by import_tf() once the flags are known: importing
+# tensorflow.compat.v1, bound by _bind_tf() once the flags are known: importing
 # TensorFlow takes seconds, and a wrong flag should be answered at once.
 tf = None
 
-EVAL_BATCH = 1000  # test images per forward pass: bounded memory, same accuracy
+EVAL_BATCH = 1000      # test images per forward pass: bounded memory, same accuracy
+TRAIN_EXAMPLES = 55000  # read_data_sets' training split (60000 less 5000 for validation)
+KEEP_LAST = 3          # checkpoints kept besides the milestones
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
-    """One write-up's network and training schedule."""
-    source: str             # the seed it comes from
+class Config:
+    """Everything that defines a run: a row of RECIPES, with the command line's
+    overrides applied by resolve(). Written in full into run.json."""
+    recipe: str                        # the row's name
+    source: str                        # the write-up it comes from
+    # the network
     network: str = 'two_conv'          # or 'single_conv'
     init: str = 'truncated_normal'     # stddev 0.1; or 'random_normal' (stddev 1)
-    bias_init: float = 0.1
+    bias_init: float = 0.1             # None: random_normal, like the weights
     bias_add: bool = False             # conv bias through tf.nn.bias_add (004)
     dropout: bool = True
     output: str = 'logits'             # or 'softmax'
+    # the training
     loss: str = 'mean_cross_entropy'   # or 'sum_neg_log': -reduce_sum(y_*log(y_conv))
     optimizer: str = 'adam'            # or 'gd'
     learning_rate: float = 1e-4
-    cosine_decay: bool = False         # the rate falls along a cosine to 0 over the run
+    schedule: str = 'constant'         # or 'cosine': the rate falls to 0 over the run
     steps: int = 20000                 # None: as many as `epochs` take
+    epochs: int = 0                    # > 0: also print the loss of every epoch (004)
     batch_size: int = 50
     keep_prob: float = 0.5
+    # what the run shows and keeps; none of these changes the math
     log_every: int = 100
-    epochs: int = 0                    # > 0: steps are epochs of the training set
     checkpoint_every: int = 2000
+    keep_every: int = 0                # also keep every checkpoint at a multiple of this
     # A test/ scalar costs a forward pass over test_summary_size images; every 500 steps
     # that is ~1 % of the tutorial's training time (every 100: ~7 %).
     summary_every: int = 500
     test_summary_size: int = 1000      # test images behind each test/ scalar
     full_summaries: bool = False
-    expect: str = ''
+    expect: str = ''                   # what the write-up promises
+    # where the run lives, and its randomness
+    seed: int = None
+    data_dir: str = None
+    checkpoint_dir: str = None
+    log_dir: str = None
 
 
-RECIPES = {
-    'expert': Recipe(source='003, official mnist_deep.py', expect='0.992'),
-    'original': Recipe(source='000, 001', output='softmax', loss='sum_neg_log',
-                       expect='0.9924'),
+# Fields a resumed run may change: the rest are the run's math, fixed by its checkpoints.
+RESUMABLE = ('steps', 'log_every', 'checkpoint_every', 'keep_every', 'summary_every',
+             'test_summary_size', 'full_summaries', 'expect', 'source', 'seed', 'data_dir',
+             'checkpoint_dir', 'log_dir')
+# Fields a flag may override.
+FLAGS = ('steps', 'batch_size', 'learning_rate', 'keep_prob', 'log_every', 'checkpoint_every',
+         'summary_every', 'full_summaries', 'seed', 'data_dir', 'checkpoint_dir', 'log_dir')
+
+RECIPES = {c.recipe: c for c in (
+    # The tutorial; every 5000th checkpoint stays, to compare the filters over training.
+    Config('expert', '003, official mnist_deep.py', keep_every=5000, expect='0.992'),
+    Config('original', '000, 001', output='softmax', loss='sum_neg_log', keep_every=5000,
+           expect='0.9924'),
     # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. Its
     # bias_variable is tf.constant(0,1, shape=shape): the 1 is taken as the dtype, so
     # the biases start at 0, not 0.1; we follow the code as it ran.
-    'single_conv': Recipe(source='001 part 1', network='single_conv', bias_init=0.0,
-                          dropout=False, output='softmax', loss='sum_neg_log',
-                          optimizer='gd', learning_rate=0.001, steps=1001,
-                          batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
+    Config('single_conv', '001 part 1', network='single_conv', bias_init=0.0, dropout=False,
+           output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
+           steps=1001, batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
     # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
-    'summaries': Recipe(source='002', steps=3000, full_summaries=True, summary_every=100,
-                        test_summary_size=10000, checkpoint_every=1000, expect='~0.98'),
+    Config('summaries', '002', steps=3000, full_summaries=True, summary_every=100,
+           test_summary_size=10000, checkpoint_every=1000, expect='~0.98'),
     # 004: random_normal (stddev 1) weights and biases, no dropout, Adam's default
     # rate, 3 epochs of 128, per-epoch losses instead of step lines.
-    'epochs': Recipe(source='004', init='random_normal', bias_init=None, bias_add=True,
-                     dropout=False, learning_rate=0.001, steps=None, batch_size=128,
-                     keep_prob=1.0, log_every=0, epochs=3, checkpoint_every=0,
-                     expect='report'),
+    Config('epochs', '004', init='random_normal', bias_init=None, bias_add=True,
+           dropout=False, learning_rate=0.001, steps=None, epochs=3, batch_size=128,
+           keep_prob=1.0, log_every=0, checkpoint_every=0, expect='report'),
     # Not a seed's: the expert network on a schedule for a 2-core CPU. Batches of 128
     # use the cores better than 50 (about 3100 vs 2500 images/s here); Adam starts at
     # 1e-3 and a cosine takes it to 0 over ~6 epochs (README: Performance).
-    'fast': Recipe(source='this project', learning_rate=1e-3, cosine_decay=True,
-                   steps=2700, batch_size=128, log_every=500, checkpoint_every=0,
-                   expect='0.992'),
-}
+    Config('fast', 'this project', learning_rate=1e-3, schedule='cosine', steps=2700,
+           batch_size=128, log_every=500, checkpoint_every=0, expect='0.992'),
+)}
 
 
-@contextlib.contextmanager
-def native_stderr_muted():
-    """Silence file descriptor 2 while TensorFlow's C++ side starts: its notes (absl's
-    "All log messages before absl::InitializeLog()", oneDNN, the CUDA probe) ignore
-    TF_CPP_MIN_LOG_LEVEL in TF 2.21 and would bury the tutorial's own lines."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+def resolve(recipe='expert', **overrides):
+    """The Config of a run: RECIPES[recipe] with ``overrides`` (None: keep the recipe's),
+    its step count and directories filled in."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = dataclasses.replace(RECIPES[recipe], **given)
+    steps = config.steps
+    if steps is None:
+        steps = config.epochs * (TRAIN_EXAMPLES // config.batch_size)
+    return dataclasses.replace(
+        config, steps=steps,
+        data_dir=config.data_dir or mnist_data.default_data_dir(),
+        checkpoint_dir=config.checkpoint_dir or runs.default_checkpoint_dir(recipe),
+        log_dir=config.log_dir or runs.default_log_dir(recipe))
+
+
+def config_from_record(record):
+    """The Config that run.json recorded, or None if it has none this version can read."""
+    stored = record.get('config')
+    if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
+        return None
+    names = {f.name for f in dataclasses.fields(Config)}
     try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        return Config(**{k: v for k, v in stored.items() if k in names})
+    except TypeError:
+        return None
 
 
-def import_tf():
-    """Import tensorflow.compat.v1 in graph mode, without its start-up chatter."""
+def _bind_tf():
+    """Import TensorFlow (once) and bind this module's ``tf`` to tensorflow.compat.v1."""
     global tf
-    if tf is None:
-        os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-        with native_stderr_muted():
-            import tensorflow.compat.v1 as tf_v1
-        tf_v1.disable_eager_execution()
-        tf_v1.logging.set_verbosity(tf_v1.logging.ERROR)
-        tf = tf_v1
+    tf = runs.import_tf()
     return tf
-
-
-def new_session(graph=None, interactive=False):
-    """A tf.Session (or InteractiveSession) without the first session's CUDA probe
-    message ("failed call to cuInit") on a machine with no GPU."""
-    import_tf()
-    with native_stderr_muted():
-        return (tf.InteractiveSession if interactive else tf.Session)(graph=graph)
 
 
 # --- the network: the tutorial's helpers and deepnn() ---------------------------
 
-def weight_variable(shape, recipe, name):
+def weight_variable(shape, config, name):
     """A weight variable with a little noise, to break symmetry."""
-    if recipe.init == 'random_normal':
+    if config.init == 'random_normal':
         initial = tf.random_normal(shape)
     else:
         initial = tf.truncated_normal(shape, stddev=0.1)
     return tf.Variable(initial, name=name)
 
 
-def bias_variable(shape, recipe, name):
+def bias_variable(shape, config, name):
     """A bias variable, slightly positive for ReLUs (the tutorial) or as the seed had it."""
-    if recipe.bias_init is None:
+    if config.bias_init is None:
         initial = tf.random_normal(shape)
     else:
-        initial = tf.constant(recipe.bias_init, shape=shape)
+        initial = tf.constant(config.bias_init, shape=shape)
     return tf.Variable(initial, name=name)
 
 
@@ -174,22 +195,22 @@ class Net:
     variables: dict     # the trainable variables by tutorial name
 
 
-def deepnn(x, recipe):
+def deepnn(x, config):
     """Build the recipe's network on x ([N, 784]); see Net for what comes back."""
-    import_tf()
+    _bind_tf()
     layers, variables = {}, {}
 
     def var(make, shape, name):
-        variables[name] = make(shape, recipe, name)
+        variables[name] = make(shape, config, name)
         return variables[name]
 
     def add_bias(h, b):
-        return tf.nn.bias_add(h, b) if recipe.bias_add else h + b
+        return tf.nn.bias_add(h, b) if config.bias_add else h + b
 
     with tf.name_scope('reshape'):
         x_image = tf.reshape(x, [-1, 28, 28, 1])
 
-    if recipe.network == 'single_conv':
+    if config.network == 'single_conv':
         with tf.name_scope('conv1'):
             W_conv1 = var(weight_variable, [5, 5, 1, 16], 'W_conv1')
             # 001: |conv| - 0.2 through a ReLU keeps strong edges of either sign.
@@ -224,7 +245,7 @@ def deepnn(x, recipe):
     # A default of 1.0 lets evaluation leave dropout off without feeding it.
     keep_prob = tf.placeholder_with_default(1.0, shape=[], name='keep_prob')
     h_fc1_drop = h_fc1
-    if recipe.dropout:
+    if config.dropout:
         with tf.name_scope('dropout'):
             # tf.nn.dropout(h_fc1, keep_prob) in the tutorial; rate= is the same math
             # without TF 2's deprecation warning.
@@ -234,7 +255,7 @@ def deepnn(x, recipe):
         W_fc2 = var(weight_variable, [fc_units, 10], 'W_fc2')
         b_fc2 = var(bias_variable, [10], 'b_fc2')
         logits = tf.matmul(h_fc1_drop, W_fc2) + b_fc2
-    y_conv = tf.nn.softmax(logits) if recipe.output == 'softmax' else logits
+    y_conv = tf.nn.softmax(logits) if config.output == 'softmax' else logits
 
     layers.update(x_image=x_image, h_fc1=h_fc1, logits=logits)
     return Net(y_conv=y_conv, logits=logits, keep_prob=keep_prob, layers=layers,
@@ -260,16 +281,24 @@ class Model:
     saver: object
 
 
+def scalar_summary(name, value):
+    """A scalar summary tagged '<name scope>/name'. (TF 2's tf.summary.scalar tags it
+    'name_1' inside a name scope: its v2 twin takes the name first.)"""
+    tag = tf.get_default_graph().get_name_scope() + '/' + name
+    summary = tf.raw_ops.ScalarSummary(tags=tag.lstrip('/'), values=value, name=name)
+    tf.add_to_collection(tf.GraphKeys.SUMMARIES, summary)
+
+
 def variable_summaries(var):
     """Seed 002's summaries of a variable: mean, stddev, max, min and a histogram."""
     with tf.name_scope('summaries'):
         mean = tf.reduce_mean(var)
-        tf.summary.scalar('mean', mean)
+        scalar_summary('mean', mean)
         with tf.name_scope('stddev'):
             stddev = tf.sqrt(tf.reduce_mean(tf.square(var - mean)))
-        tf.summary.scalar('stddev', stddev)
-        tf.summary.scalar('max', tf.reduce_max(var))
-        tf.summary.scalar('min', tf.reduce_min(var))
+        scalar_summary('stddev', stddev)
+        scalar_summary('max', tf.reduce_max(var))
+        scalar_summary('min', tf.reduce_min(var))
         tf.summary.histogram('histogram', var)
 
 
@@ -297,26 +326,34 @@ def add_full_summaries(net):
             tf.transpose(layers['W_conv2'], perm=[2, 3, 0, 1]), [-1, 5, 5, 1]), 20)
         tf.summary.image('h_conv2/convolved', maps_as_images(layers['h_conv2'], 14), 10)
         tf.summary.image('h_pool2/pooled', maps_as_images(layers['h_pool2'], 7), 10)
-    tf.summary.scalar('dropout_keep_probability', net.keep_prob)
+    scalar_summary('dropout_keep_probability', net.keep_prob)
     return tf.summary.merge_all()
 
 
-def build_model(recipe, learning_rate, steps=1, seed=None, full_summaries=False):
-    """Placeholders, the network, the recipe's loss and optimiser, metrics, summaries.
-    ``steps`` is the run's length, over which a decaying learning rate falls."""
-    import_tf()
+
+
+def learning_rate(config, global_step):
+    """The step size at global_step: the recipe's rate, constant or along a cosine to 0."""
+    if config.schedule == 'cosine':
+        return tf.train.cosine_decay(config.learning_rate, global_step, max(config.steps, 1))
+    return config.learning_rate
+
+
+def build_model(config):
+    """Placeholders, the network, the recipe's loss and optimiser, metrics, summaries."""
+    _bind_tf()
     graph = tf.Graph()
     with graph.as_default():
-        if seed is not None:
-            tf.set_random_seed(seed)
+        if config.seed is not None:
+            tf.set_random_seed(config.seed)
         with tf.name_scope('input'):
             x = tf.placeholder(tf.float32, shape=[None, 784], name='x-input')
             y_ = tf.placeholder(tf.float32, shape=[None, 10], name='y-input')
-        net = deepnn(x, recipe)
+        net = deepnn(x, config)
         y_conv = net.y_conv
 
         with tf.name_scope('cross_entropy'):
-            if recipe.loss == 'sum_neg_log':
+            if config.loss == 'sum_neg_log':
                 # 000/001 as written: NaN once a probability underflows to 0.
                 cross_entropy = -tf.reduce_sum(y_ * tf.log(y_conv))
                 example_loss = -tf.reduce_sum(y_ * tf.log(y_conv), axis=1)
@@ -329,13 +366,11 @@ def build_model(recipe, learning_rate, steps=1, seed=None, full_summaries=False)
 
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope('train'):
-            if recipe.cosine_decay:
-                learning_rate = tf.train.cosine_decay(learning_rate, global_step,
-                                                      max(steps, 1))
-            if recipe.optimizer == 'gd':
-                optimizer = tf.train.GradientDescentOptimizer(learning_rate)
+            rate = learning_rate(config, global_step)
+            if config.optimizer == 'gd':
+                optimizer = tf.train.GradientDescentOptimizer(rate)
             else:
-                optimizer = tf.train.AdamOptimizer(learning_rate)
+                optimizer = tf.train.AdamOptimizer(rate)
             train_step = optimizer.minimize(cross_entropy, global_step=global_step)
 
         with tf.name_scope('accuracy'):
@@ -343,9 +378,10 @@ def build_model(recipe, learning_rate, steps=1, seed=None, full_summaries=False)
             accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
             correct_count = tf.reduce_sum(tf.cast(correct_prediction, tf.float32))
 
-        full = add_full_summaries(net) if full_summaries else None
+        full = add_full_summaries(net) if config.full_summaries else None
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
-        saver = tf.train.Saver(max_to_keep=3, save_relative_paths=True)
+        # Old checkpoints are pruned by Checkpoints.prune(), which also keeps milestones.
+        saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
     return Model(graph=graph, x=x, y_=y_, net=net, cross_entropy=cross_entropy,
                  train_step=train_step, global_step=global_step, accuracy=accuracy,
                  correct_count=correct_count, example_loss_sum=example_loss_sum,
@@ -361,10 +397,13 @@ def write_scalars(writer, step, accuracy, cross_entropy):
         tf.Summary.Value(tag='cross_entropy', simple_value=cross_entropy)]), step)
 
 
-def evaluate(sess, model, images, labels, batch_size=EVAL_BATCH):
-    """(accuracy, mean cross entropy) over all images, EVAL_BATCH at a time."""
+def evaluate(sess, model, images, labels, batch_size=EVAL_BATCH, stop=None):
+    """(accuracy, mean cross entropy) over all images, batch_size at a time; None if
+    ``stop`` (a StopRequest) was signalled midway."""
     correct = loss = 0.0
     for start in range(0, len(images), batch_size):
+        if stop is not None and stop.signum is not None:
+            return None
         feed = {model.x: images[start:start + batch_size],
                 model.y_: labels[start:start + batch_size]}
         c, l = sess.run([model.correct_count, model.example_loss_sum], feed_dict=feed)
@@ -373,303 +412,475 @@ def evaluate(sess, model, images, labels, batch_size=EVAL_BATCH):
     return correct / len(images), loss / len(images)
 
 
+# --- a run's state on disk: checkpoints and run.json ------------------------------
+
+class Checkpoints:
+    """The checkpoints of one run directory: restore the newest intact one, save, prune."""
+
+    def __init__(self, config, saver):
+        self.config, self.saver = config, saver
+        self.dir = config.checkpoint_dir
+        self.prefix = os.path.join(self.dir, runs.CHECKPOINT_PREFIX)
+        self.saved_step = None      # the step of the newest checkpoint on disk
+
+    def restore_or_initialise(self, sess, model):
+        """Restore the newest intact checkpoint and return its step, or initialise and
+        return 0. Damaged checkpoints are moved aside into damaged/, with a line each."""
+        shapes = {v.op.name: v.shape.as_list()
+                  for v in model.graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
+        for _, prefix in reversed(runs.checkpoints(self.dir)):
+            problem = self._unreadable(prefix, shapes)
+            if problem is None:
+                try:
+                    self.saver.restore(sess, prefix)
+                    self.saved_step = int(sess.run(model.global_step))
+                    self.prune()
+                    return self.saved_step
+                except tf.errors.OpError as e:
+                    problem = runs.tf_message(e)
+            where = runs.move_aside(prefix)
+            print('deep_cnn: skipped %s: damaged (%s); moved it to %s'
+                  % (os.path.basename(prefix), problem, where), file=sys.stderr)
+        sess.run(tf.global_variables_initializer())
+        return 0
+
+    def _unreadable(self, prefix, shapes):
+        """Why the checkpoint cannot be read (None if it can). One that holds another
+        network is no damage but a user's mistake: RunError."""
+        try:
+            stored = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+        except (tf.errors.OpError, ValueError) as e:
+            return runs.tf_message(e)
+        misfit = sorted(name for name, shape in shapes.items() if stored.get(name) != shape)
+        if misfit:
+            raise runs.RunError(
+                '%s was not written by recipe %r (%s differs); choose another '
+                '--checkpoint_dir' % (prefix, self.config.recipe, misfit[0]))
+        return None
+
+    def save(self, sess, step):
+        """Save step's checkpoint (once) and prune; the prefix. A failed write (disk full,
+        no permission) removes its partial files and raises RunError."""
+        path = '%s-%d' % (self.prefix, step)
+        if step == self.saved_step:
+            return path
+        try:
+            self.saver.save(sess, self.prefix, global_step=step, write_meta_graph=False,
+                            write_state=False)
+        except (tf.errors.OpError, OSError) as e:
+            runs.remove_checkpoint(path)
+            runs.remove_partial_files(self.dir)
+            kept = runs.latest_checkpoint(self.dir)
+            raise runs.RunError('cannot save a checkpoint in %s: %s; %s' % (
+                self.dir, runs.tf_message(e), 'the newest one there, %s, is intact'
+                % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
+        self.saved_step = step
+        self.prune()
+        return path
+
+    def prune(self):
+        """Keep the newest KEEP_LAST checkpoints and the milestones (every keep_every
+        steps); delete the rest, and name the kept ones in the state file."""
+        found = runs.checkpoints(self.dir)
+        every = self.config.keep_every
+        kept = [(step, prefix) for n, (step, prefix) in enumerate(found)
+                if n >= len(found) - KEEP_LAST or (every and step % every == 0)]
+        for item in found:
+            if item not in kept:
+                runs.remove_checkpoint(item[1])
+        runs.write_checkpoint_state(self.dir, [prefix for _, prefix in kept])
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def usable_record(record, checkpoint_dir):
+    """``record`` (run.json as read) if its fields have the types this version writes;
+    else {}, after one line saying what is wrong."""
+    rows = {'history': lambda h: isinstance(h, list) and len(h) == 2 and all(map(_is_number, h)),
+            'epoch_losses': _is_number,
+            'segments': lambda s: isinstance(s, dict) and all(
+                _is_number(s.get(k)) for k in ('from', 'to', 'wall_time_s'))}
+    for key, ok in rows.items():
+        value = record.get(key, [])
+        if not isinstance(value, list) or not all(map(ok, value)):
+            break
+    else:
+        partial = record.get('epoch_partial')
+        if partial is None or (isinstance(partial, list) and len(partial) == 2
+                               and all(map(_is_number, partial))):
+            return record
+        key = 'epoch_partial'
+    print('warning: ignoring run.json in %s: its %r field is malformed'
+          % (checkpoint_dir, key), file=sys.stderr)
+    return {}
+
+
+def _cpu_model():
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
+class RunRecord:
+    """run.json: the resolved config, one segment per invocation that trained, the step
+    lines and epoch losses. Written at every checkpoint and at the end."""
+
+    def __init__(self, config, previous, start, steps_per_epoch):
+        self.config, self.start, self.t0 = config, start, time.monotonic()
+        self.steps_per_epoch = steps_per_epoch
+        self.history = [h for h in previous.get('history', []) if h[0] < start]
+        self.epoch_losses = previous.get('epoch_losses', [])[:start // (steps_per_epoch or 1)]
+        partial = previous.get('epoch_partial')
+        self.epoch_loss = partial[1] if partial and partial[0] == start else 0.0
+        self.segments = [s for s in previous.get('segments', []) if s['from'] < start]
+
+    def add_loss(self, step, loss):
+        """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
+        if not self.config.epochs or not self.steps_per_epoch:
+            return None
+        self.epoch_loss += float(loss)
+        if step % self.steps_per_epoch:
+            return None
+        self.epoch_losses.append(self.epoch_loss)
+        self.epoch_loss = 0.0
+        return self.epoch_losses[-1]
+
+    def write(self, step, status, checkpoint, test_accuracy=None):
+        wall = time.monotonic() - self.t0
+        segments = self.segments + [{
+            'from': self.start, 'to': step, 'status': status, 'wall_time_s': round(wall, 2),
+            'steps_per_s': round((step - self.start) / wall, 2) if wall > 0 else None,
+            'finished_at': datetime.datetime.now().isoformat(timespec='seconds')}]
+        total_wall = sum(s['wall_time_s'] for s in segments)
+        total_steps = sum(s['to'] - s['from'] for s in segments)
+        runs.write_run_json(self.config.checkpoint_dir, {
+            'config': dataclasses.asdict(self.config),
+            'status': status,
+            'steps': step,
+            'test_accuracy': test_accuracy,
+            'checkpoint': checkpoint and os.path.basename(checkpoint),
+            'wall_time_s': round(total_wall, 2),     # training loops, all segments
+            'steps_per_s': round(total_steps / total_wall, 2) if total_wall > 0 else None,
+            'tensorflow': tf.__version__,
+            'python': platform.python_version(),
+            'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
+            'cpu': _cpu_model(),
+            'segments': segments,
+            'history': self.history,
+            'epoch_losses': self.epoch_losses,
+            'epoch_partial': [step, self.epoch_loss],
+        })
+
+
+# --- what a run shows while it trains ------------------------------------------------
+
+class Reporter:
+    """The tutorial's step lines on stdout, the TensorBoard scalars, seed 004's epoch
+    losses, and progress on stderr. A context manager: leaving it closes the writers."""
+
+    def __init__(self, sess, model, config, mnist, record, start):
+        self.sess, self.model, self.config, self.record = sess, model, config, record
+        self.train_writer = self.test_writer = None
+        if config.summary_every:
+            try:
+                self.train_writer = tf.summary.FileWriter(
+                    os.path.join(config.log_dir, 'train'), sess.graph if start == 0 else None)
+                self.test_writer = tf.summary.FileWriter(os.path.join(config.log_dir, 'test'))
+            except tf.errors.OpError as e:
+                raise runs.RunError('cannot write TensorBoard logs into %s: %s'
+                                    % (config.log_dir, runs.tf_message(e))) from None
+        self.test_images = mnist.test.images[:config.test_summary_size]
+        self.test_labels = mnist.test.labels[:config.test_summary_size]
+        self.total_epochs = math.ceil(config.steps / (record.steps_per_epoch or 1))
+        self.progress = runs.Progress(start, config.steps)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.close()
+        for writer in (self.train_writer, self.test_writer):
+            if writer:
+                writer.close()
+
+    def before_step(self, step, batch):
+        """Every log_every steps the tutorial's line; every summary_every the scalars."""
+        c, m = self.config, self.model
+        log_now = c.log_every and step % c.log_every == 0
+        summarise = c.summary_every and step % c.summary_every == 0
+        if not (log_now or summarise):
+            return
+        fetches = [m.accuracy, m.example_loss_sum]
+        if summarise and m.full_summaries is not None:
+            fetches.append(m.full_summaries)
+        accuracy, loss_sum, *summaries = self.sess.run(
+            fetches, feed_dict={m.x: batch[0], m.y_: batch[1], m.net.keep_prob: 1.0})
+        if log_now:
+            print('step %d, training accuracy %g' % (step, accuracy), flush=True)
+            self.record.history.append([step, round(float(accuracy), 6)])
+        if summarise:
+            write_scalars(self.train_writer, step, float(accuracy), float(loss_sum) / len(batch[0]))
+            for summary in summaries:
+                self.train_writer.add_summary(summary, step)
+            write_scalars(self.test_writer, step,
+                          *evaluate(self.sess, m, self.test_images, self.test_labels))
+
+    def after_step(self, step, loss):
+        """Seed 004's epoch line when ``step`` ends an epoch; the progress line."""
+        epoch_loss = self.record.add_loss(step, loss)
+        if epoch_loss is not None:
+            epoch = step // self.record.steps_per_epoch - 1
+            # 004's own line: print('Step', epoch, 'out of', hm_epochs, 'loss:', epoch_loss)
+            print('Step', epoch, 'out of', self.total_epochs, 'loss:', epoch_loss, flush=True)
+        self.progress.update(step)
+
+
+class StopRequest:
+    """A SIGINT or SIGTERM, noted so the run stops after the current step and saves.
+    A second one raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __call__(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """A StopRequest that handles SIGINT and SIGTERM; the handlers that were there
+    before come back however the block is left."""
+    stop = StopRequest()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# --- training: restore or initialise, the loop, finish -------------------------------
+
+def train(config, mnist, previous=None):
+    """Train config's network on mnist, resuming from its checkpoints; the exit code.
+    ``previous`` is the run.json already in the checkpoint directory, if any."""
+    _bind_tf()
+    if config.seed is not None:
+        # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs too.
+        tf.compat.v2.config.experimental.enable_op_determinism()
+    model = build_model(config)
+    with runs.new_session(model.graph) as sess:
+        checkpoints = Checkpoints(config, model.saver)
+        start = checkpoints.restore_or_initialise(sess, model)
+        if start and start >= config.steps:
+            return evaluate_only(sess, model, mnist, config, start)
+        if start:
+            print('deep_cnn: resuming from %s (step %d), training to step %d'
+                  % (runs.latest_checkpoint(config.checkpoint_dir), start, config.steps),
+                  file=sys.stderr)
+        record = RunRecord(config, previous or {}, start,
+                           mnist.train.num_examples // config.batch_size)
+
+        def save(step, status):
+            path = checkpoints.save(sess, step)
+            record.write(step, status, path)
+            return path
+
+        replay_batches(mnist, config, start)
+        with stop_requests() as stop:
+            with Reporter(sess, model, config, mnist, record, start) as report:
+                step, status = train_loop(sess, model, mnist, config, start, report, stop, save)
+            return finish(sess, model, mnist, record, step, status, save, stop)
+
+
+def replay_batches(mnist, config, start):
+    """Draw the batches a resumed run already trained on, so a seeded run that was
+    interrupted sees the same data as one that was not."""
+    for _ in range(start):
+        mnist.train.next_batch(config.batch_size)
+
+
+def train_loop(sess, model, mnist, config, start, report, stop, save):
+    """The tutorial's loop. Returns (steps done, 'finished', 'interrupted' or 'nan')."""
+    for step in range(start, config.steps):
+        batch = mnist.train.next_batch(config.batch_size)
+        report.before_step(step, batch)
+        _, loss = sess.run([model.train_step, model.cross_entropy], feed_dict={
+            model.x: batch[0], model.y_: batch[1], model.net.keep_prob: config.keep_prob})
+        if not math.isfinite(loss):
+            return step, 'nan'
+        report.after_step(step + 1, loss)
+        if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            save(step + 1, 'running')
+        if stop.signum is not None:
+            return step + 1, 'interrupted'
+    return config.steps, 'finished'
+
+
+def finish(sess, model, mnist, record, step, status, save, stop):
+    """After the loop: save, test, report; the exit code. The signal handlers are still
+    in place, so a Ctrl-C here waits until the checkpoint and run.json are written."""
+    config = record.config
+    if status == 'nan':
+        last = runs.latest_checkpoint(config.checkpoint_dir)
+        record.write(step, status, last)
+        why = ('log(0) in -reduce_sum(y_*log(y_conv))' if config.loss == 'sum_neg_log'
+               else 'the loss diverged')
+        print('error: cross_entropy became nan at step %d (%s); stopped without saving; last '
+              'good checkpoint: %s. Try a smaller --learning_rate.'
+              % (step, why, last or 'none'), file=sys.stderr)
+        return 1
+    path = save(step, status)
+    if status == 'finished':
+        result = evaluate(sess, model, mnist.test.images, mnist.test.labels, stop=stop)
+        if result is not None:
+            record.write(step, status, path, test_accuracy=result[0])
+            done, wall = step - record.start, time.monotonic() - record.t0
+            print('deep_cnn: %d steps in %s (%.1f steps/s); checkpoint %s' % (
+                done, runs.duration(wall), done / wall if wall > 0 else 0, path), file=sys.stderr)
+            print('test accuracy %g' % result[0], flush=True)
+            return 0
+    print('deep_cnn: %s: stopped after step %d; saved %s. Run the same command to resume.'
+          % (signal.Signals(stop.signum).name, step, path), file=sys.stderr)
+    return 128 + stop.signum
+
+
+def evaluate_only(sess, model, mnist, config, step):
+    """A rerun with nothing left to train: say so, and test the checkpoint."""
+    print('deep_cnn: the checkpoint at step %d already reaches --steps %d: nothing to '
+          'train; evaluating it' % (step, config.steps), file=sys.stderr)
+    accuracy, _ = evaluate(sess, model, mnist.test.images, mnist.test.labels)
+    print('test accuracy %g' % accuracy, flush=True)
+    return 0
+
+
+def checkpoint_test_accuracy(checkpoint_dir, data_dir=None):
+    """Test accuracy of the newest checkpoint in checkpoint_dir, rebuilt from the config
+    its run.json records."""
+    config = config_from_record(runs.read_run_json(checkpoint_dir))
+    prefix = runs.latest_checkpoint(checkpoint_dir)
+    if config is None or prefix is None:
+        raise runs.RunError('no checkpoint with a run.json config in %s' % checkpoint_dir)
+    mnist = mnist_data.read_data_sets(data_dir or config.data_dir, one_hot=True)
+    model = build_model(config)
+    with runs.new_session(model.graph) as sess:
+        model.saver.restore(sess, prefix)
+        return evaluate(sess, model, mnist.test.images, mnist.test.labels)[0]
+
+
 # --- the command line -----------------------------------------------------------
 
 def parse_args(argv=None):
-    """Flags; each overrides the recipe's value. Bad values exit 2 before any work."""
-    p = mnist_data.ArgumentParser(
+    """The command line as (Config, fresh). Each flag overrides the recipe's value; bad
+    values exit 2 before any work."""
+    p = runs.ArgumentParser(
         description='Train the Deep MNIST for Experts CNN (or a write-up variant).',
         epilog='Recipes: ' + '; '.join('%s (from %s, %s x %s, expect %s)' % (
             n, r.source, '%d steps' % r.steps if r.steps else '%d epochs' % r.epochs,
             r.batch_size, r.expect) for n, r in RECIPES.items()))
     p.add_argument('--recipe', choices=RECIPES, default='expert',
                    help='network and schedule (default: expert, the tutorial)')
-    p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
-                   help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
-    p.add_argument('--steps', type=mnist_data.nonnegative_int,
+    p.add_argument('--data_dir', help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
+    p.add_argument('--steps', type=runs.nonnegative_int,
                    help='total training steps, counting resumed ones (recipe: 20000)')
-    p.add_argument('--batch_size', type=mnist_data.positive_int, help='(recipe: 50)')
-    p.add_argument('--learning_rate', type=mnist_data.positive_float, help='(recipe: 1e-4)')
-    p.add_argument('--keep_prob', type=mnist_data.probability,
+    p.add_argument('--batch_size', type=runs.positive_int, help='(recipe: 50)')
+    p.add_argument('--learning_rate', type=runs.positive_float, help='(recipe: 1e-4)')
+    p.add_argument('--keep_prob', type=runs.probability,
                    help='dropout keep probability while training (recipe: 0.5)')
-    p.add_argument('--log_every', type=mnist_data.nonnegative_int,
+    p.add_argument('--log_every', type=runs.nonnegative_int,
                    help='print a step line every N steps, 0 for none (recipe: 100)')
     p.add_argument('--checkpoint_dir', help='(default: train_data/<recipe>)')
-    p.add_argument('--checkpoint_every', type=mnist_data.nonnegative_int,
+    p.add_argument('--checkpoint_every', type=runs.nonnegative_int,
                    help='save every N steps, 0 for only at the end (recipe: 2000)')
     p.add_argument('--log_dir', help='TensorBoard logs (default: logs/<recipe>)')
-    p.add_argument('--summary_every', type=mnist_data.nonnegative_int,
+    p.add_argument('--summary_every', type=runs.nonnegative_int,
                    help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
     p.add_argument('--full_summaries', action='store_true', default=None,
                    help="seed 002's variable, histogram and image summaries too")
-    p.add_argument('--seed', type=mnist_data.seed_int,
-                   help='make the run repeatable on this machine')
+    p.add_argument('--seed', type=runs.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
-                   help='start over: remove this recipe\'s checkpoints and logs first')
+                   help="start over: remove this run's checkpoints, run.json and logs first")
     args = p.parse_args(argv)
-    recipe = RECIPES[args.recipe]
-    for field in ('steps', 'batch_size', 'learning_rate', 'keep_prob', 'log_every',
-                  'checkpoint_every', 'summary_every', 'full_summaries'):
-        if getattr(args, field) is None:
-            setattr(args, field, getattr(recipe, field))
-    args.checkpoint_dir = args.checkpoint_dir or os.path.join('train_data', args.recipe)
-    args.log_dir = args.log_dir or os.path.join('logs', args.recipe)
-    return args
+    return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 
 
-class StopRequest:
-    """SIGINT/SIGTERM handler: note the signal, let the current step finish.
-    A second signal falls through to the default and ends the run at once."""
-
-    def __init__(self):
-        self.signum = None
-
-    def __call__(self, signum, frame):
-        self.signum = signum
-        self.uninstall()
-
-    def install(self):
-        signal.signal(signal.SIGINT, self)
-        signal.signal(signal.SIGTERM, self)
-
-    @staticmethod
-    def uninstall():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-class Progress:
-    """Steps/s and ETA on stderr: a live line on a terminal, else a line every 30 s."""
-
-    def __init__(self, start, total, stream=sys.stderr):
-        self.start, self.total, self.stream = start, total, stream
-        self.tty = stream.isatty()
-        self.interval = 1.0 if self.tty else 30.0
-        self.t0 = self.last = time.monotonic()
-
-    def update(self, step):
-        now = time.monotonic()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        rate = (step - self.start) / (now - self.t0)
-        eta = (self.total - step) / rate if rate > 0 else float('inf')
-        line = 'step %d/%d  %.1f steps/s  ETA %s' % (step, self.total, rate, _duration(eta))
-        self.stream.write('\r' + line + '\x1b[K' if self.tty else line + '\n')
-        self.stream.flush()
-
-    def close(self):
-        if self.tty:
-            self.stream.write('\r\x1b[K')
-            self.stream.flush()
+def check_resume(config):
+    """The usable run.json of config's checkpoint directory ({} if none). A setting that
+    would change the math of the run its checkpoints hold is refused (RunError); any
+    other change is applied and said."""
+    directory = config.checkpoint_dir
+    if not runs.checkpoints(directory):
+        if config.steps == 0:
+            raise runs.RunError('--steps 0: nothing to train, and no checkpoint in %s to '
+                                'evaluate' % directory)
+        return usable_record(runs.read_run_json(directory), directory)
+    previous = usable_record(runs.read_run_json(directory), directory)
+    stored = config_from_record(previous)
+    if stored is None:
+        return previous
+    changed = [f.name for f in dataclasses.fields(Config)
+               if getattr(stored, f.name) != getattr(config, f.name)]
+    fixed = [f for f in changed if f not in RESUMABLE]
+    if 'steps' in changed and stored.schedule != 'constant':
+        fixed.append('steps')   # it sets the horizon of the decaying learning rate
+    if fixed:
+        name = 'recipe' if 'recipe' in fixed else fixed[0]
+        was = getattr(stored, name)
+        how = ('--%s %s' % (name, was) if name in FLAGS + ('recipe',)
+               else 'the recipe as it was then')
+        raise runs.RunError('%s holds a run trained with %s %s, this command asks for %s: '
+                            'rerun with %s to resume it, or choose another --checkpoint_dir '
+                            'to start a new one' % (directory, name, was,
+                                                    getattr(config, name), how))
+    for name in changed:
+        if name not in ('data_dir', 'checkpoint_dir', 'log_dir', 'expect', 'source'):
+            print('deep_cnn: resuming with %s %s (the run so far used %s)'
+                  % (name, getattr(config, name), getattr(stored, name)), file=sys.stderr)
+    return previous
 
 
-def _duration(seconds):
-    if not math.isfinite(seconds):
-        return '?'
-    m, s = divmod(int(seconds), 60)
-    return '%dm%02ds' % (m, s) if m else '%ds' % s
-
-
-def clear_run(args):
+def clear_run(config):
     """--fresh: remove this run's checkpoints, run.json and event files (nothing else)."""
-    patterns = [os.path.join(args.checkpoint_dir, p)
-                for p in ('checkpoint', 'model.ckpt-*', 'run.json')]
-    patterns += [os.path.join(args.log_dir, d, 'events.out.tfevents.*')
+    directory = config.checkpoint_dir
+    patterns = [os.path.join(directory, p) for p in (
+        'checkpoint', runs.CHECKPOINT_PREFIX + '-*', runs.RUN_JSON,
+        os.path.join(runs.DAMAGED_DIR, '*'))]
+    patterns += [os.path.join(config.log_dir, d, 'events.out.tfevents.*')
                  for d in ('train', 'test')]
     for pattern in patterns:
         for path in glob.glob(pattern):
             os.remove(path)
 
 
-def read_run_json(checkpoint_dir):
-    """The run.json beside the checkpoints, or {} if there is none yet."""
-    path = os.path.join(checkpoint_dir, 'run.json')
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def write_run_json(args, record):
-    path = os.path.join(args.checkpoint_dir, 'run.json')
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(record, f, indent=2)
-        f.write('\n')
-    os.replace(tmp, path)
-
-
-def train(args, mnist):
-    """The tutorial's loop, with checkpoints, summaries, progress and a clean stop.
-    Returns the exit code."""
-    recipe = RECIPES[args.recipe]
-    if args.seed is not None:
-        # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs too.
-        tf.compat.v2.config.experimental.enable_op_determinism()
-    model = build_model(recipe, args.learning_rate, args.steps, args.seed, args.full_summaries)
-    x, y_, keep_prob = model.x, model.y_, model.net.keep_prob
-    steps_per_epoch = mnist.train.num_examples // args.batch_size
-    total_epochs = math.ceil(args.steps / steps_per_epoch) if steps_per_epoch else 0
-
-    os.makedirs(args.checkpoint_dir, exist_ok=True)
-    ckpt_prefix = os.path.join(args.checkpoint_dir, 'model.ckpt')
-    previous = read_run_json(args.checkpoint_dir)
-    history = previous.get('history', [])
-    epoch_losses = previous.get('epoch_losses', [])
-
-    with new_session(model.graph) as sess:
-        latest = tf.train.latest_checkpoint(args.checkpoint_dir)
-        if latest:
-            try:
-                model.saver.restore(sess, latest)
-            except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError):
-                print('error: %s was not written by recipe %r (or is damaged); use --fresh '
-                      'or another --checkpoint_dir' % (latest, args.recipe), file=sys.stderr)
-                return 1
-        else:
-            sess.run(tf.global_variables_initializer())
-        start = int(sess.run(model.global_step))
-        if latest:
-            print('deep_cnn: resuming from %s (step %d of %d)' % (latest, start, args.steps),
-                  file=sys.stderr)
-        history = [h for h in history if h[0] < start]
-        epoch_losses = epoch_losses[:start // steps_per_epoch] if steps_per_epoch else []
-
-        # Replay the batch stream up to the resumed step, so a seeded run that was
-        # interrupted sees the same data as one that was not.
-        for _ in range(start):
-            mnist.train.next_batch(args.batch_size)
-
-        train_writer = test_writer = None
-        if args.summary_every:
-            train_writer = tf.summary.FileWriter(os.path.join(args.log_dir, 'train'),
-                                                 sess.graph if start == 0 else None)
-            test_writer = tf.summary.FileWriter(os.path.join(args.log_dir, 'test'))
-        test_images = mnist.test.images[:recipe.test_summary_size]
-        test_labels = mnist.test.labels[:recipe.test_summary_size]
-
-        stop = StopRequest()
-        stop.install()
-        progress = Progress(start, args.steps)
-        t0 = time.monotonic()
-        step = start
-        status = 'finished'
-        epoch_loss = 0.0
-        while step < args.steps:
-            batch = mnist.train.next_batch(args.batch_size)
-            log_now = args.log_every and step % args.log_every == 0
-            summarise = args.summary_every and step % args.summary_every == 0
-            if log_now or summarise:
-                fetches = [model.accuracy, model.example_loss_sum]
-                if summarise and model.full_summaries is not None:
-                    fetches.append(model.full_summaries)
-                results = sess.run(fetches,
-                                   feed_dict={x: batch[0], y_: batch[1], keep_prob: 1.0})
-                train_accuracy = float(results[0])
-                if log_now:
-                    print('step %d, training accuracy %g' % (step, train_accuracy),
-                          flush=True)
-                    history.append([step, round(train_accuracy, 6)])
-                if summarise:
-                    write_scalars(train_writer, step, train_accuracy,
-                                  float(results[1]) / len(batch[0]))
-                    for summary in results[2:]:
-                        train_writer.add_summary(summary, step)
-                    write_scalars(test_writer, step,
-                                  *evaluate(sess, model, test_images, test_labels))
-
-            _, loss_value = sess.run(
-                [model.train_step, model.cross_entropy],
-                feed_dict={x: batch[0], y_: batch[1], keep_prob: args.keep_prob})
-            if not math.isfinite(loss_value):
-                progress.close()
-                last = tf.train.latest_checkpoint(args.checkpoint_dir)
-                print('error: cross_entropy became %s at step %d (log(0) in %s); stopped '
-                      'without saving; last good checkpoint: %s. Try a smaller '
-                      '--learning_rate.' % (loss_value, step, recipe.loss, last or 'none'),
-                      file=sys.stderr)
-                status = 'nan'
-                break
-            step += 1
-            epoch_loss += float(loss_value)
-            if recipe.epochs and step % steps_per_epoch == 0:
-                epoch = step // steps_per_epoch - 1
-                # 004's own line, print('Step', epoch, 'out of', hm_epochs, 'loss:', ...)
-                print('Step', epoch, 'out of', total_epochs, 'loss:', epoch_loss, flush=True)
-                epoch_losses.append(epoch_loss)
-                epoch_loss = 0.0
-            if args.checkpoint_every and step % args.checkpoint_every == 0:
-                model.saver.save(sess, ckpt_prefix, global_step=step, write_meta_graph=False)
-            progress.update(step)
-            if stop.signum is not None:
-                status = 'interrupted'
-                break
-        progress.close()
-        wall = time.monotonic() - t0
-        stop.uninstall()
-
-        saved = tf.train.latest_checkpoint(args.checkpoint_dir)
-        if status != 'nan' and (step > start or not saved):
-            saved = model.saver.save(sess, ckpt_prefix, global_step=step, write_meta_graph=False)
-        test_accuracy = None
-        if status == 'finished':
-            test_accuracy, _ = evaluate(sess, model, mnist.test.images, mnist.test.labels)
-        for writer in (train_writer, test_writer):
-            if writer:
-                writer.close()
-
-    done = step - start
-    write_run_json(args, {
-        'recipe': args.recipe,
-        'source': recipe.source,
-        'status': status,
-        'flags': {k: v for k, v in vars(args).items() if k != 'fresh'},
-        'tensorflow': tf.__version__,
-        'python': platform.python_version(),
-        'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
-        'steps': step,
-        'steps_this_run': done,
-        'test_accuracy': test_accuracy,
-        'wall_time_s': round(wall, 2),
-        'steps_per_s': round(done / wall, 2) if wall > 0 else None,
-        'finished_at': datetime.datetime.now().isoformat(timespec='seconds'),
-        'checkpoint': saved,
-        'history': history,
-        'epoch_losses': epoch_losses,
-    })
-    if status == 'interrupted':
-        name = signal.Signals(stop.signum).name
-        print('deep_cnn: %s: stopped after step %d; saved %s. Run the same command to '
-              'resume.' % (name, step, saved), file=sys.stderr)
-        return 128 + stop.signum
-    if status == 'nan':
-        return 1
-    print('deep_cnn: %d steps in %s (%.1f steps/s); checkpoint %s' % (
-        done, _duration(wall), done / wall if wall > 0 else 0, saved), file=sys.stderr)
-    print('test accuracy %g' % test_accuracy, flush=True)
-    return 0
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    if args.fresh:
-        clear_run(args)
+    config, fresh = parse_args(argv)
     try:
-        mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
-        if args.seed is not None:
-            np.random.seed(args.seed)
-        if args.steps is None:
-            args.steps = (RECIPES[args.recipe].epochs
-                          * (mnist.train.num_examples // args.batch_size))
-        import_tf()
-        return train(args, mnist)
-    except mnist_data.MNISTDataError as e:
+        with runs.locked(config.checkpoint_dir):
+            runs.remove_partial_files(config.checkpoint_dir)
+            if fresh:
+                clear_run(config)
+            previous = check_resume(config)
+            mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
+            if config.seed is not None:
+                np.random.seed(config.seed)
+            return train(config, mnist, previous)
+    except (runs.RunError, mnist_data.MNISTDataError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
+    except OSError as e:
+        print('error: %s: %s' % (e.filename or config.checkpoint_dir, e.strerror or e),
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print('deep_cnn: interrupted before training started; nothing saved', file=sys.stderr)
+        print('deep_cnn: interrupted; nothing new saved (the checkpoints in %s are as they '
+              'were)' % config.checkpoint_dir, file=sys.stderr)
         return 130
 
 

