@@ -29,6 +29,7 @@ import glob
 import math
 import os
 import platform
+import random
 import signal
 import sys
 import time
@@ -344,8 +345,10 @@ def build_model(config):
     _bind_tf()
     graph = tf.Graph()
     with graph.as_default():
-        if config.seed is not None:
-            tf.set_random_seed(config.seed)
+        # Unseeded runs draw a graph seed of their own: once a seeded run in the same
+        # process has turned op determinism on (it is process-wide), random ops need one.
+        tf.set_random_seed(config.seed if config.seed is not None
+                           else random.SystemRandom().randrange(2 ** 31))
         with tf.name_scope('input'):
             x = tf.placeholder(tf.float32, shape=[None, 784], name='x-input')
             y_ = tf.placeholder(tf.float32, shape=[None, 10], name='y-input')
@@ -676,6 +679,7 @@ def train(config, mnist, previous=None):
         # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs too.
         tf.compat.v2.config.experimental.enable_op_determinism()
     model = build_model(config)
+    os.makedirs(config.checkpoint_dir, exist_ok=True)
     with runs.new_session(model.graph) as sess:
         checkpoints = Checkpoints(config, model.saver)
         start = checkpoints.restore_or_initialise(sess, model)

@@ -1,5 +1,6 @@
 """deep_cnn.py on real MNIST: short runs, checkpoints, resume, signals, summaries."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import pytest
 
 import deep_cnn
 import mnist_data
+import runs
 from conftest import run_script
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
@@ -41,8 +43,7 @@ def step_lines(stdout):
 
 
 def checkpoint_steps(ckpt_dir):
-    return sorted(int(re.search(r'-(\d+)\.index$', p).group(1))
-                  for p in glob.glob(os.path.join(ckpt_dir, 'model.ckpt-*.index')))
+    return [step for step, _ in runs.checkpoints(str(ckpt_dir))]
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +59,7 @@ def expert_run(repo_root, data_dir, tmp_path_factory):
 @pytest.mark.parametrize('flags', [
     ['--steps', '-1'], ['--batch_size', '0'], ['--keep_prob', '0'], ['--keep_prob', '1.5'],
     ['--learning_rate', '0'], ['--learning_rate', 'fast'], ['--recipe', 'nope'],
-    ['--checkpoint_every', '-5'], ['--no_such_flag'],
+    ['--checkpoint_every', '-5'], ['--no_such_flag'], ['--steps', '1.5'],
 ])
 def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     proc = run_cnn(repo_root, data_dir, *flags, *dirs(tmp_path, 'bad'), timeout=60)
@@ -75,8 +76,11 @@ def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     assert printed_accuracy(proc.stdout) >= 0.90
     assert checkpoint_steps(run / 'ckpt')[-1] == 300
     record = json.loads((run / 'ckpt' / 'run.json').read_text())
-    assert record['recipe'] == 'expert' and record['status'] == 'finished'
-    assert record['steps'] == 300 and record['flags']['seed'] == 1
+    config = record['config']
+    assert config['recipe'] == 'expert' and record['status'] == 'finished'
+    assert record['steps'] == 300 and config['seed'] == 1
+    assert config['learning_rate'] == 1e-4 and config['batch_size'] == 50
+    assert config['keep_prob'] == 0.5 and config['network'] == 'two_conv'
     assert '%g' % record['test_accuracy'] == proc.stdout.split()[-1]
     assert [h[0] for h in record['history']] == [0, 100, 200]
     assert record['steps_per_s'] > 0 and record['tensorflow']
@@ -98,7 +102,8 @@ def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_pa
     assert step_lines(proc.stdout) == [300]
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == 400
     record = json.loads((tmp_path / 'run' / 'ckpt' / 'run.json').read_text())
-    assert record['steps'] == 400 and record['steps_this_run'] == 100
+    assert record['steps'] == 400
+    assert [(s['from'], s['to']) for s in record['segments']] == [(0, 300), (300, 400)]
     assert [h[0] for h in record['history']] == [0, 100, 200, 300]
 
     fresh = run_cnn(repo_root, data_dir, '--steps', '10', '--log_every', '5', '--fresh',
@@ -137,13 +142,21 @@ def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize('recipe', sorted(deep_cnn.RECIPES))
-def test_every_recipe_builds_and_trains(repo_root, data_dir, recipe, tmp_path):
+def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', recipe, '--steps', '20',
                    '--log_every', '10', '--summary_every', '10', *dirs(tmp_path, 'r'))
     assert proc.returncode == 0, proc.stderr
     assert step_lines(proc.stdout) == [0, 10]
-    assert 0.0 <= printed_accuracy(proc.stdout) <= 1.0
-    assert checkpoint_steps(tmp_path / 'r' / 'ckpt') == [20]
+    ckpt = str(tmp_path / 'r' / 'ckpt')
+    assert checkpoint_steps(ckpt) == [20]
+    record = json.loads((tmp_path / 'r' / 'ckpt' / 'run.json').read_text())
+    expected = deep_cnn.resolve(recipe, steps=20, log_every=10, summary_every=10,
+                                data_dir=data_dir, checkpoint_dir=ckpt,
+                                log_dir=str(tmp_path / 'r' / 'logs'))
+    assert record['config'] == dataclasses.asdict(expected)
+    # The checkpoint, rebuilt from run.json's config alone, gives the printed accuracy.
+    recomputed = deep_cnn.checkpoint_test_accuracy(ckpt, data_dir)
+    assert '%g' % recomputed == '%g' % printed_accuracy(proc.stdout)
 
 
 def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
@@ -156,7 +169,7 @@ def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
 
 def event_tags(log_dir):
     """{tag: number of values} over the event files of one writer, and the graph flag."""
-    import_tf = deep_cnn.import_tf()
+    import_tf = runs.import_tf()
     tags, has_graph = {}, False
     for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
         for event in import_tf.train.summary_iterator(path):
@@ -180,8 +193,7 @@ def test_summaries_recipe_writes_seed_002_summaries(repo_root, data_dir, tmp_pat
                    '--log_every', '0', '--summary_every', '2', *dirs(tmp_path, 's'))
     assert proc.returncode == 0, proc.stderr
     tags, _ = event_tags(str(tmp_path / 's' / 'logs' / 'train'))
-    # TF 2's v1 scalar summaries uniquify their tags ('mean_1'), as they do for 002.
-    plain = {re.sub(r'_1$', '', t): n for t, n in tags.items()}
+    plain = tags   # the clean names, without TF 2's '_1' suffix
     for tag in ('W_conv1/summaries/mean', 'W_conv1/summaries/stddev', 'b_fc2/summaries/max',
                 'W_fc1/summaries/histogram', 'h_conv1/activations', 'h_fc1/activations',
                 'dropout_keep_probability', 'accuracy', 'cross_entropy'):
@@ -204,9 +216,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_
 
 
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
-    tf = deep_cnn.import_tf()
+    tf = runs.import_tf()
     mnist = mnist_data.read_data_sets(data_dir, one_hot=True)
-    model = deep_cnn.build_model(deep_cnn.RECIPES['expert'], 1e-4)
+    model = deep_cnn.build_model(deep_cnn.resolve('expert'))
     with tf.Session(graph=model.graph) as sess:
         model.saver.restore(sess, tf.train.latest_checkpoint(str(expert_run[0] / 'ckpt')))
         batched, _ = deep_cnn.evaluate(sess, model, mnist.test.images, mnist.test.labels)
@@ -222,9 +234,9 @@ def test_epochs_recipe_prints_seed_004_epoch_losses(data_dir, capsys, tmp_path):
         train=mnist_data.DataSet(full.train.images[:256].reshape(-1, 28, 28, 1) * 255,
                                  full.train.labels[:256], one_hot=True, seed=0),
         validation=full.validation, test=full.test)
-    args = deep_cnn.parse_args(['--recipe', 'epochs', '--steps', '4', '--batch_size', '128',
-                                *dirs(tmp_path, 'e')])
-    assert deep_cnn.train(args, small) == 0
+    config, _ = deep_cnn.parse_args(['--recipe', 'epochs', '--steps', '4', '--batch_size',
+                                     '128', *dirs(tmp_path, 'e')])
+    assert deep_cnn.train(config, small) == 0
     lines = capsys.readouterr().out.splitlines()
     epoch_lines = [l for l in lines if l.startswith('Step ')]
     assert [l.split()[:5] for l in epoch_lines] == [['Step', '0', 'out', 'of', '2'],

@@ -1,0 +1,358 @@
+"""A training run never loses its work: signals at the end, damaged, shared or full
+checkpoint directories, malformed run.json, bad paths, resumes that change the math.
+
+Most runs here call deep_cnn.main() in-process (no TensorFlow start-up per run) for a
+few dozen steps; the faults are real: real signals, real damaged files, a real full
+file system (a small tmpfs, where the test may mount one).
+"""
+
+import dataclasses
+import json
+import time
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import deep_cnn
+import mnist_data
+import runs
+from conftest import REPO_ROOT, run_script
+
+
+def cnn(data_dir, ckpt, *args, recipe='expert'):
+    """deep_cnn.main() for a short, quiet run into ckpt (logs beside it); the exit code."""
+    return deep_cnn.main(['--recipe', recipe, '--data_dir', data_dir,
+                          '--checkpoint_dir', str(ckpt), '--log_dir', str(ckpt) + '-logs',
+                          '--log_every', '0', '--summary_every', '0', *map(str, args)])
+
+
+def steps_in(ckpt):
+    return [step for step, _ in runs.checkpoints(str(ckpt))]
+
+
+def run_json(ckpt):
+    return json.loads((ckpt / 'run.json').read_text())
+
+
+def error_lines(text):
+    return [line for line in text.splitlines() if line.startswith('error:')]
+
+
+@pytest.fixture
+def trained(data_dir, tmp_path):
+    """A directory with the checkpoints of 30 expert steps, saved every 10."""
+    ckpt = tmp_path / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 30, '--checkpoint_every', 10, '--seed', 3) == 0
+    assert steps_in(ckpt) == [10, 20, 30]
+    return ckpt
+
+
+# --- signals while the run finishes ----------------------------------------------
+
+def interrupt_first_call(monkeypatch, owner, name, when=lambda *a, **k: True):
+    """Make owner.name send this process a real SIGINT just before its first call
+    for which when(...) holds, then do its real work."""
+    real = getattr(owner, name)
+    sent = []
+
+    def wrapper(*args, **kwargs):
+        if not sent and when(*args, **kwargs):
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(owner, name, wrapper)
+    return sent
+
+
+def test_sigint_during_the_final_save_keeps_a_complete_run(data_dir, tmp_path, monkeypatch,
+                                                          capsys):
+    before = signal.getsignal(signal.SIGINT)
+    sent = interrupt_first_call(monkeypatch, deep_cnn.Checkpoints, 'save')
+    ckpt = tmp_path / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 25, '--checkpoint_every', 0) == 130
+    assert sent
+    err = capsys.readouterr().err
+    assert err.count('SIGINT: stopped after step 25; saved') == 1, err
+    assert steps_in(ckpt) == [25]
+    record = run_json(ckpt)   # all 25 steps trained and saved; the test pass skipped
+    assert record['status'] == 'finished' and record['steps'] == 25
+    assert record['test_accuracy'] is None and record['checkpoint'] == 'model.ckpt-25'
+    assert not [n for n in os.listdir(ckpt) if 'tempstate' in n or n.endswith('.tmp')]
+    # In-process callers get their own handlers back.
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigint_during_the_test_pass_keeps_the_saved_run(data_dir, tmp_path, monkeypatch,
+                                                        capsys):
+    sent = interrupt_first_call(monkeypatch, deep_cnn, 'evaluate',
+                                lambda *a, stop=None, **k: stop is not None)
+    ckpt = tmp_path / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 15) == 130
+    assert sent
+    out, err = capsys.readouterr()
+    assert 'test accuracy' not in out and 'SIGINT' in err
+    assert steps_in(ckpt) == [15] and run_json(ckpt)['steps'] == 15
+    # The rerun has nothing left to train and tests the saved checkpoint.
+    assert cnn(data_dir, ckpt, '--steps', 15) == 0
+    out, err = capsys.readouterr()
+    assert 'nothing to train' in err and out.startswith('test accuracy ')
+
+
+# --- the checkpoint directory -----------------------------------------------------
+
+def test_a_missing_state_file_resumes_from_the_checkpoint_files(data_dir, trained, capsys):
+    os.remove(trained / 'checkpoint')
+    assert cnn(data_dir, trained, '--steps', 35, '--checkpoint_every', 10) == 0
+    assert 'resuming from' in capsys.readouterr().err
+    assert steps_in(trained) == [20, 30, 35]
+    assert run_json(trained)['segments'][-1]['from'] == 30
+
+
+@pytest.mark.parametrize('damage', ['flipped', 'truncated'])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact(data_dir, trained, capsys,
+                                                                     damage):
+    data = trained / 'model.ckpt-30.data-00000-of-00001'
+    blob = bytearray(data.read_bytes())
+    if damage == 'flipped':
+        blob[len(blob) // 2] ^= 0xFF
+    else:
+        del blob[len(blob) // 3:]
+    data.write_bytes(bytes(blob))
+    assert cnn(data_dir, trained, '--steps', 40, '--checkpoint_every', 10) == 0
+    err = capsys.readouterr().err
+    assert 'skipped model.ckpt-30: damaged' in err and 'resuming from' in err
+    assert '--fresh' not in err
+    assert run_json(trained)['segments'][-1]['from'] == 20
+    assert steps_in(trained) == [20, 30, 40]
+    assert (trained / 'damaged' / data.name).exists()   # moved aside, not deleted
+
+
+def test_the_visualiser_says_a_truncated_checkpoint_is_unreadable(data_dir, trained, tmp_path):
+    index = trained / 'model.ckpt-30.index'
+    index.write_bytes(index.read_bytes()[:20])
+    proc = run_script('visualize_filters.py', '--checkpoint', index, '--data_dir', data_dir,
+                      '--output_dir', tmp_path / 'fig', timeout=120)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and 'Traceback' not in proc.stderr
+    assert 'model.ckpt-30' in proc.stderr
+
+
+def test_a_second_run_in_the_same_directory_is_refused(data_dir, tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    with runs.locked(str(ckpt)):
+        proc = run_script('deep_cnn.py', '--data_dir', data_dir, '--checkpoint_dir', ckpt,
+                          '--steps', 5, timeout=120)
+    assert proc.returncode == 1
+    assert error_lines(proc.stderr) == proc.stderr.strip().splitlines()
+    assert 'in use by another run (pid %d)' % os.getpid() in proc.stderr
+    assert steps_in(ckpt) == []
+
+
+def test_a_killed_run_leaves_no_stuck_lock(tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import runs, time\nwith runs.locked(%r):\n'
+         '    print("locked", flush=True)\n    time.sleep(60)' % str(ckpt)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'locked'
+    with pytest.raises(runs.RunError):
+        with runs.locked(str(ckpt)):
+            pass
+    holder.kill()
+    holder.wait()
+    with runs.locked(str(ckpt)):
+        pass
+
+
+def test_checkpoints_stay_bounded_and_partial_files_are_cleaned(data_dir, trained):
+    leftovers = ['model.ckpt-41.data-00000-of-00001.tempstate123', 'run.json.tmp',
+                 'model.ckpt-33.data-00000-of-00001']   # a .data shard without its .index
+    for name in leftovers:
+        (trained / name).write_bytes(b'partial')
+    for steps in (45, 60):
+        assert cnn(data_dir, trained, '--steps', steps, '--checkpoint_every', 5) == 0
+    assert steps_in(trained) == [50, 55, 60]
+    names = os.listdir(trained)
+    assert not set(leftovers) & set(names)
+    assert sorted(n for n in names if n.endswith('.index')) == [
+        'model.ckpt-50.index', 'model.ckpt-55.index', 'model.ckpt-60.index']
+
+
+def test_milestone_checkpoints_are_kept(data_dir, tmp_path, monkeypatch):
+    row = deep_cnn.RECIPES['expert']
+    monkeypatch.setitem(deep_cnn.RECIPES, 'expert', dataclasses.replace(row, keep_every=10))
+    ckpt = tmp_path / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 30, '--checkpoint_every', 5) == 0
+    assert steps_in(ckpt) == [10, 20, 25, 30]
+
+
+def test_the_last_step_is_saved_once(data_dir, tmp_path, monkeypatch):
+    tf = runs.import_tf()
+    saved = []
+    real = tf.train.Saver.save
+
+    def counting(self, sess, prefix, global_step=None, **kwargs):
+        saved.append(global_step)
+        return real(self, sess, prefix, global_step=global_step, **kwargs)
+    monkeypatch.setattr(tf.train.Saver, 'save', counting)
+    assert cnn(data_dir, tmp_path / 'ckpt', '--steps', 20, '--checkpoint_every', 10) == 0
+    assert saved == [10, 20]
+
+
+# --- full disks and bad paths -----------------------------------------------------
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 60 MiB tmpfs (room for one expert checkpoint of ~39 MB, not two)."""
+    mount = tmp_path / 'tmpfs'
+    mount.mkdir()
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=60m', 'tmpfs', str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip('cannot mount a tmpfs here (needs root)')
+    yield mount
+    subprocess.run(['umount', str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(data_dir, small_tmpfs,
+                                                                   capsys):
+    ckpt = small_tmpfs / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 20, '--checkpoint_every', 10) == 1
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and 'cannot save a checkpoint' in err, err
+    assert 'model.ckpt-10' in err and 'is intact' in err
+    assert steps_in(ckpt) == [10]
+    assert not [n for n in os.listdir(ckpt) if 'tempstate' in n or '-20.' in n]
+    assert run_json(ckpt)['steps'] == 10
+    # Nothing permanent: with room again, the same command resumes and finishes.
+    os.remove(ckpt / 'model.ckpt-10.data-00000-of-00001')
+    os.remove(ckpt / 'model.ckpt-10.index')
+    assert cnn(data_dir, ckpt, '--steps', 10, '--checkpoint_every', 10) == 0
+
+
+def test_a_read_only_checkpoint_directory_is_one_line(data_dir, small_tmpfs):
+    subprocess.run(['mount', '-o', 'remount,ro', str(small_tmpfs)], check=True)
+    proc = run_script('deep_cnn.py', '--data_dir', data_dir, '--steps', 5,
+                      '--checkpoint_dir', small_tmpfs / 'ckpt', timeout=120)
+    assert proc.returncode == 1
+    assert error_lines(proc.stderr) == proc.stderr.strip().splitlines()
+    assert 'Read-only file system' in proc.stderr
+
+
+@pytest.mark.parametrize('script, flag', [
+    ('deep_cnn.py', '--data_dir'), ('deep_cnn.py', '--checkpoint_dir'),
+    ('mnist_data.py', '--data_dir'), ('softmax_baseline.py', '--data_dir')])
+def test_a_file_where_a_directory_should_be_is_one_line(data_dir, tmp_path, script, flag):
+    a_file = tmp_path / 'README.md'
+    a_file.write_text('not a directory\n')
+    args = [flag, a_file]
+    if script == 'deep_cnn.py' and flag == '--checkpoint_dir':
+        args += ['--data_dir', data_dir]
+    proc = run_script(script, *args, timeout=120)
+    assert proc.returncode == 1
+    assert error_lines(proc.stderr) == proc.stderr.strip().splitlines(), proc.stderr
+    assert str(a_file) in proc.stderr
+
+
+# --- run.json -----------------------------------------------------------------------
+
+def test_a_no_op_rerun_keeps_the_finished_runs_record(data_dir, trained, capsys):
+    before = run_json(trained)
+    assert cnn(data_dir, trained, '--steps', 30) == 0
+    assert cnn(data_dir, trained, '--steps', 20) == 0
+    out, err = capsys.readouterr()
+    assert err.count('nothing to train') == 2 and out.count('test accuracy') == 2
+    assert run_json(trained) == before
+    assert before['wall_time_s'] > 0
+
+
+def test_history_survives_a_killed_run(data_dir, tmp_path, capsys):
+    ckpt = tmp_path / 'ckpt'
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / 'deep_cnn.py'), '--data_dir', data_dir,
+         '--checkpoint_dir', str(ckpt), '--log_dir', str(tmp_path / 'logs'), '--steps', '10000',
+         '--log_every', '5', '--checkpoint_every', '10'], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        for line in proc.stdout:
+            if line.startswith('step 25,') or time.monotonic() > deadline:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run_json(ckpt)['status'] == 'running' and steps_in(ckpt)[-1] >= 20
+    assert cnn(data_dir, ckpt, '--steps', 40, '--log_every', 5, '--checkpoint_every', 10) == 0
+    assert [h[0] for h in run_json(ckpt)['history']] == list(range(0, 40, 5))
+
+
+@pytest.mark.parametrize('content', ['[]', 'null', '{"history": "oops"}', '{"segments": [1]}',
+                                     'not json'])
+def test_a_malformed_run_json_is_one_warning_and_treated_as_absent(data_dir, trained, capsys,
+                                                                   content, tmp_path):
+    (trained / 'run.json').write_text(content)
+    assert cnn(data_dir, trained, '--steps', 35) == 0
+    err = capsys.readouterr().err
+    assert len([l for l in err.splitlines() if l.startswith('warning:')]) == 1, err
+    assert run_json(trained)['steps'] == 35
+    (trained / 'run.json').write_text(content)
+    proc = run_script('visualize_filters.py', '--checkpoint_dir', trained, '--data_dir',
+                      data_dir, '--output_dir', tmp_path / 'fig', '--misclassified', 0,
+                      timeout=180)
+    assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr
+
+
+# --- resuming with other settings ------------------------------------------------------
+
+def test_a_resume_that_changes_the_math_is_refused(data_dir, trained, capsys):
+    assert cnn(data_dir, trained, '--steps', 40, '--batch_size', 64) == 1
+    err = capsys.readouterr().err
+    assert error_lines(err) == err.strip().splitlines()
+    assert 'batch_size 50' in err and '--batch_size 50' in err and '--fresh' not in err
+    assert steps_in(trained) == [10, 20, 30]
+
+
+def test_a_resume_that_moves_the_cosine_horizon_is_refused(data_dir, tmp_path, capsys):
+    ckpt = tmp_path / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 10, recipe='fast') == 0
+    assert cnn(data_dir, ckpt, '--steps', 20, recipe='fast') == 1
+    err = capsys.readouterr().err
+    assert 'steps 10' in err and '--steps 10' in err
+    assert steps_in(ckpt) == [10]
+
+
+def test_a_resume_with_other_reporting_says_so(data_dir, trained, capsys):
+    assert cnn(data_dir, trained, '--steps', 35, '--log_every', 5) == 0
+    err = capsys.readouterr().err
+    assert 'resuming with log_every 5 (the run so far used 0)' in err
+
+
+def test_steps_0_without_a_checkpoint_is_refused(data_dir, tmp_path, capsys):
+    assert cnn(data_dir, tmp_path / 'ckpt', '--steps', 0) == 1
+    out, err = capsys.readouterr()
+    assert out == '' and 'nothing to train' in err
+
+
+def test_an_epochs_run_resumed_mid_epoch_prints_whole_epoch_losses(data_dir, tmp_path, capsys):
+    full = mnist_data.read_data_sets(data_dir, one_hot=True)
+
+    def epoch_lines(*steps_of_each_run, name):
+        for steps in steps_of_each_run:
+            # 256 training images in batches of 128: 2 steps an epoch.
+            small = mnist_data.Datasets(
+                train=mnist_data.DataSet(full.train.images[:256].reshape(-1, 28, 28, 1) * 255,
+                                         full.train.labels[:256], one_hot=True, seed=0),
+                validation=full.validation, test=full.test)
+            config = deep_cnn.resolve('epochs', steps=steps, seed=5, data_dir=data_dir,
+                                      checkpoint_dir=str(tmp_path / name),
+                                      log_dir=str(tmp_path / name / 'logs'))
+            assert deep_cnn.train(config, small, deep_cnn.check_resume(config)) == 0
+        return [l for l in capsys.readouterr().out.splitlines() if l.startswith('Step ')]
+    whole = epoch_lines(4, name='whole')
+    resumed = epoch_lines(3, 4, name='resumed')   # the first run stops inside epoch 1
+    assert [l.split()[:5] for l in resumed] == [l.split()[:5] for l in whole] == [
+        ['Step', '0', 'out', 'of', '2'], ['Step', '1', 'out', 'of', '2']]
+    for a, b in zip(whole, resumed):
+        assert float(a.split()[-1]) == pytest.approx(float(b.split()[-1]), rel=1e-4)
