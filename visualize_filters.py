@@ -13,14 +13,17 @@ Figures, written into ``--output_dir`` (default ``figures/``):
                          the digit and its pooled conv1 maps (h_pool1)
   conv2.png              one sub-filter of each of the 64 conv2 filters in two rows of
                          32; below, two rows of 32 pooled conv2 maps (h_pool2) per digit
+                         (--upsample: the 7x7 maps drawn smoothly interpolated)
   conv2_filter<K>.png    (--conv2_filter K) the 32 sub-filters of conv2 filter K beside
                          the conv1 filters they read, and how they add up for one digit
-  misclassified.png      test digits the model gets wrong, "label -> prediction"
-                         (their indices in misclassified.json)
-  learning_curve.png     training accuracy over the steps and the final test accuracy,
-                         from run.json or else the TensorBoard event files
+  misclassified.png      test digits the model gets wrong, "label -> prediction  #index"
+                         (also in misclassified.json)
+  learning_curve.png     error rate (log scale) and loss over the steps, of the training
+                         batches (run.json or train/ events) and the test digits (test/
+                         events), with the final test error
 """
 
+import dataclasses
 import glob
 import json
 import math
@@ -33,6 +36,7 @@ import numpy as np
 
 import deep_cnn
 import mnist_data
+import runs
 
 DEFAULT_RECIPE = 'expert'
 CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
@@ -49,9 +53,9 @@ DIGIT_GAP = 10      # between the row pairs of two digits (conv2)
 LABEL_W = 86        # left margin for the row labels ("7 -> 7")
 TITLE_H = 66        # a bold title line and two grey lines of explanation
 MARGIN = 10
-DIGIT_CELL = 56     # misclassified.png: one digit, with its caption above
+DIGIT_CELL = 72     # misclassified.png: one digit; its caption "9 → 4  #9999" fits above
 CAPTION_H = 16
-CURVE_SIZE = (800, 450)
+CURVE_SIZE = (800, 620)
 
 WRONG = '#c0001a'   # labels of misclassified digits
 GREY = '0.35'
@@ -64,7 +68,7 @@ class VisualizeError(Exception):
 # --- flags ------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = mnist_data.ArgumentParser(
+    p = runs.ArgumentParser(
         description='Plot the filters, activations, mistakes and learning curve of a '
                     'deep_cnn.py checkpoint (seed 001).')
     where = p.add_mutually_exclusive_group()
@@ -76,35 +80,33 @@ def parse_args(argv=None):
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     p.add_argument('--output_dir', default='figures', help='where the PNGs go (default: figures)')
-    samples = mnist_data.checked_type(int, lambda v: 1 <= v <= MAX_SAMPLES,
+    samples = runs.checked_type(int, lambda v: 1 <= v <= MAX_SAMPLES,
                                       'an integer from 1 to %d' % MAX_SAMPLES)
     p.add_argument('--samples', type=samples, default=10,
                    help='test digits in conv1.png and conv2.png, the first of the test set '
                         '(default: 10)')
-    p.add_argument('--subfilter', type=mnist_data.nonnegative_int, default=0,
+    p.add_argument('--subfilter', type=runs.nonnegative_int, default=0,
                    help='which of the 32 sub-filters of each conv2 filter conv2.png shows '
                         '(default: 0, as in seed 001)')
-    p.add_argument('--conv2_filter', type=mnist_data.nonnegative_int, metavar='K',
+    p.add_argument('--conv2_filter', type=runs.nonnegative_int, metavar='K',
                    help='also write conv2_filter<K>.png: all sub-filters of conv2 filter K')
-    p.add_argument('--misclassified', type=mnist_data.nonnegative_int, default=50, metavar='N',
+    p.add_argument('--misclassified', type=runs.nonnegative_int, default=50, metavar='N',
                    help='show at most N misclassified test digits, 0 for no figure (default: 50)')
     p.add_argument('--log_dir',
                    help='TensorBoard logs for the learning curve when run.json has none '
-                        "(default: run.json's log_dir, else logs/<recipe>)")
+                        "(default: the log_dir that run.json records)")
     p.add_argument('--show', action='store_true', help='also open the figures in windows')
+    p.add_argument('--upsample', action='store_true',
+                   help="draw conv2.png's 7x7 maps smoothly interpolated (bilinear) instead "
+                        'of as blocks of cells, as seed 001 does')
     return p.parse_args(argv)
 
 
-# --- the checkpoint -------------------------------------------------------------
-
-def _step_of(path):
-    match = re.search(r'-(\d+)$', path)
-    return int(match.group(1)) if match else -1
-
+# --- the checkpoint and the config that trained it ----------------------------------
 
 def find_checkpoint(checkpoint_dir=None, checkpoint=None):
     """The checkpoint prefix to restore: ``checkpoint`` (a prefix, or its .index or
-    .data file, or a directory), else the latest one in ``checkpoint_dir``."""
+    .data file, or a directory), else the newest one in ``checkpoint_dir``."""
     if checkpoint:
         if os.path.isdir(checkpoint):
             checkpoint_dir = checkpoint
@@ -115,86 +117,84 @@ def find_checkpoint(checkpoint_dir=None, checkpoint=None):
             if os.path.exists(checkpoint):
                 return checkpoint   # not a checkpoint's name: let the reader say what it is
             raise VisualizeError('no checkpoint at %s' % checkpoint)
-    checkpoint_dir = checkpoint_dir or os.path.join('train_data', DEFAULT_RECIPE)
+    checkpoint_dir = checkpoint_dir or runs.default_checkpoint_dir(DEFAULT_RECIPE)
     hint = 'train one first, e.g. python deep_cnn.py --checkpoint_dir %s' % checkpoint_dir
     if not os.path.isdir(checkpoint_dir):
         raise VisualizeError('no checkpoint directory %s; %s' % (checkpoint_dir, hint))
-    tf = deep_cnn.import_tf()
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
-    if latest is None:
-        # The 'checkpoint' state file may be gone while the checkpoints are still there.
-        found = [p[:-len('.index')] for p in glob.glob(os.path.join(checkpoint_dir, '*.index'))]
-        latest = max(found, key=_step_of) if found else None
+    latest = runs.latest_checkpoint(checkpoint_dir)
     if latest is None:
         raise VisualizeError('no checkpoint in %s; %s' % (checkpoint_dir, hint))
     return latest
 
 
 def read_checkpoint(path):
-    """(variable name -> shape, global step or None) of a checkpoint, without a graph."""
-    tf = deep_cnn.import_tf()
+    """(variable name -> shape, global step) of a checkpoint, without a graph."""
+    tf = runs.import_tf()
     try:
         reader = tf.train.load_checkpoint(path)
         shapes = reader.get_variable_to_shape_map()
-        step = int(reader.get_tensor('global_step')) if 'global_step' in shapes else None
-    except (tf.errors.OpError, ValueError) as e:
+        if 'global_step' in shapes:
+            return shapes, int(reader.get_tensor('global_step'))
+    except (tf.errors.OpError, ValueError, IndexError) as e:
         raise VisualizeError('%s is not a readable TensorFlow checkpoint (%s)'
-                             % (path, _one_line(e))) from None
-    return shapes, step
+                             % (path, runs.tf_message(e))) from None
+    match = re.search(r'-(\d+)$', path)
+    return shapes, int(match.group(1)) if match else -1
 
 
-def _one_line(error):
-    """TensorFlow's message on one line, without its guess at a cause."""
-    text = getattr(error, 'message', None) or str(error)
-    return ' '.join(text.split(': perhaps')[0].split())
+def network_shapes(config):
+    """{variable name: shape} of config's network, as deep_cnn.deepnn builds it."""
+    tf = runs.import_tf()
+    with tf.Graph().as_default():
+        net = deep_cnn.deepnn(tf.placeholder(tf.float32, [None, 784]), config)
+        return {v.op.name: v.shape.as_list() for v in net.variables.values()}
 
 
-_recipe_variables = {}
+def misfit(config, shapes):
+    """The first variable of config's network the checkpoint lacks or shapes otherwise,
+    as (name, shape in the network); None when the checkpoint fits."""
+    for name, shape in network_shapes(config).items():
+        if shapes.get(name) != shape:
+            return name, shape
+    return None
 
 
-def recipe_variables(name):
-    """{variable name: shape} of a recipe's network, as deep_cnn.deepnn builds it."""
-    if name not in _recipe_variables:
-        tf = deep_cnn.import_tf()
-        with tf.Graph().as_default():
-            x = tf.placeholder(tf.float32, [None, 784])
-            net = deep_cnn.deepnn(x, deep_cnn.RECIPES[name])
-            _recipe_variables[name] = {v.op.name: v.shape.as_list()
-                                       for v in net.variables.values()}
-    return _recipe_variables[name]
+def checkpoint_config(checkpoint, shapes):
+    """(Config, run.json record) of the run that wrote the checkpoint. From its run.json
+    when that names a config whose network fits; else guessed from the variable shapes,
+    with a line saying so (several recipes share a network: expert, original,
+    summaries and fast do), and an empty record."""
+    record = runs.read_run_json(os.path.dirname(checkpoint))
+    config = deep_cnn.config_from_record(record)
+    if config is not None and misfit(config, shapes) is None:
+        return config, record
+    why = ('run.json names recipe %r, but the checkpoint holds another network'
+           % config.recipe if config else 'no run.json config beside it')
+    fits = [name for name, row in deep_cnn.RECIPES.items() if misfit(row, shapes) is None]
+    if not fits:
+        row = deep_cnn.RECIPES[DEFAULT_RECIPE]
+        name, shape = misfit(row, shapes)
+        found = 'has no %s' % name if name not in shapes else 'has %s %s' % (name, shapes[name])
+        raise VisualizeError('%s matches no recipe of deep_cnn.py: it %s, recipe %s has %s'
+                             % (checkpoint, found, row.recipe, shape))
+    print('visualize_filters: %s: %s; guessed recipe %s from the variable shapes (they fit %s)'
+          % (checkpoint, why, fits[0], ', '.join(fits)), file=sys.stderr)
+    return deep_cnn.resolve(fits[0]), {}
 
 
-def identify_recipe(shapes, claimed=None):
-    """The recipe whose network the checkpoint holds: ``claimed`` (run.json's) when its
-    variables fit, else the first recipe that fits. Networks of several recipes are
-    alike (expert, original, summaries, epochs); their predictions agree either way."""
-    order = [claimed] if claimed in deep_cnn.RECIPES else []
-    order += [n for n in deep_cnn.RECIPES if n != claimed]
-    first_miss = None
-    for name in order:
-        misses = [(v, s) for v, s in recipe_variables(name).items() if shapes.get(v) != s]
-        if not misses:
-            return name
-        first_miss = first_miss or (name, misses[0])
-    name, (var, shape) = first_miss
-    found = 'has no %s' % var if var not in shapes else 'has %s %s' % (var, shapes[var])
-    raise VisualizeError('the checkpoint matches no recipe of deep_cnn.py: it %s, recipe '
-                         '%s has %s' % (found, name, shape))
-
-
-def restore_and_evaluate(checkpoint, recipe, images, samples, conv2_filter=None):
-    """Rebuild the recipe's network, restore ``checkpoint`` and run it.
+def restore_and_evaluate(checkpoint, config, images, samples, conv2_filter=None):
+    """Rebuild config's network, restore ``checkpoint`` and run it.
 
     Returns numpy arrays: 'W_conv1' (and 'W_conv2'), the pooled maps 'h_pool1' (and
     'h_pool2') of the first ``samples`` images, 'predictions' for all ``images``
     (batches of deep_cnn.EVAL_BATCH) and, with ``conv2_filter`` K, for the first image
     'contributions' (each sub-filter of K on its pooled conv1 map) and 'h_conv2_k'.
     """
-    tf = deep_cnn.import_tf()
+    tf = runs.import_tf()
     graph = tf.Graph()
     with graph.as_default():
         x = tf.placeholder(tf.float32, [None, 784], name='x-input')
-        net = deep_cnn.deepnn(x, deep_cnn.RECIPES[recipe])
+        net = deep_cnn.deepnn(x, config)
         layers = net.layers
         prediction = tf.argmax(net.logits, 1)
         fetches = {n: layers[n] for n in ('W_conv1', 'h_pool1', 'W_conv2', 'h_pool2')
@@ -209,11 +209,12 @@ def restore_and_evaluate(checkpoint, recipe, images, samples, conv2_filter=None)
             fetches['h_conv2_k'] = layers['h_conv2'][0, :, :, k]
         # Only the network's variables: global_step and Adam's slots stay on disk.
         saver = tf.train.Saver(var_list=list(net.variables.values()))
-    with deep_cnn.new_session(graph) as sess:
+    with runs.new_session(graph) as sess:
         try:
             saver.restore(sess, checkpoint)
         except (tf.errors.OpError, ValueError) as e:
-            raise VisualizeError('cannot restore %s: %s' % (checkpoint, _one_line(e))) from None
+            raise VisualizeError('cannot restore %s: %s'
+                                 % (checkpoint, runs.tf_message(e))) from None
         out = sess.run(fetches, feed_dict={x: images[:samples]})
         out['predictions'] = np.concatenate([
             sess.run(prediction, feed_dict={x: images[i:i + deep_cnn.EVAL_BATCH]})
@@ -228,39 +229,60 @@ def misclassified(labels, predictions):
 
 # --- the learning curve's numbers ----------------------------------------------
 
+def _read_event_file(path):
+    """{'accuracy': {step: value}, 'cross_entropy': {...}} of one event file; also
+    'accuracy_1' as TF's own summary ops would name it beside the 'accuracy' scope."""
+    tf = runs.import_tf()
+    found = {'accuracy': {}, 'cross_entropy': {}}
+    try:
+        for event in tf.train.summary_iterator(path):
+            for value in event.summary.value:
+                match = re.fullmatch(r'(accuracy|cross_entropy)(_\d+)?', value.tag)
+                if match:
+                    found[match.group(1)][int(event.step)] = float(value.simple_value)
+    except tf.errors.OpError:
+        pass    # a file cut short by a killed run: keep what was read
+    return found
+
+
 def read_events(log_dir, subdir):
-    """{step: accuracy} from the TensorBoard event files in log_dir/subdir (tag
-    'accuracy'; 'accuracy_1' as TF's own summary ops would name it beside the
-    'accuracy' name scope). Later files win for a step that was run twice."""
-    tf = deep_cnn.import_tf()
-    values = {}
-    for path in sorted(glob.glob(os.path.join(log_dir, subdir, 'events.out.tfevents.*'))):
-        try:
-            for event in tf.train.summary_iterator(path):
-                for value in event.summary.value:
-                    if re.fullmatch(r'accuracy(_\d+)?', value.tag):
-                        values[int(event.step)] = float(value.simple_value)
-        except tf.errors.OpError:
-            continue    # a file cut short by a killed run: keep what was read
-    return values
+    """{'accuracy': {step: value}, 'cross_entropy': {...}} from the event files in
+    log_dir/subdir, oldest first: a resumed run's file replaces the steps it redid."""
+    scalars = {'accuracy': {}, 'cross_entropy': {}}
+    pattern = os.path.join(log_dir or '', subdir, 'events.out.tfevents.*')
+    for path in sorted(glob.glob(pattern)) if log_dir else ():
+        found = _read_event_file(path)
+        first = min((s for values in found.values() for s in values), default=None)
+        if first is not None:
+            for tag, values in found.items():
+                kept = {s: v for s, v in scalars[tag].items() if s < first}
+                scalars[tag] = {**kept, **values}
+    return scalars
 
 
 def learning_curve(record, log_dir):
-    """The learning curve: {'train': [(step, accuracy)], 'test': [...], 'final': (step,
-    test accuracy) or None, 'source': text}, from run.json's record, else from the
-    event files under log_dir; None when neither has a point."""
+    """The learning curve: 'train', 'test', 'train_loss', 'test_loss': [(step, value)],
+    'final': (step, test accuracy) or None, 'batch' and 'test_digits' (the images behind
+    a point) or None, 'source'. Training accuracy from run.json's history (every
+    --log_every steps), else from the event files under log_dir, as is all the rest;
+    None when there is no point."""
+    train, test = read_events(log_dir, 'train'), read_events(log_dir, 'test')
+    history = [tuple(h) for h in record.get('history') or []]
+    curve = {'train': history or sorted(train['accuracy'].items()),
+             'test': sorted(test['accuracy'].items()),
+             'train_loss': sorted(train['cross_entropy'].items()),
+             'test_loss': sorted(test['cross_entropy'].items())}
+    events = any(v for tags in (train, test) for v in tags.values())
+    if not history and not events:
+        return None
     final = None
     if record.get('test_accuracy') is not None:
         final = (record.get('steps'), record['test_accuracy'])
-    if record.get('history'):
-        return {'train': [tuple(h) for h in record['history']], 'test': [],
-                'final': final, 'source': 'run.json'}
-    train = read_events(log_dir, 'train')
-    test = read_events(log_dir, 'test')
-    if not train and not test:
-        return None
-    return {'train': sorted(train.items()), 'test': sorted(test.items()), 'final': final,
-            'source': 'TensorBoard events in %s' % log_dir}
+    sources = ['run.json'] * bool(history) + ['TensorBoard events in %s' % log_dir] * events
+    config = record.get('config') or record.get('flags') or {}   # 'flags': older run.json
+    curve.update(final=final, batch=config.get('batch_size'),
+                 test_digits=config.get('test_summary_size'), source=' and '.join(sources))
+    return curve
 
 
 # --- figures: numpy arrays in, matplotlib figures out ---------------------------
@@ -307,11 +329,11 @@ class Grid:
         return self.left + col * (self.cell + GAP)
 
     def image(self, fig, row, col, array, **imshow):
-        """Draw a 2-D array into a cell: seed 001's gray_r, nearest, no ticks."""
+        """Draw a 2-D array into a cell: seed 001's gray_r, nearest unless told, no ticks."""
         x, y = self.x(col), self.row_y[row]
         ax = fig.add_axes([x / self.width, 1 - (y + self.cell) / self.height,
                            self.cell / self.width, self.cell / self.height])
-        ax.imshow(array, cmap='gray_r', interpolation='nearest', **imshow)
+        ax.imshow(array, **{'cmap': 'gray_r', 'interpolation': 'nearest', **imshow})
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
@@ -337,10 +359,18 @@ def _digit_label(label, prediction):
     return '%d \u2192 %d' % (label, prediction), ('black' if label == prediction else WRONG)
 
 
+# conv2.png's caption line: 7x7 blocks mean little to a learner without it (issue 13).
+POOLED2_CAPTION = ('The pooled map in filter k\'s place says where in the digit conv2 filter '
+                   'k found its pattern; two 2\u00d72 poolings shrank 28\u00d728 to '
+                   '7\u00d77, so one cell stands for a 4\u00d74 patch of the digit.')
+SMOOTHED_CAPTION = ' Drawn smoothed (--upsample); the network sees the 7\u00d77 cells.'
+
+
 def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', subtitle='',
-               filter_label='filters'):
+               filter_label='filters', map_interpolation='nearest'):
     """Seed 001's figure: ``filters`` [h, w, n] across the top in ``rows`` rows; then
-    each image [784] with its label and prediction, and its maps [s, s, n] below."""
+    each image [784] with its label and prediction, and its maps [s, s, n] below,
+    drawn with imshow's ``map_interpolation``."""
     n = filters.shape[-1]
     per_row = n // rows
     grid = layer_grid(n, len(images), rows)
@@ -358,7 +388,8 @@ def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', sub
         grid.label(fig, top, 0, text, color=color)
         for r in range(rows):
             for j in range(per_row):
-                grid.image(fig, top + r, 1 + j, maps[d, :, :, r * per_row + j])
+                grid.image(fig, top + r, 1 + j, maps[d, :, :, r * per_row + j],
+                           interpolation=map_interpolation)
     return fig
 
 
@@ -403,16 +434,17 @@ def misclassified_grid(count):
 
 
 def plot_misclassified(images, labels, predictions, indices, total, title='', subtitle=''):
-    """The digits images[indices], each captioned 'label -> prediction' and its index."""
+    """The digits images[indices], each captioned 'label -> prediction  #index'."""
     grid = misclassified_grid(len(indices))
     fig = grid.figure(title, subtitle)
     for n, i in enumerate(indices):
         row, col = divmod(n, MISCLASSIFIED_COLS)
         ax = grid.image(fig, row, col, images[i].reshape(28, 28), vmin=0, vmax=1)
-        ax.set_title('%d \u2192 %d' % (labels[i], predictions[i]), fontsize=9, color=WRONG,
-                     pad=2)
-        ax.text(0.97, 0.03, str(i), transform=ax.transAxes, ha='right', va='bottom',
-                fontsize=6, color=GREY)
+        # The index shares the caption line above the cell: drawn inside the cell, it
+        # hid the ink of the digits (issue 13).
+        ax.set_title('%d \u2192 %d' % (labels[i], predictions[i]), loc='left', fontsize=9,
+                     color=WRONG, pad=3)
+        ax.set_title('#%d' % i, loc='right', fontsize=6.5, color=GREY, pad=3)
     if not len(indices):
         fig.text(0.5, 1 - (grid.row_y[0] + DIGIT_CELL / 2) / grid.height,
                  'none: the model gets all %d test digits right' % total,
@@ -420,38 +452,111 @@ def plot_misclassified(images, labels, predictions, indices, total, title='', su
     return fig
 
 
+TEST_COLOR = '#1f5fa8'
+LIGHT = '0.7'       # one-batch training points
+
+
+def moving_average(values, half_width):
+    """Centred mean of each value and up to ``half_width`` neighbours a side; the window
+    narrows towards both ends, so the line covers every point and does not lag."""
+    values = np.asarray(values, dtype=float)
+    i = np.arange(len(values))
+    h = np.minimum(np.minimum(i, len(values) - 1 - i), half_width)
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    return (total[i + h + 1] - total[i - h]) / (2 * h + 1)
+
+
+def _log_axis(ax, ylabel, tick_text):
+    """A log y axis ticked at 1, 2 and 5 of each decade, labelled ``tick_text(v)``."""
+    from matplotlib import ticker
+    ax.set_yscale('log')
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: tick_text(v)))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylabel(ylabel)
+    ax.grid(True, color='0.9')
+
+
+def _noisy_series(ax, steps, values, floor, labels):
+    """One-batch values as light points, those below ``floor`` (a batch without an
+    error, which a log axis cannot show) as triangles on it; their moving average."""
+    low = values < floor
+    ax.plot(steps[~low], values[~low], '.', color=LIGHT, ms=4, label=labels[0])
+    if low.any():
+        ax.plot(steps[low], np.full(low.sum(), floor), 'v', color=LIGHT, ms=4,
+                clip_on=False, label=labels[1])
+    smooth = moving_average(values, max(1, len(values) // 20))
+    ax.plot(steps, np.maximum(smooth, floor), color='black', lw=1.5, label=labels[2])
+
+
+def _plot_error(ax, curve):
+    """The error rate panel: training batches, test digits, the final test error."""
+    tested = [1 - a for _, a in curve['test']] + [1 - curve['final'][1]] * bool(curve['final'])
+    # Down to 0.5 %, or lower when the test error gets there: the last percent is
+    # what separates the recipes, and a 0-1 axis squashed it flat (issue 13).
+    floor = min([0.005] + [0.7 * e for e in tested if e > 0])
+    if curve['train']:
+        steps, acc = np.array(curve['train'], dtype=float).T
+        batch = ' of %d' % curve['batch'] if curve.get('batch') else ''
+        _noisy_series(ax, steps, 1 - acc, floor, (
+            'training: one batch%s' % batch, 'training: a batch without an error',
+            'training: moving average'))
+    if curve['test']:
+        steps, acc = np.array(curve['test'], dtype=float).T
+        n = curve.get('test_digits')
+        digits = ' (first %d test digits)' % n if n else ''
+        ax.plot(steps, 1 - acc, 'o-', color=TEST_COLOR, lw=1.8, ms=3.5,
+                label='test error%s' % digits)
+    if curve['final']:
+        step, acc = curve['final']
+        ax.plot([step], [1 - acc], '*', color=WRONG, ms=13, clip_on=False, zorder=3,
+                label='final test error %.2f %% = accuracy %.2f %% (all test digits)'
+                      % (100 * (1 - acc), 100 * acc))
+    ax.set_ylim(floor, 1)
+    _log_axis(ax, 'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v))
+    ax.legend(loc='upper right', fontsize=8.5, frameon=False)
+
+
+def _plot_loss(ax, curve):
+    """The loss panel: cross entropy of the training batches and of the test digits."""
+    if curve['train_loss']:
+        steps, loss = np.array(curve['train_loss'], dtype=float).T
+        _noisy_series(ax, steps, loss, 0, ('training: one batch', None,
+                                           'training: moving average'))
+    if curve['test_loss']:
+        steps, loss = np.array(curve['test_loss'], dtype=float).T
+        ax.plot(steps, loss, 'o-', color=TEST_COLOR, lw=1.8, ms=3.5, label='test')
+    if not curve['train_loss'] and not curve['test_loss']:
+        ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, '
+                'and there are no TensorBoard event files', transform=ax.transAxes,
+                ha='center', va='center', fontsize=9, color=GREY)
+        ax.set_yticks([])
+        return
+    _log_axis(ax, 'loss (cross entropy)', lambda v: '%g' % v)
+    ax.legend(loc='upper right', fontsize=8.5, frameon=False)
+
+
 def plot_learning_curve(curve, title=''):
-    """Training accuracy over the steps, the test accuracy where known."""
+    """Error rate (log scale) and loss over the steps, for the training batches and the
+    test digits, with the final test error; ``curve`` as learning_curve() makes it."""
     import matplotlib.pyplot as plt
     width, height = CURVE_SIZE
     fig = plt.figure(figsize=((width + 0.5) / DPI, (height + 0.5) / DPI), dpi=DPI)
-    ax = fig.add_axes([0.08, 0.11, 0.9, 0.76])
-    if curve['train']:
-        steps, acc = np.array(curve['train'], dtype=float).T
-        ax.plot(steps, acc, '.-', color='0.6', lw=0.8, ms=3,
-                label='training accuracy (one batch)')
-        if len(acc) >= 20:
-            window = max(3, len(acc) // 20)
-            smooth = np.convolve(acc, np.ones(window) / window, mode='valid')
-            ax.plot(steps[window - 1:], smooth, color='black', lw=1.6,
-                    label='training accuracy, mean of %d' % window)
-    if curve['test']:
-        steps, acc = np.array(curve['test'], dtype=float).T
-        ax.plot(steps, acc, '.-', color='#1f5fa8', lw=1.2, ms=4,
-                label='test accuracy (TensorBoard summaries)')
-    if curve['final']:
-        step, acc = curve['final']
-        ax.axhline(acc, color=WRONG, ls='--', lw=1)
-        ax.plot([step], [acc], 'o', color=WRONG,
-                label='test accuracy %.4f at step %s' % (acc, step))
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel('step')
-    ax.set_ylabel('accuracy')
-    ax.grid(True, color='0.9')
-    ax.legend(loc='lower right', fontsize=9, frameon=False)
+
+    def box(left, top, w, h):   # pixels from the top left, as the Grid figures
+        return [left / width, 1 - (top + h) / height, w / width, h / height]
+    error_ax = fig.add_axes(box(72, 80, 708, 310))
+    loss_ax = fig.add_axes(box(72, 410, 708, 160), sharex=error_ax)
+    _plot_error(error_ax, curve)
+    _plot_loss(loss_ax, curve)
+    error_ax.tick_params(labelbottom=False)
+    loss_ax.set_xlabel('training step')
     fig.text(MARGIN / width, 1 - 8 / height, title, fontsize=11, weight='bold', va='top')
-    fig.text(MARGIN / width, 1 - 29 / height, 'from %s' % curve['source'], fontsize=8.5,
-             color=GREY, va='top')
+    fig.text(MARGIN / width, 1 - 29 / height,
+             'Grey: one training batch per logged step; black: their moving average; '
+             'blue: test digits, never trained on; \u2605: final test error.\n'
+             'Error rate = 1 \u2212 accuracy, on a log scale so the last percent shows. '
+             'From %s.' % curve['source'], fontsize=8.5, color=GREY, va='top')
     return fig
 
 
@@ -471,18 +576,30 @@ def main(argv=None):
         return 130
 
 
-def visualize(args):
-    """Restore, evaluate, draw; returns the exit code."""
-    checkpoint = find_checkpoint(args.checkpoint_dir, args.checkpoint)
-    shapes, step = read_checkpoint(checkpoint)
-    if step is None:
-        step = _step_of(checkpoint)
-    record = deep_cnn.read_run_json(os.path.dirname(checkpoint))
-    recipe = identify_recipe(shapes, record.get('recipe'))
-    if record.get('recipe') not in (None, recipe):
-        print('visualize_filters: run.json names recipe %r, but the checkpoint holds a %s '
-              'network' % (record['recipe'], recipe), file=sys.stderr)
-        record = {}
+@dataclasses.dataclass
+class Seen:
+    """What visualize() learned from a checkpoint: the run, and its network on the test set."""
+    checkpoint: str
+    step: int
+    config: object          # the deep_cnn.Config that trained it
+    record: dict            # its run.json ({} when the recipe was guessed)
+    images: np.ndarray      # the test images [N, 784]
+    labels: np.ndarray      # their labels [N]
+    out: dict               # what restore_and_evaluate returned
+    wrong: np.ndarray       # indices of the misclassified test images
+
+    @property
+    def accuracy(self):
+        return 1 - len(self.wrong) / len(self.labels)
+
+    @property
+    def about(self):
+        return '%s, recipe %s, step %d, test accuracy %.4f' % (
+            os.path.basename(self.checkpoint), self.config.recipe, self.step, self.accuracy)
+
+
+def check_filter_flags(args, shapes, recipe):
+    """--subfilter and --conv2_filter must name filters the network has."""
     w2 = shapes.get('conv2/W_conv2')
     if args.conv2_filter is not None and w2 is None:
         raise VisualizeError('--conv2_filter: the %s network has no conv2 layer' % recipe)
@@ -493,70 +610,102 @@ def visualize(args):
             if value is not None and value >= limit:
                 raise VisualizeError('%s %d: %s, 0-%d' % (flag, value, what % limit, limit - 1))
 
-    mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True)
-    images = mnist.test.images
-    labels = np.argmax(mnist.test.labels, axis=1)
-    out = restore_and_evaluate(checkpoint, recipe, images, args.samples, args.conv2_filter)
-    predictions = out['predictions']
-    wrong = misclassified(labels, predictions)
-    accuracy = 1 - len(wrong) / len(labels)
-    name = os.path.basename(checkpoint)
-    print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'
-          % (checkpoint, recipe, step, accuracy, len(wrong)), file=sys.stderr)
 
-    about = '%s, recipe %s, step %d, test accuracy %.4f' % (name, recipe, step, accuracy)
+def look(args):
+    """Find and read the checkpoint, check the flags against it, run it on the test set."""
+    checkpoint = find_checkpoint(args.checkpoint_dir, args.checkpoint)
+    shapes, step = read_checkpoint(checkpoint)
+    config, record = checkpoint_config(checkpoint, shapes)
+    check_filter_flags(args, shapes, config.recipe)
+    mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True)
+    images, labels = mnist.test.images, np.argmax(mnist.test.labels, axis=1)
+    out = restore_and_evaluate(checkpoint, config, images, args.samples, args.conv2_filter)
+    seen = Seen(checkpoint, step, config, record, images, labels, out,
+                misclassified(labels, out['predictions']))
+    print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'
+          % (checkpoint, config.recipe, step, seen.accuracy, len(seen.wrong)), file=sys.stderr)
+    return seen
+
+
+def layer_figures(args, seen):
+    """conv1.png, conv2.png and conv2_filter<K>.png, as (file name, figure) pairs."""
+    out, n = seen.out, args.samples
+    images, labels, predictions = seen.images[:n], seen.labels[:n], out['predictions'][:n]
     rows = ('Each row: a test digit, label \u2192 prediction (red: wrong), then its maps. '
             'Dark = large; each image on its own scale.')
-    samples = slice(0, args.samples)
-    figures = []
-    n1 = out['W_conv1'].shape[-1]
-    figures.append((CONV1_NAME, plot_layer(
-        out['W_conv1'][:, :, 0, :], images[samples], out['h_pool1'], labels[samples],
-        predictions[samples], rows=1, filter_label='W_conv1',
+    figures = [(CONV1_NAME, plot_layer(
+        out['W_conv1'][:, :, 0, :], images, out['h_pool1'], labels, predictions, rows=1,
+        filter_label='W_conv1',
         title='conv1: %d filters (5\u00d75) and the pooled maps h_pool1 (14\u00d714) of '
-              '%d test digits' % (n1, args.samples),
-        subtitle='%s.\n%s' % (about, rows))))
+              '%d test digits' % (out['W_conv1'].shape[-1], n),
+        subtitle='%s.\n%s' % (seen.about, rows)))]
     if 'W_conv2' in out:
-        n2 = out['W_conv2'].shape[-1]
         figures.append((CONV2_NAME, plot_layer(
-            out['W_conv2'][:, :, args.subfilter, :], images[samples], out['h_pool2'],
-            labels[samples], predictions[samples], rows=2, filter_label='W_conv2',
+            out['W_conv2'][:, :, args.subfilter, :], images, out['h_pool2'], labels, predictions,
+            rows=2, filter_label='W_conv2',
+            map_interpolation='bilinear' if args.upsample else 'nearest',
             title='conv2: sub-filter %d of each of its %d filters, and the pooled maps '
-                  'h_pool2 (7\u00d77) of %d test digits' % (args.subfilter, n2, args.samples),
-            subtitle='%s.\n%s' % (about, rows))))
+                  'h_pool2 (7\u00d77) of %d test digits'
+                  % (args.subfilter, out['W_conv2'].shape[-1], n),
+            subtitle='%s. %s\n%s' % (seen.about, rows, POOLED2_CAPTION
+                                     + (SMOOTHED_CAPTION if args.upsample else '')))))
     if args.conv2_filter is not None:
         k = args.conv2_filter
         figures.append(('conv2_filter%d.png' % k, plot_conv2_filter(
-            k, out['W_conv1'][:, :, 0, :], out['W_conv2'][:, :, :, k], images[0], labels[0],
-            predictions[0], out['h_pool1'][0], out['contributions'], out['h_conv2_k'],
+            k, out['W_conv1'][:, :, 0, :], out['W_conv2'][:, :, :, k], seen.images[0],
+            seen.labels[0], out['predictions'][0], out['h_pool1'][0], out['contributions'],
+            out['h_conv2_k'],
             title='conv2 filter %d: its %d sub-filters, one per conv1 map, and how they '
                   'add up for one digit' % (k, out['W_conv2'].shape[2]),
             subtitle='%s.\nRows: the conv1 filters; the sub-filters of %d (grey = 0); a '
                      'digit\'s pooled conv1 maps; each sub-filter run over its map (grey = 0). '
-                     'Their sum + bias, through the ReLU, is conv2 map %d.' % (about, k, k))))
+                     'Their sum + bias, through the ReLU, is conv2 map %d.' % (seen.about, k, k))))
+    return figures
 
+
+def misclassified_figure(args, seen):
+    """misclassified.png, as a (file name, figure) pair."""
+    wrong, total = seen.wrong, len(seen.labels)
     shown = wrong[:args.misclassified]
-    if args.misclassified:
-        figures.append((MISCLASSIFIED_NAME, plot_misclassified(
-            images, labels, predictions, shown, len(labels),
-            title='Misclassified test digits: %d of %d%s' % (
-                len(wrong), len(labels),
-                ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
-            subtitle='%s.\nCaptions: label \u2192 prediction; small number: index in the '
-                     'test set.' % about)))
+    return MISCLASSIFIED_NAME, plot_misclassified(
+        seen.images, seen.labels, seen.out['predictions'], shown, total,
+        title='Misclassified test digits: %d of %d%s' % (
+            len(wrong), total,
+            ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
+        subtitle='%s.\nCaptions: label \u2192 prediction (red), then #index in the test '
+                 'set (grey).' % seen.about)
 
-    log_dir = (args.log_dir or record.get('flags', {}).get('log_dir')
-               or os.path.join('logs', recipe))
-    curve = learning_curve(record, log_dir)
-    if curve is not None and curve['final'] is None:
-        curve['final'] = (step, accuracy)
+
+def curve_figure(args, seen):
+    """learning_curve.png as a (file name, figure) pair, or None with a line saying why."""
+    config = seen.config
+    log_dir = args.log_dir or (config.log_dir if seen.record else None)
+    curve = learning_curve(seen.record, log_dir)
     if curve is None:
         print('visualize_filters: no learning curve: no run.json history beside %s and no '
-              'event files in %s' % (checkpoint, log_dir), file=sys.stderr)
-    else:
-        figures.append((CURVE_NAME, plot_learning_curve(
-            curve, title='Learning curve: recipe %s, %s' % (recipe, name))))
+              'event files in %s' % (seen.checkpoint, log_dir or '(no --log_dir given)'),
+              file=sys.stderr)
+        return None
+    if curve['final'] is None:
+        curve['final'] = (seen.step, seen.accuracy)
+    if curve['test_digits'] is None:
+        curve['test_digits'] = config.test_summary_size
+    return CURVE_NAME, plot_learning_curve(
+        curve, title='Learning curve: how the error falls as recipe %s trains (%s)'
+                     % (config.recipe, os.path.basename(seen.checkpoint)))
 
+
+def misclassified_json(seen, shown):
+    """misclassified.json: which test digits the figure shows, by index."""
+    predictions = seen.out['predictions']
+    return {'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
+            'test_images': len(seen.labels), 'misclassified': len(seen.wrong),
+            'shown': [{'index': int(i), 'label': int(seen.labels[i]),
+                       'prediction': int(predictions[i])} for i in shown]}
+
+
+def write_figures(args, figures, extra):
+    """Save the figures and the ``extra`` {file name: JSON-able} into --output_dir."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(args.output_dir, exist_ok=True)
@@ -566,19 +715,28 @@ def visualize(args):
             print('wrote %s' % path, flush=True)
             if not args.show:
                 plt.close(fig)
-        if args.misclassified:
-            path = os.path.join(args.output_dir, 'misclassified.json')
+        for filename, content in extra.items():
+            path = os.path.join(args.output_dir, filename)
             with open(path, 'w') as f:
-                json.dump({'checkpoint': checkpoint, 'recipe': recipe, 'step': step,
-                           'test_images': len(labels), 'misclassified': len(wrong),
-                           'shown': [{'index': int(i), 'label': int(labels[i]),
-                                      'prediction': int(predictions[i])} for i in shown]},
-                          f, indent=1)
-                f.write('\n')
+                f.write(json.dumps(content, indent=1) + '\n')
             print('wrote %s' % path)
     except OSError as e:
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
+
+
+def visualize(args):
+    """Restore, evaluate, draw; returns the exit code."""
+    seen = look(args)
+    figures = layer_figures(args, seen)
+    extra = {}
+    if args.misclassified:
+        figures.append(misclassified_figure(args, seen))
+        extra['misclassified.json'] = misclassified_json(seen, seen.wrong[:args.misclassified])
+    curve = curve_figure(args, seen)
+    figures += [curve] if curve else []
+    write_figures(args, figures, extra)
     if args.show:
+        import matplotlib.pyplot as plt
         plt.show()
     return 0
 

@@ -17,6 +17,7 @@ matplotlib.use('Agg')
 import matplotlib.image  # noqa: E402  (after the backend is chosen)
 
 import deep_cnn  # noqa: E402  (imports TensorFlow only when asked)
+import runs  # noqa: E402
 import visualize_filters as vf  # noqa: E402
 from conftest import DATA_DIR, run_script  # noqa: E402
 
@@ -167,7 +168,7 @@ def expert_predictions(expert):
     """Predictions of the expert checkpoint for all test digits, computed here with
     deep_cnn's own graph, independently of the visualiser."""
     import mnist_data
-    tf = deep_cnn.import_tf()
+    tf = runs.import_tf()
     test = mnist_data.read_data_sets(DATA_DIR).test
     with tf.Graph().as_default() as graph:
         x = tf.placeholder(tf.float32, [None, 784])
@@ -237,7 +238,7 @@ def bad_checkpoints(tmp_path_factory, single):
     for path in damaged.glob('model.ckpt-*'):
         path.write_bytes(os.urandom(512))
     odd = base / 'odd'
-    tf = deep_cnn.import_tf()
+    tf = runs.import_tf()
     with tf.Graph().as_default():
         with tf.name_scope('conv1'):
             tf.Variable(tf.zeros([5, 5, 1, 8]), name='W_conv1')
@@ -285,3 +286,126 @@ def test_bad_flags_exit_2_with_one_line(args):
     proc = visualize(*args)
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and 'error: ' in proc.stderr
+
+
+# --- figure legibility (issue 13) -------------------------------------------------
+
+def overlaps(a, b):
+    """Two window extents share area; touching edges do not count."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_misclassified_captions_do_not_overlap_the_digits():
+    from matplotlib.text import Text
+    # Four-digit indices and ink up to the cell edges: the widest captions, the
+    # fullest digits.
+    indices = np.array([7, 659, 1234, 9999] + list(range(8000, 8016)))
+    images = np.zeros((10000, 784), np.float32)
+    images[indices] = np.random.RandomState(0).rand(len(indices), 784)
+    labels = np.arange(10000) % 10
+    predictions = (labels + 1) % 10
+    fig = vf.plot_misclassified(images, labels, predictions, indices, 10000,
+                                title='Misclassified', subtitle='about\ncaptions')
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    digits = [ax.get_window_extent(renderer) for ax in fig.axes if ax.images]
+    assert len(digits) == len(indices)
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip()]
+    assert len(boxes) >= 2 * len(indices)   # each digit: label -> prediction, and index
+    for text, box in boxes:
+        assert not any(overlaps(box, d) for d in digits), 'text %r overlaps a digit' % text
+    for n, (text, box) in enumerate(boxes):
+        for other, box2 in boxes[n + 1:]:
+            assert not overlaps(box, box2), 'texts %r and %r overlap' % (text, other)
+
+
+def read_test_scalars(log_dir):
+    """{tag: {step: value}} of the test/ event files, read here without the visualiser."""
+    import runs
+    tf = runs.import_tf()
+    scalars = {}
+    for path in sorted((log_dir / 'test').glob('events.out.tfevents.*')):
+        for event in tf.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+    return scalars
+
+
+def lines_labelled(fig, word):
+    return [line for ax in fig.axes for line in ax.get_lines() if word in line.get_label()]
+
+
+def test_learning_curve_shows_test_error_and_loss_on_log_axes(expert):
+    scalars = read_test_scalars(expert.base / 'logs')
+    steps = list(range(0, 200, 20))
+    assert sorted(scalars['accuracy']) == sorted(scalars['cross_entropy']) == steps
+    curve = vf.learning_curve(expert.record, str(expert.base / 'logs'))
+    fig = vf.plot_learning_curve(curve, title='t')
+    for tag, expected in (('accuracy', [1 - scalars['accuracy'][s] for s in steps]),
+                          ('cross_entropy', [scalars['cross_entropy'][s] for s in steps])):
+        found = [line for line in lines_labelled(fig, 'test')
+                 if len(line.get_ydata()) == len(steps)
+                 and np.allclose(line.get_ydata(), expected, rtol=0, atol=1e-9)]
+        assert len(found) == 1, 'no test line for %s' % tag
+        assert list(found[0].get_xdata()) == steps
+        assert found[0].axes.get_yscale() == 'log'
+    # The training average covers every logged step, from the first.
+    train_steps = [s for s, _ in curve['train']]
+    averages = lines_labelled(fig, 'moving average')
+    assert list(averages[0].get_xdata()) == train_steps
+
+
+def test_moving_average_is_centred_and_covers_the_ends():
+    assert list(vf.moving_average([0, 0, 3, 0, 0], 1)) == [0, 1, 1, 1, 0]
+    # The window narrows symmetrically at the ends: each end point is its own mean.
+    assert np.allclose(vf.moving_average([4, 0, 0, 0, 8], 5), [4, 4 / 3, 2.4, 8 / 3, 8])
+
+
+def map_interpolations(fig, size):
+    """The interpolation of each size x size image in the figure."""
+    return {ax.images[0].get_interpolation() for ax in fig.axes
+            if ax.images and ax.images[0].get_array().shape == (size, size)}
+
+
+def test_upsample_smooths_the_conv2_maps_only(expert, tmp_path, monkeypatch):
+    drawn = {}
+    plot_layer = vf.plot_layer
+
+    def recording_plot_layer(*args, **kwargs):
+        drawn[kwargs['filter_label']] = fig = plot_layer(*args, **kwargs)
+        return fig
+    monkeypatch.setattr(vf, 'plot_layer', recording_plot_layer)
+    args = vf.parse_args(['--checkpoint_dir', str(expert.ckpt), '--data_dir', DATA_DIR,
+                          '--output_dir', str(tmp_path), '--samples', '1',
+                          '--misclassified', '0', '--upsample'])
+    assert vf.visualize(args) == 0
+    conv2 = drawn['W_conv2']
+    assert map_interpolations(conv2, 7) == {'bilinear'}
+    assert map_interpolations(conv2, 5) == map_interpolations(conv2, 28) == {'nearest'}
+    assert map_interpolations(drawn['W_conv1'], 14) == {'nearest'}
+    # Without the flag: seed 001's blocks.
+    default = plot_layer(np.zeros((5, 5, 64)), np.zeros((1, 784)), np.ones((1, 7, 7, 64)),
+                         [1], [1], rows=2)
+    assert map_interpolations(default, 7) == {'nearest'}
+    assert not vf.parse_args([]).upsample
+
+
+# --- which recipe wrote the checkpoint ---------------------------------------------
+
+def test_a_fast_checkpoint_is_read_as_fast_and_guessed_without_run_json(tmp_path):
+    train(tmp_path, 'fast', 20)
+    with_record = visualize('--checkpoint_dir', tmp_path / 'ckpt', '--output_dir',
+                            tmp_path / 'a', '--samples', 1, '--misclassified', 0)
+    assert with_record.returncode == 0, with_record.stderr
+    assert 'recipe fast' in with_record.stderr and 'guessed' not in with_record.stderr
+    assert (tmp_path / 'a' / 'learning_curve.png').exists()   # from run.json's log_dir
+
+    (tmp_path / 'ckpt' / 'run.json').unlink()
+    guessed = visualize('--checkpoint_dir', tmp_path / 'ckpt', '--output_dir',
+                        tmp_path / 'b', '--samples', 1, '--misclassified', 0, cwd=tmp_path)
+    assert guessed.returncode == 0, guessed.stderr
+    assert 'no run.json config beside it; guessed recipe expert' in guessed.stderr
+    assert 'fast' in guessed.stderr.split('they fit')[1]
+    # No guessing of a log directory either (logs/expert would be another run's).
+    assert not (tmp_path / 'b' / 'learning_curve.png').exists()
