@@ -102,6 +102,23 @@ def import_tf():
     return tf
 
 
+def cpu_flags():
+    """The CPU's feature flags, as /proc/cpuinfo lists them (empty where it does not)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_native_bf16():
+    """Whether the CPU computes bfloat16 natively (AVX512_BF16 or AMX)."""
+    return bool({'avx512_bf16', 'amx_bf16'} & cpu_flags())
+
+
 def new_session(graph=None, interactive=False, config=None):
     """A tf.Session (or InteractiveSession) without the first session's CUDA probe
     message ("failed call to cuInit") on a machine with no GPU."""
