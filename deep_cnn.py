@@ -551,15 +551,6 @@ def usable_record(record, checkpoint_dir):
     return {}
 
 
-def _cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-    except OSError:
-        names = []
-    return names[0] if names else platform.processor() or platform.machine()
-
-
 class RunRecord:
     """run.json: the resolved config, one segment per invocation that trained, the step
     lines and epoch losses. Written at every checkpoint and at the end."""
@@ -603,7 +594,7 @@ class RunRecord:
             'tensorflow': tf.__version__,
             'python': platform.python_version(),
             'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
-            'cpu': _cpu_model(),
+            'cpu': runs.cpu_model(),
             'bf16_in_use': session_config(self.config) is not None,
             'segments': segments,
             'history': self.history,

@@ -20,6 +20,7 @@ import glob
 import json
 import math
 import os
+import platform
 import re
 import sys
 import time
@@ -112,6 +113,18 @@ def cpu_flags():
     except OSError:
         pass
     return set()
+
+
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def cpu_has_native_bf16():
@@ -276,11 +289,13 @@ def locked(checkpoint_dir):
 # --- progress on stderr ------------------------------------------------------------
 
 def duration(seconds):
-    """'7m05s', '42s', or '?' for an unknown time."""
-    if not math.isfinite(seconds):
+    """'1h05m', '7m05s', '42s', or '?' for an unknown time."""
+    if seconds is None or not math.isfinite(seconds):
         return '?'
-    m, s = divmod(int(seconds), 60)
-    return '%dm%02ds' % (m, s) if m else '%ds' % s
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return '%dh%02dm' % (seconds // 3600, seconds % 3600 // 60)
+    return '%dm%02ds' % divmod(seconds, 60) if seconds >= 60 else '%ds' % seconds
 
 
 class Progress:
