@@ -91,13 +91,14 @@ class Config:
     log_dir: str = None
 
 
-# Fields a resumed run may change: the rest are the run's math, fixed by its checkpoints.
-RESUMABLE = ('steps', 'log_every', 'checkpoint_every', 'keep_every', 'summary_every',
-             'test_summary_size', 'full_summaries', 'expect', 'source', 'seed', 'data_dir',
-             'checkpoint_dir', 'log_dir')
 # Fields a flag may override.
 FLAGS = ('steps', 'batch_size', 'learning_rate', 'keep_prob', 'log_every', 'checkpoint_every',
          'summary_every', 'full_summaries', 'seed', 'data_dir', 'checkpoint_dir', 'log_dir')
+# Fields a resumed run may change (and says it does); any other difference from the
+# run.json config means the checkpoints belong to another recipe.
+RESUMABLE = FLAGS + ('keep_every', 'test_summary_size', 'expect', 'source')
+# Of those, the ones that change the training from the resumed step on.
+CHANGES_THE_MATH = ('batch_size', 'learning_rate', 'keep_prob', 'seed')
 
 RECIPES = {c.recipe: c for c in (
     # The tutorial; every 5000th checkpoint stays, to compare the filters over training.
@@ -563,6 +564,10 @@ class RunRecord:
         partial = previous.get('epoch_partial')
         self.epoch_loss = partial[1] if partial and partial[0] == start else 0.0
         self.segments = [s for s in previous.get('segments', []) if s['from'] < start]
+        stored = config_from_record(previous)
+        self.changed = {} if stored is None or not start else {
+            k: v for k, v in config_changes(stored, config).items()
+            if k not in ('data_dir', 'checkpoint_dir', 'log_dir')}
 
     def add_loss(self, step, loss):
         """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
@@ -580,7 +585,8 @@ class RunRecord:
         segments = self.segments + [{
             'from': self.start, 'to': step, 'status': status, 'wall_time_s': round(wall, 2),
             'steps_per_s': round((step - self.start) / wall, 2) if wall > 0 else None,
-            'finished_at': datetime.datetime.now().isoformat(timespec='seconds')}]
+            'finished_at': datetime.datetime.now().isoformat(timespec='seconds'),
+            'changed': self.changed}]
         total_wall = sum(s['wall_time_s'] for s in segments)
         total_steps = sum(s['to'] - s['from'] for s in segments)
         runs.write_run_json(self.config.checkpoint_dir, {
@@ -841,9 +847,9 @@ def parse_args(argv=None):
 
 
 def check_resume(config):
-    """The usable run.json of config's checkpoint directory ({} if none). A setting that
-    would change the math of the run its checkpoints hold is refused (RunError); any
-    other change is applied and said."""
+    """The usable run.json of config's checkpoint directory ({} if none). Checkpoints of
+    another recipe are refused (RunError); a flag that differs from the run so far is
+    applied and said, with a note where it changes the training from here on."""
     directory = config.checkpoint_dir
     if not runs.checkpoints(directory):
         if config.steps == 0:
@@ -854,25 +860,30 @@ def check_resume(config):
     stored = config_from_record(previous)
     if stored is None:
         return previous
-    changed = [f.name for f in dataclasses.fields(Config)
-               if getattr(stored, f.name) != getattr(config, f.name)]
-    fixed = [f for f in changed if f not in RESUMABLE]
-    if 'steps' in changed and stored.schedule != 'constant':
-        fixed.append('steps')   # it sets the horizon of the decaying learning rate
+    changed = config_changes(stored, config)
+    fixed = [name for name in changed if name not in RESUMABLE]
     if fixed:
         name = 'recipe' if 'recipe' in fixed else fixed[0]
-        was = getattr(stored, name)
-        how = ('--%s %s' % (name, was) if name in FLAGS + ('recipe',)
-               else 'the recipe as it was then')
-        raise runs.RunError('%s holds a run trained with %s %s, this command asks for %s: '
-                            'rerun with %s to resume it, or choose another --checkpoint_dir '
-                            'to start a new one' % (directory, name, was,
-                                                    getattr(config, name), how))
-    for name in changed:
-        if name not in ('data_dir', 'checkpoint_dir', 'log_dir', 'expect', 'source'):
-            print('deep_cnn: resuming with %s %s (the run so far used %s)'
-                  % (name, getattr(config, name), getattr(stored, name)), file=sys.stderr)
+        raise runs.RunError(
+            '%s holds a run of recipe %s (its %s is %s, not %s): rerun with --recipe %s to '
+            'resume it, or choose another --checkpoint_dir to start a new one' % (
+                directory, stored.recipe, name, changed[name][0], changed[name][1],
+                stored.recipe))
+    for name, (was, now) in changed.items():
+        if name in ('data_dir', 'checkpoint_dir', 'log_dir', 'expect', 'source'):
+            continue
+        math = name in CHANGES_THE_MATH or (name == 'steps' and stored.schedule != 'constant')
+        print('deep_cnn: resuming with %s %s (the run so far used %s)%s' % (
+            name, now, was, '; this changes the training from here on' if math else ''),
+            file=sys.stderr)
     return previous
+
+
+def config_changes(stored, config):
+    """{field: (stored value, new value)} for the fields where two configs differ."""
+    return {f.name: (getattr(stored, f.name), getattr(config, f.name))
+            for f in dataclasses.fields(Config)
+            if getattr(stored, f.name) != getattr(config, f.name)}
 
 
 def clear_run(config):

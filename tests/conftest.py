@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,6 +23,19 @@ def run_script(script, *args, cwd=None, timeout=600):
     return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],
                           cwd=cwd or REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def start_script_until(script, *args, line, timeout=300):
+    """Start one of the repository's scripts and read its stdout until a line starting
+    with ``line`` (or the timeout); the still-running Popen, for a test to signal."""
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / script), *map(str, args)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + timeout
+    for text in proc.stdout:
+        if text.startswith(line) or time.monotonic() > deadline:
+            break
+    return proc
 
 
 @pytest.fixture(scope='session')

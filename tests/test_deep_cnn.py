@@ -7,9 +7,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +14,7 @@ import pytest
 import deep_cnn
 import mnist_data
 import runs
-from conftest import run_script
+from conftest import run_script, start_script_until
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
 
@@ -114,15 +111,9 @@ def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_pa
 
 
 def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
-    cmd = [sys.executable, str(repo_root / 'deep_cnn.py'), '--data_dir', data_dir,
-           '--steps', '20000', '--log_every', '50', *dirs(tmp_path, 'run')]
-    proc = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--steps', 20000,
+                              '--log_every', 50, *dirs(tmp_path, 'run'), line='step 100,')
     try:
-        deadline = time.monotonic() + 300
-        for line in proc.stdout:
-            if line.startswith('step 100,') or time.monotonic() > deadline:
-                break
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:

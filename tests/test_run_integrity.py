@@ -8,7 +8,6 @@ file system (a small tmpfs, where the test may mount one).
 
 import dataclasses
 import json
-import time
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 import deep_cnn
 import mnist_data
 import runs
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, run_script, start_script_until
 
 
 def cnn(data_dir, ckpt, *args, recipe='expert'):
@@ -270,19 +269,11 @@ def test_a_no_op_rerun_keeps_the_finished_runs_record(data_dir, trained, capsys)
 
 def test_history_survives_a_killed_run(data_dir, tmp_path, capsys):
     ckpt = tmp_path / 'ckpt'
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / 'deep_cnn.py'), '--data_dir', data_dir,
-         '--checkpoint_dir', str(ckpt), '--log_dir', str(tmp_path / 'logs'), '--steps', '10000',
-         '--log_every', '5', '--checkpoint_every', '10'], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        for line in proc.stdout:
-            if line.startswith('step 25,') or time.monotonic() > deadline:
-                break
-    finally:
-        proc.kill()
-        proc.wait()
+    proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--checkpoint_dir', ckpt,
+                              '--log_dir', tmp_path / 'logs', '--steps', 10000, '--log_every', 5,
+                              '--checkpoint_every', 10, line='step 25,')
+    proc.kill()
+    proc.communicate()
     assert run_json(ckpt)['status'] == 'running' and steps_in(ckpt)[-1] >= 20
     assert cnn(data_dir, ckpt, '--steps', 40, '--log_every', 5, '--checkpoint_every', 10) == 0
     assert [h[0] for h in run_json(ckpt)['history']] == list(range(0, 40, 5))
@@ -306,21 +297,32 @@ def test_a_malformed_run_json_is_one_warning_and_treated_as_absent(data_dir, tra
 
 # --- resuming with other settings ------------------------------------------------------
 
-def test_a_resume_that_changes_the_math_is_refused(data_dir, trained, capsys):
-    assert cnn(data_dir, trained, '--steps', 40, '--batch_size', 64) == 1
+def test_a_resume_with_another_recipes_checkpoints_is_refused(data_dir, trained, capsys):
+    assert cnn(data_dir, trained, '--steps', 40, recipe='original') == 1
     err = capsys.readouterr().err
     assert error_lines(err) == err.strip().splitlines()
-    assert 'batch_size 50' in err and '--batch_size 50' in err and '--fresh' not in err
+    assert 'run of recipe expert' in err and '--recipe expert' in err and '--fresh' not in err
     assert steps_in(trained) == [10, 20, 30]
 
 
-def test_a_resume_that_moves_the_cosine_horizon_is_refused(data_dir, tmp_path, capsys):
+def test_a_resume_that_changes_the_math_says_so_and_records_it(data_dir, trained, capsys):
+    assert cnn(data_dir, trained, '--steps', 40, '--batch_size', 64, '--seed', 3,
+               '--checkpoint_every', 10) == 0
+    err = capsys.readouterr().err
+    assert ('resuming with batch_size 64 (the run so far used 50); this changes the training '
+            'from here on') in err
+    record = run_json(trained)
+    assert record['config']['batch_size'] == 64
+    assert record['segments'][-1]['changed'] == {'batch_size': [50, 64], 'steps': [30, 40]}
+
+
+def test_a_resume_that_moves_the_schedules_horizon_says_so(data_dir, tmp_path, capsys):
     ckpt = tmp_path / 'ckpt'
     assert cnn(data_dir, ckpt, '--steps', 10, recipe='fast') == 0
-    assert cnn(data_dir, ckpt, '--steps', 20, recipe='fast') == 1
-    err = capsys.readouterr().err
-    assert 'steps 10' in err and '--steps 10' in err
-    assert steps_in(ckpt) == [10]
+    assert cnn(data_dir, ckpt, '--steps', 20, recipe='fast') == 0
+    assert ('resuming with steps 20 (the run so far used 10); this changes the training from '
+            'here on') in capsys.readouterr().err
+    assert steps_in(ckpt) == [10, 20]
 
 
 def test_a_resume_with_other_reporting_says_so(data_dir, trained, capsys):
