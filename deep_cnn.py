@@ -93,12 +93,13 @@ class Config:
 
 # Fields a flag may override.
 FLAGS = ('steps', 'batch_size', 'learning_rate', 'keep_prob', 'log_every', 'checkpoint_every',
-         'summary_every', 'full_summaries', 'seed', 'data_dir', 'checkpoint_dir', 'log_dir')
+         'summary_every', 'full_summaries', 'precision', 'seed', 'data_dir', 'checkpoint_dir',
+         'log_dir')
 # Fields a resumed run may change (and says it does); any other difference from the
 # run.json config means the checkpoints belong to another recipe.
 RESUMABLE = FLAGS + ('keep_every', 'test_summary_size', 'expect', 'source')
 # Of those, the ones that change the training from the resumed step on.
-CHANGES_THE_MATH = ('batch_size', 'learning_rate', 'keep_prob', 'seed')
+CHANGES_THE_MATH = ('batch_size', 'learning_rate', 'keep_prob', 'precision', 'seed')
 
 RECIPES = {c.recipe: c for c in (
     # The tutorial; every 5000th checkpoint stays, to compare the filters over training.
@@ -359,6 +360,7 @@ def session_config(config):
     elsewhere None, since emulated bf16 would be slower than fp32."""
     if config.precision != 'bf16' or not runs.cpu_has_native_bf16():
         return None
+    _bind_tf()
     from tensorflow.core.protobuf import rewriter_config_pb2
     options = tf.ConfigProto()
     options.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
@@ -557,7 +559,8 @@ class RunRecord:
     lines and epoch losses. Written at every checkpoint and at the end."""
 
     def __init__(self, config, previous, start, steps_per_epoch):
-        self.config, self.start, self.t0 = config, start, time.monotonic()
+        self.config, self.start = config, start
+        self.t0 = self.t1 = None    # when this segment's training loop started and ended
         self.steps_per_epoch = steps_per_epoch
         self.history = [h for h in previous.get('history', []) if h[0] < start]
         self.epoch_losses = previous.get('epoch_losses', [])[:start // (steps_per_epoch or 1)]
@@ -580,8 +583,12 @@ class RunRecord:
         self.epoch_loss = 0.0
         return self.epoch_losses[-1]
 
+    def seconds(self):
+        """Seconds in this segment's training loop: so far, or in all once it has ended."""
+        return (self.t1 or time.monotonic()) - self.t0 if self.t0 else 0.0
+
     def write(self, step, status, checkpoint, test_accuracy=None):
-        wall = time.monotonic() - self.t0
+        wall = self.seconds()
         segments = self.segments + [{
             'from': self.start, 'to': step, 'status': status, 'wall_time_s': round(wall, 2),
             'steps_per_s': round((step - self.start) / wall, 2) if wall > 0 else None,
@@ -729,7 +736,9 @@ def train(config, mnist, previous=None):
         replay_batches(mnist, config, start)
         with stop_requests() as stop:
             with Reporter(sess, model, config, mnist, record, start) as report:
+                record.t0 = time.monotonic()
                 step, status = train_loop(sess, model, mnist, config, start, report, stop, save)
+                record.t1 = time.monotonic()
             return finish(sess, model, mnist, record, step, status, save, stop)
 
 
@@ -777,7 +786,7 @@ def finish(sess, model, mnist, record, step, status, save, stop):
         result = evaluate(sess, model, mnist.test.images, mnist.test.labels, stop=stop)
         if result is not None:
             record.write(step, status, path, test_accuracy=result[0])
-            done, wall = step - record.start, time.monotonic() - record.t0
+            done, wall = step - record.start, record.seconds()
             print('deep_cnn: %d steps in %s (%.1f steps/s); checkpoint %s' % (
                 done, runs.duration(wall), done / wall if wall > 0 else 0, path), file=sys.stderr)
             print('test accuracy %g' % result[0], flush=True)
@@ -839,6 +848,9 @@ def parse_args(argv=None):
                    help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
     p.add_argument('--full_summaries', action='store_true', default=None,
                    help="seed 002's variable, histogram and image summaries too")
+    p.add_argument('--precision', choices=('fp32', 'bf16'),
+                   help='bf16: mixed precision where the CPU has native bfloat16, else fp32 '
+                        '(recipe: fp32; fast: bf16)')
     p.add_argument('--seed', type=runs.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
                    help="start over: remove this run's checkpoints, run.json and logs first")

@@ -301,8 +301,8 @@ def duration(seconds):
 class Progress:
     """Steps/s and ETA on stderr: a live line on a terminal, else a line every 30 s."""
 
-    def __init__(self, start, total, stream=sys.stderr):
-        self.start, self.total, self.stream = start, total, stream
+    def __init__(self, start, total, stream=None):
+        self.start, self.total, self.stream = start, total, stream or sys.stderr
         self.tty = stream.isatty()
         self.interval = 1.0 if self.tty else 30.0
         self.t0 = self.last = time.monotonic()
