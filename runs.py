@@ -303,7 +303,7 @@ class Progress:
 
     def __init__(self, start, total, stream=None):
         self.start, self.total, self.stream = start, total, stream or sys.stderr
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.interval = 1.0 if self.tty else 30.0
         self.t0 = self.last = time.monotonic()
 
