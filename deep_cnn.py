@@ -816,7 +816,7 @@ def checkpoint_test_accuracy(checkpoint_dir, data_dir=None):
         raise runs.RunError('no checkpoint with a run.json config in %s' % checkpoint_dir)
     mnist = mnist_data.read_data_sets(data_dir or config.data_dir, one_hot=True)
     model = build_model(config)
-    with runs.new_session(model.graph) as sess:
+    with runs.new_session(model.graph, config=session_config(config)) as sess:
         model.saver.restore(sess, prefix)
         return evaluate(sess, model, mnist.test.images, mnist.test.labels)[0]
 

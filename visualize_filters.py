@@ -209,7 +209,8 @@ def restore_and_evaluate(checkpoint, config, images, samples, conv2_filter=None)
             fetches['h_conv2_k'] = layers['h_conv2'][0, :, :, k]
         # Only the network's variables: global_step and Adam's slots stay on disk.
         saver = tf.train.Saver(var_list=list(net.variables.values()))
-    with runs.new_session(graph) as sess:
+    # The precision it was trained in (bf16 for fast), so its accuracy is the one printed.
+    with runs.new_session(graph, config=deep_cnn.session_config(config)) as sess:
         try:
             saver.restore(sess, checkpoint)
         except (tf.errors.OpError, ValueError) as e:
