@@ -1,0 +1,202 @@
+"""The README's commands work exactly as written (issue 13, "A newcomer's first hour").
+
+The convention, as the README's "Tests and CI" section states it: in a ```sh block a
+line is a command (a trailing backslash continues it), and the comment lines right
+under it say what it must do:
+
+    .venv/bin/python deep_cnn.py --steps 300
+    # prints: test accuracy 0.9        a line of stdout or stderr contains this text
+    # exit: 1                          its exit status (without this line, 0)
+
+A command whose own line carries ``# (long: ...)`` takes over a minute and is not run;
+nor are the install commands (``python3 -m venv``, ``pip install``), which .ci/run
+covers. Every other command must have a ``# prints:`` line. ```python blocks are run
+whole with ``.venv/bin/python``.
+
+Everything runs in README order (a later command may use an earlier one's checkpoint),
+each with bash and a timeout, in a temporary copy of the repository set up as the
+quick start says, with two shortcuts: ``.venv`` links to this repository's ``.venv``
+(no new install) and ``MNIST_data`` to the tests' verified data.
+"""
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO_ROOT
+
+README = REPO_ROOT / 'README.md'
+TIMEOUT_S = 600           # per command: "under a minute" idle, a busy machine runs ~4x slower
+INSTALL = re.compile(r'(^|\s)(python3? -m venv|\S*pip install)\b')
+LONG = re.compile(r'#\s*\(long\b')
+PRINTS = re.compile(r'^#\s*prints:\s?(.*)$')
+EXIT = re.compile(r'^#\s*exit:\s*(\d+)\s*$')
+# `python` or `python3` as a command of its own: not .venv/bin/python, nor a ```python fence.
+BARE_PYTHON = re.compile(r'(?<![\w/.-])(?<!```)python3?(?=[ \t])')
+
+
+@dataclasses.dataclass
+class Snippet:
+    """One thing the README tells the reader to run."""
+    line: int                 # where it starts in README.md, 1-based
+    kind: str                 # 'sh' or 'python'
+    text: str
+    prints: list = dataclasses.field(default_factory=list)
+    exit: int = 0
+
+    @property
+    def long(self):
+        return self.kind == 'sh' and bool(LONG.search(self.text))
+
+    @property
+    def install(self):
+        return self.kind == 'sh' and bool(INSTALL.search(self.text))
+
+    @property
+    def runs(self):
+        return not (self.long or self.install)
+
+    def __str__(self):
+        return 'README.md:%d: %s' % (self.line, self.text.splitlines()[0])
+
+
+def code_blocks(text):
+    """(language, first line number, [lines]) of each fenced block, in order."""
+    blocks, lang, start, lines = [], None, 0, []
+    for n, line in enumerate(text.splitlines(), 1):
+        fence = re.match(r'^```\s*(\S*)', line)
+        if fence and lang is None:
+            lang, start, lines = fence.group(1) or 'text', n + 1, []
+        elif fence and line.strip() == '```':
+            blocks.append((lang, start, lines))
+            lang = None
+        elif lang is not None:
+            lines.append(line)
+    assert lang is None, 'README.md: a code block opened at line %d is never closed' % start
+    return blocks
+
+
+def snippets(text):
+    """The commands of the ```sh blocks and the ```python blocks, in README order."""
+    found = []
+    for lang, start, lines in code_blocks(text):
+        if lang == 'python':
+            found.append(Snippet(start, 'python', '\n'.join(lines) + '\n'))
+        if lang != 'sh':
+            continue
+        current, continued = None, False
+        for n, line in enumerate(lines, start):
+            stripped = line.strip()
+            if continued:
+                current.text += '\n' + line
+                continued = stripped.endswith('\\')
+            elif not stripped:
+                current = None
+            elif stripped.startswith('#'):
+                prints, exit_ = PRINTS.match(stripped), EXIT.match(stripped)
+                if (prints or exit_) and current is None:
+                    raise AssertionError('README.md:%d: %r belongs under a command' % (n, line))
+                if prints:
+                    current.prints.append(prints.group(1).strip())
+                elif exit_:
+                    current.exit = int(exit_.group(1))
+            else:
+                current = Snippet(n, 'sh', line)
+                found.append(current)
+                continued = stripped.endswith('\\')
+    return found
+
+
+def test_the_readme_follows_its_own_conventions():
+    """One way of running things (.venv/bin/python, never a bare python), and every
+    command either checked or marked long; quick, so it runs in every test loop."""
+    text = README.read_text()
+    problems = ['README.md:%d: bare %r: use .venv/bin/python' % (n, line.strip())
+                for n, line in enumerate(text.splitlines(), 1)
+                for match in BARE_PYTHON.finditer(line)
+                if not line[match.start():].startswith(('python3 -m venv', 'python -m venv'))]
+    problems += ['README.md:%d: a ```%s block: write commands in ```sh blocks, which the '
+                 'README test runs' % (start - 1, lang)
+                 for lang, start, _ in code_blocks(text)
+                 if lang in ('bash', 'shell', 'console', 'zsh', 'shell-session')]
+    found = snippets(text)
+    problems += ['%s: no "# prints:" line and no "(long: ...)" mark' % s
+                 for s in found if s.kind == 'sh' and s.runs and not s.prints]
+    assert not problems, '\n'.join(problems)
+    assert [s for s in found if s.runs], 'no runnable command found in README.md'
+
+
+def copy_of_the_repository(target):
+    """The files git tracks in the repository, and those it would (untracked, not
+    ignored), copied into target: what a fresh clone of the working tree holds."""
+    try:
+        listed = subprocess.run(
+            ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+            cwd=REPO_ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip('not a git checkout: cannot tell which files a clone holds')
+    for name in filter(None, listed.decode().split('\0')):
+        source = REPO_ROOT / name
+        if source.is_file() and not source.is_symlink():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def run(snippet, cwd, env):
+    """Run one snippet as the README says; (CompletedProcess, seconds)."""
+    if snippet.kind == 'python':
+        args = [str(cwd / '.venv' / 'bin' / 'python'), '-c', snippet.text]
+    else:
+        args = ['bash', '-c', snippet.text]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail('%s: still running after %d s: shorten it, or mark it '
+                    '"# (long: ...)"' % (snippet, TIMEOUT_S))
+    return proc, time.monotonic() - t0
+
+
+def failure(snippet, proc, why):
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+    return '%s\n%s\n--- its output, last lines ---\n%s' % (snippet, why, '\n'.join(tail))
+
+
+@pytest.mark.slow
+def test_the_readme_commands_work_as_written(tmp_path, data_dir):
+    venv = REPO_ROOT / '.venv'
+    if not (venv / 'bin' / 'python').exists():
+        pytest.skip('no .venv in the repository: create it as the quick start says '
+                    '(bash .ci/run does)')
+    repo = tmp_path / 'deep-mnist'
+    repo.mkdir()
+    copy_of_the_repository(repo)
+    # The two shortcuts: the installed environment and the verified data.
+    (repo / '.venv').symlink_to(venv, target_is_directory=True)
+    (repo / 'MNIST_data').symlink_to(data_dir, target_is_directory=True)
+    # A fresh shell: the data where the quick start puts it, no paths from this process.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MNIST_DATA_DIR', 'PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME')}
+
+    ran = []
+    for snippet in snippets(README.read_text()):
+        if not snippet.runs:
+            continue
+        proc, seconds = run(snippet, repo, env)
+        ran.append((seconds, snippet))
+        print('%6.1f s  %s' % (seconds, snippet))
+        if proc.returncode != snippet.exit:
+            pytest.fail(failure(snippet, proc, 'exit status %d, the README says %d'
+                                % (proc.returncode, snippet.exit)))
+        lines = (proc.stdout + '\n' + proc.stderr).splitlines()
+        for expected in snippet.prints:
+            if not any(expected in line for line in lines):
+                pytest.fail(failure(snippet, proc, 'no line contains %r' % expected))
+    assert ran, 'no runnable command found in README.md'
+    print('%6.1f s  all %d commands' % (sum(s for s, _ in ran), len(ran)))
