@@ -877,12 +877,15 @@ def check_resume(config):
     changed = config_changes(stored, config)
     fixed = [name for name in changed if name not in RESUMABLE]
     if fixed:
-        name = 'recipe' if 'recipe' in fixed else fixed[0]
-        raise runs.RunError(
-            '%s holds a run of recipe %s (its %s is %s, not %s): rerun with --recipe %s to '
-            'resume it, or choose another --checkpoint_dir to start a new one' % (
-                directory, stored.recipe, name, changed[name][0], changed[name][1],
-                stored.recipe))
+        if 'recipe' in fixed:
+            what = 'a run of recipe %s, not %s' % (stored.recipe, config.recipe)
+            how = 'rerun with --recipe %s to resume it' % stored.recipe
+        else:   # the recipe's row has changed since that run
+            what = 'a run of recipe %s with %s %s (the recipe now has %s)' % (
+                stored.recipe, fixed[0], *changed[fixed[0]])
+            how = 'it cannot be resumed as the recipe now is'
+        raise runs.RunError('%s holds %s: %s, or choose another --checkpoint_dir to start a '
+                            'new one' % (directory, what, how))
     for name, (was, now) in changed.items():
         if name in ('data_dir', 'checkpoint_dir', 'log_dir', 'expect', 'source'):
             continue
