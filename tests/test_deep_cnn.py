@@ -67,6 +67,7 @@ def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     assert not (tmp_path / 'bad').exists()
 
 
+@pytest.mark.slow
 def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     run, proc = expert_run
     assert step_lines(proc.stdout) == [0, 100, 200]
@@ -83,6 +84,7 @@ def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     assert record['steps_per_s'] > 0 and record['tensorflow']
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_lines(repo_root, data_dir, expert_run, tmp_path):
     _, first = expert_run
     again = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', '--summary_every',
@@ -91,6 +93,7 @@ def test_same_seed_gives_same_lines(repo_root, data_dir, expert_run, tmp_path):
     assert again.stdout == first.stdout
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_path):
     shutil.copytree(expert_run[0], tmp_path / 'run')
     proc = run_cnn(repo_root, data_dir, '--steps', '400', '--seed', '1', *dirs(tmp_path, 'run'))
@@ -110,6 +113,7 @@ def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_pa
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt') == [10]
 
 
+@pytest.mark.slow
 def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--steps', 20000,
                               '--log_every', 50, *dirs(tmp_path, 'run'), line='step 100,')
@@ -132,6 +136,7 @@ def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == saved[-1] + 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('recipe', sorted(deep_cnn.RECIPES))
 def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', recipe, '--steps', '20',
@@ -150,6 +155,7 @@ def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tm
     assert '%g' % recomputed == '%g' % printed_accuracy(proc.stdout)
 
 
+@pytest.mark.slow
 def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', 'single_conv', '--seed', '1',
                    *dirs(tmp_path, 'single'))
@@ -170,6 +176,7 @@ def event_tags(log_dir):
     return tags, has_graph
 
 
+@pytest.mark.slow
 def test_event_files_hold_graph_and_scalars(expert_run):
     logs = expert_run[0] / 'logs'
     train_tags, train_graph = event_tags(str(logs / 'train'))
@@ -179,6 +186,7 @@ def test_event_files_hold_graph_and_scalars(expert_run):
         assert tags.get('accuracy') == 3 and tags.get('cross_entropy') == 3
 
 
+@pytest.mark.slow
 def test_summaries_recipe_writes_seed_002_summaries(repo_root, data_dir, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', 'summaries', '--steps', '3',
                    '--log_every', '0', '--summary_every', '2', *dirs(tmp_path, 's'))
@@ -194,6 +202,7 @@ def test_summaries_recipe_writes_seed_002_summaries(repo_root, data_dir, tmp_pat
         assert any(t.startswith(image + '/image') for t in tags), (image, sorted(tags))
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_path):
     first = run_cnn(repo_root, data_dir, '--recipe', 'original', '--steps', '10',
                     *dirs(tmp_path, 'n'))
@@ -206,6 +215,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_
     assert checkpoint_steps(tmp_path / 'n' / 'ckpt') == [10]
 
 
+@pytest.mark.slow
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     tf = runs.import_tf()
     mnist = mnist_data.read_data_sets(data_dir, one_hot=True)
@@ -219,6 +229,7 @@ def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     assert '%g' % batched == expert_run[1].stdout.split()[-1]
 
 
+@pytest.mark.slow
 def test_epochs_recipe_prints_seed_004_epoch_losses(data_dir, capsys, tmp_path):
     full = mnist_data.read_data_sets(data_dir, one_hot=True, seed=0)
     small = mnist_data.Datasets(

@@ -20,6 +20,9 @@ import mnist_data
 import runs
 from conftest import REPO_ROOT, run_script, start_script_until
 
+# Every test here trains or runs a script.
+pytestmark = pytest.mark.slow
+
 
 def cnn(data_dir, ckpt, *args, recipe='expert'):
     """deep_cnn.main() for a short, quiet run into ckpt (logs beside it); the exit code."""

@@ -91,6 +91,7 @@ def assert_cells_drawn(image, grid, rows):
 
 # --- the figures ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_expert_figures_have_the_expected_grid(expert):
     out = expert.out
     conv1 = vf.layer_grid(32, SAMPLES, rows=1)
@@ -113,6 +114,7 @@ def test_expert_figures_have_the_expected_grid(expert):
     assert_figure(out / 'misclassified.png', vf.misclassified_grid(shown).size())
 
 
+@pytest.mark.slow
 def test_every_written_file_is_announced(expert):
     names = ['conv1.png', 'conv2.png', 'conv2_filter%d.png' % CONV2_FILTER,
              'misclassified.png', 'learning_curve.png', 'misclassified.json']
@@ -121,6 +123,7 @@ def test_every_written_file_is_announced(expert):
     assert sorted(os.listdir(expert.out)) == sorted(names)
 
 
+@pytest.mark.slow
 def test_the_digit_rows_show_the_first_test_digits(expert):
     """The digit cell of each row is the test image itself, drawn 0..1 in gray_r."""
     import mnist_data
@@ -137,6 +140,7 @@ def test_the_digit_rows_show_the_first_test_digits(expert):
         assert np.mean(np.abs(cell - expected) < 0.1) > 0.9
 
 
+@pytest.mark.slow
 def test_single_conv_gets_its_16_filter_figure(single):
     grid = vf.layer_grid(16, SAMPLES)
     image = assert_figure(single.out / 'conv1.png', grid.size())
@@ -146,6 +150,7 @@ def test_single_conv_gets_its_16_filter_figure(single):
     assert_figure(single.out / 'learning_curve.png', vf.CURVE_SIZE)
 
 
+@pytest.mark.slow
 def test_the_recipe_is_recognised_without_run_json(single, tmp_path):
     ckpt = tmp_path / 'ckpt'
     shutil.copytree(single.ckpt, ckpt)
@@ -181,6 +186,7 @@ def expert_predictions(expert):
     return test.labels, predictions
 
 
+@pytest.mark.slow
 def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_predictions):
     labels, predictions = expert_predictions
     with open(expert.out / 'misclassified.json') as f:
@@ -209,6 +215,7 @@ def test_a_model_without_mistakes_gets_a_note(tmp_path):
 
 # --- the learning curve ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_learning_curve_from_run_json(expert):
     curve = vf.learning_curve(expert.record, '/nonexistent')
     assert curve['source'] == 'run.json'
@@ -216,6 +223,7 @@ def test_learning_curve_from_run_json(expert):
     assert curve['final'] == (200, expert.record['test_accuracy'])
 
 
+@pytest.mark.slow
 def test_learning_curve_from_event_files(single, tmp_path):
     curve = vf.learning_curve({}, str(single.base / 'logs'))
     assert [s for s, _ in curve['train']] == list(range(0, 100, 20))
@@ -266,6 +274,7 @@ ERROR_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', ERROR_CASES)
 def test_errors_exit_1_with_one_line(case, bad_checkpoints, expert, single, tmp_path):
     args, message = ERROR_CASES[case]
@@ -336,6 +345,7 @@ def lines_labelled(fig, word):
     return [line for ax in fig.axes for line in ax.get_lines() if word in line.get_label()]
 
 
+@pytest.mark.slow
 def test_learning_curve_shows_test_error_and_loss_on_log_axes(expert):
     scalars = read_test_scalars(expert.base / 'logs')
     steps = list(range(0, 200, 20))
@@ -368,6 +378,7 @@ def map_interpolations(fig, size):
             if ax.images and ax.images[0].get_array().shape == (size, size)}
 
 
+@pytest.mark.slow
 def test_upsample_smooths_the_conv2_maps_only(expert, tmp_path, monkeypatch):
     drawn = {}
     plot_layer = vf.plot_layer
@@ -393,6 +404,7 @@ def test_upsample_smooths_the_conv2_maps_only(expert, tmp_path, monkeypatch):
 
 # --- which recipe wrote the checkpoint ---------------------------------------------
 
+@pytest.mark.slow
 def test_a_fast_checkpoint_is_read_as_fast_and_guessed_without_run_json(tmp_path):
     train(tmp_path, 'fast', 20)
     with_record = visualize('--checkpoint_dir', tmp_path / 'ckpt', '--output_dir',
