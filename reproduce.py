@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -557,6 +558,8 @@ class Runner:
         print('[%d/%d] %s seed %d: %s, %s' % (job.index, self.total, job.run.name, job.run.seed,
                                               result, runs.duration(record['wall_time_s'])),
               file=sys.stderr, flush=True)
+        if job.proc.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+            raise KeyboardInterrupt   # the run was stopped by a signal: so is the report
 
     def heartbeat(self):
         """Every minute, one line per long run: time so far and the child's own ETA."""
