@@ -146,6 +146,7 @@ def network_shapes(config):
     """{variable name: shape} of config's network, as deep_cnn.deepnn builds it."""
     tf = runs.import_tf()
     with tf.Graph().as_default():
+        tf.set_random_seed(0)   # never run: a seed only so op determinism allows the graph
         net = deep_cnn.deepnn(tf.placeholder(tf.float32, [None, 784]), config)
         return {v.op.name: v.shape.as_list() for v in net.variables.values()}
 
@@ -193,6 +194,9 @@ def restore_and_evaluate(checkpoint, config, images, samples, conv2_filter=None)
     tf = runs.import_tf()
     graph = tf.Graph()
     with graph.as_default():
+        # The initialisers never run (the checkpoint is restored), but once a seeded run in
+        # this process has turned op determinism on, random ops need a seed to be built.
+        tf.set_random_seed(0)
         x = tf.placeholder(tf.float32, [None, 784], name='x-input')
         net = deep_cnn.deepnn(x, config)
         layers = net.layers

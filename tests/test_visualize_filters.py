@@ -42,28 +42,29 @@ def visualize(*args, cwd=None):
                       timeout=TIMEOUT)
 
 
-@pytest.fixture(scope='module')
-def expert(tmp_path_factory):
-    base = tmp_path_factory.mktemp('expert')
-    record = train(base, 'expert', 200)
+def trained_and_drawn(tmp_path_factory, recipe, steps, checkpoint=None, *flags):
+    """A short run of ``recipe`` and the visualiser's figures of it: of its checkpoint
+    directory, or of the checkpoint named ``checkpoint`` there."""
+    base = tmp_path_factory.mktemp(recipe)
+    record = train(base, recipe, steps)
     out = base / 'figures'
-    proc = visualize('--checkpoint_dir', base / 'ckpt', '--output_dir', out,
-                     '--samples', SAMPLES, '--conv2_filter', CONV2_FILTER)
+    where = (['--checkpoint', base / 'ckpt' / checkpoint] if checkpoint
+             else ['--checkpoint_dir', base / 'ckpt'])
+    proc = visualize(*where, '--output_dir', out, '--samples', SAMPLES, *flags)
     assert proc.returncode == 0, proc.stderr
     return types.SimpleNamespace(base=base, ckpt=base / 'ckpt', out=out, proc=proc,
                                  record=record)
+
+
+@pytest.fixture(scope='module')
+def expert(tmp_path_factory):
+    return trained_and_drawn(tmp_path_factory, 'expert', 200, None,
+                             '--conv2_filter', CONV2_FILTER)
 
 
 @pytest.fixture(scope='module')
 def single(tmp_path_factory):
-    base = tmp_path_factory.mktemp('single_conv')
-    record = train(base, 'single_conv', 100)
-    out = base / 'figures'
-    proc = visualize('--checkpoint', base / 'ckpt' / 'model.ckpt-100', '--output_dir', out,
-                     '--samples', SAMPLES)
-    assert proc.returncode == 0, proc.stderr
-    return types.SimpleNamespace(base=base, ckpt=base / 'ckpt', out=out, proc=proc,
-                                 record=record)
+    return trained_and_drawn(tmp_path_factory, 'single_conv', 100, 'model.ckpt-100')
 
 
 def gray(path):
@@ -176,6 +177,7 @@ def expert_predictions(expert):
     tf = runs.import_tf()
     test = mnist_data.read_data_sets(DATA_DIR).test
     with tf.Graph().as_default() as graph:
+        tf.set_random_seed(0)   # op determinism may be on in this process: restored anyway
         x = tf.placeholder(tf.float32, [None, 784])
         net = deep_cnn.deepnn(x, deep_cnn.RECIPES['expert'])
         saver = tf.train.Saver(var_list=list(net.variables.values()))
