@@ -146,6 +146,19 @@ def test_report_from_recorded_runs(tmp_path, data_dir):
     assert json.loads((tmp_path / 'reproduction.json').read_text())['runs'] == records
 
 
+def test_report_only_runs_nothing_and_shows_the_seeds_recorded(tmp_path, data_dir):
+    records = [made_up_record('cnn/expert', s, 0.992) for s in (1, 2)]
+    (tmp_path / 'reproduction.json').write_text(json.dumps({'runs': records}))
+    proc = run_script('reproduce.py', '--out', tmp_path, '--data_dir', data_dir, '--seeds', 5,
+                      '--recipes', 'cnn/expert,cnn/fast', '--report_only', timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 'started' not in proc.stderr and not (tmp_path / 'runs').exists()
+    report = (tmp_path / 'REPRODUCTION.md').read_text()
+    expert = next(line for line in report.splitlines() if '`cnn/expert`' in line)
+    assert '| 2 | 1, 2 |' in expert
+    assert '| not run |' in next(line for line in report.splitlines() if '`cnn/fast`' in line)
+
+
 # --- end to end (slow: real runs) ------------------------------------------------------
 
 @pytest.fixture(scope='module')
