@@ -534,23 +534,36 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def usable_record(record, checkpoint_dir):
-    """``record`` (run.json as read) if its fields have the types this version writes;
-    else {}, after one line saying what is wrong."""
-    rows = {'history': lambda h: isinstance(h, list) and len(h) == 2 and all(map(_is_number, h)),
-            'epoch_losses': _is_number,
-            'segments': lambda s: isinstance(s, dict) and all(
-                _is_number(s.get(k)) for k in ('from', 'to', 'wall_time_s'))}
-    for key, ok in rows.items():
+def _is_pair(value):
+    return isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
+
+
+# run.json's list fields, and the test each of their items must pass
+RECORD_LISTS = {
+    'history': _is_pair,                      # [step, training accuracy]
+    'epoch_losses': _is_number,
+    'segments': lambda s: isinstance(s, dict) and all(
+        _is_number(s.get(k)) for k in ('from', 'to', 'wall_time_s')),
+}
+
+
+def malformed_field(record):
+    """The first field of run.json (as read) whose type this version does not write, or None."""
+    for key, ok in RECORD_LISTS.items():
         value = record.get(key, [])
         if not isinstance(value, list) or not all(map(ok, value)):
-            break
-    else:
-        partial = record.get('epoch_partial')
-        if partial is None or (isinstance(partial, list) and len(partial) == 2
-                               and all(map(_is_number, partial))):
-            return record
-        key = 'epoch_partial'
+            return key
+    partial = record.get('epoch_partial')         # [step, loss so far in that epoch]
+    if partial is not None and not _is_pair(partial):
+        return 'epoch_partial'
+    return None
+
+
+def usable_record(record, checkpoint_dir):
+    """``record`` if its fields are well formed; else {}, after one line saying which is not."""
+    key = malformed_field(record)
+    if key is None:
+        return record
     print('warning: ignoring run.json in %s: its %r field is malformed'
           % (checkpoint_dir, key), file=sys.stderr)
     return {}
@@ -573,6 +586,13 @@ class RunRecord:
         self.changed = {} if stored is None or not start else {
             k: v for k, v in config_changes(stored, config).items()
             if k not in ('data_dir', 'checkpoint_dir', 'log_dir')}
+        self.environment = {        # what ran it: the same at every write of this segment
+            'tensorflow': tf.__version__,
+            'python': platform.python_version(),
+            'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
+            'cpu': runs.cpu_model(),
+            'bf16_in_use': session_config(config) is not None,
+        }
 
     def add_loss(self, step, loss):
         """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
@@ -606,11 +626,7 @@ class RunRecord:
             'checkpoint': checkpoint and os.path.basename(checkpoint),
             'wall_time_s': round(total_wall, 2),     # training loops, all segments
             'steps_per_s': round(total_steps / total_wall, 2) if total_wall > 0 else None,
-            'tensorflow': tf.__version__,
-            'python': platform.python_version(),
-            'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
-            'cpu': runs.cpu_model(),
-            'bf16_in_use': session_config(self.config) is not None,
+            **self.environment,
             'segments': segments,
             'history': self.history,
             'epoch_losses': self.epoch_losses,

@@ -67,6 +67,21 @@ def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     assert not (tmp_path / 'bad').exists()
 
 
+@pytest.mark.parametrize('record, bad', [
+    ({}, None),
+    ({'history': [[0, 0.1], [10, 0.5]], 'epoch_losses': [3.5], 'epoch_partial': [10, 1.25],
+      'segments': [{'from': 0, 'to': 10, 'wall_time_s': 2.5}]}, None),
+    ({'history': 'oops'}, 'history'),
+    ({'history': [[0, 'x']]}, 'history'),
+    ({'epoch_losses': [None]}, 'epoch_losses'),
+    ({'segments': [1]}, 'segments'),
+    ({'segments': [{'from': 0, 'to': 10}]}, 'segments'),
+    ({'epoch_partial': [10]}, 'epoch_partial'),
+])
+def test_malformed_field_names_the_first_bad_field(record, bad):
+    assert deep_cnn.malformed_field(record) == bad
+
+
 @pytest.mark.slow
 def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     run, proc = expert_run
