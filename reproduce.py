@@ -234,6 +234,19 @@ def recipe_config(run):
     return json.loads(json.dumps(dataclasses.asdict(row)))
 
 
+def recipe_changed(recorded, run):
+    """Whether the recipe's row differs from ``recorded``, the row a run was made with.
+    A field added since then counts as unchanged while it holds its default: a new
+    field's default keeps the behaviour from before the field existed."""
+    row = recipe_tables()[run.kind][run.recipe]
+    defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(row)
+                                      if f.default is not dataclasses.MISSING}))
+    current = {k: v for k, v in recipe_config(run).items()
+               if not (isinstance(recorded, dict) and k not in recorded
+                       and k in defaults and v == defaults[k])}
+    return current != recorded
+
+
 def flag_overrides(run):
     """The config values that --quick's flags change, e.g. {'steps': 20}."""
     flags = QUICK_FLAGS[run.kind] if run.quick else []
@@ -269,7 +282,7 @@ def stale_reason(record, run, tf_version):
         return 'the record is incomplete'
     if record.get('tensorflow') != tf_version:
         return 'recorded with TensorFlow %s' % record.get('tensorflow')
-    if record.get('recipe_config') != recipe_config(run):
+    if recipe_changed(record.get('recipe_config'), run):
         return 'the recipe changed since'
     return None
 
