@@ -57,6 +57,7 @@ class Config:
     # the network
     network: str = 'two_conv'          # or 'single_conv'
     init: str = 'truncated_normal'     # stddev 0.1; or 'random_normal' (stddev 1)
+    weight_seed: int = None            # an op seed for every weight (001: 1; see RECIPES)
     bias_init: float = 0.1             # None: random_normal, like the weights
     bias_add: bool = False             # conv bias through tf.nn.bias_add (004)
     dropout: bool = True
@@ -108,9 +109,11 @@ RECIPES = {c.recipe: c for c in (
            expect='0.9924'),
     # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. Its
     # bias_variable is tf.constant(0,1, shape=shape): the 1 is taken as the dtype, so
-    # the biases start at 0, not 0.1; we follow the code as it ran.
-    Config('single_conv', '001 part 1', network='single_conv', bias_init=0.0, dropout=False,
-           output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
+    # the biases start at 0, not 0.1; and its weight_variable passes seed=1, so all three
+    # weight matrices are drawn from the start of one random stream. We follow the code
+    # as it ran.
+    Config('single_conv', '001 part 1', network='single_conv', weight_seed=1, bias_init=0.0,
+           dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
            steps=1001, batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
     # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
     Config('summaries', '002', steps=3000, full_summaries=True, summary_every=100,
@@ -146,13 +149,15 @@ def resolve(recipe='expert', **overrides):
 
 
 def config_from_record(record):
-    """The Config that run.json recorded, or None if it has none this version can read."""
+    """The Config that run.json recorded, or None if it has none this version can read.
+    A field the record lacks (written before the field existed) takes its recipe's value."""
     stored = record.get('config')
     if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
         return None
     names = {f.name for f in dataclasses.fields(Config)}
     try:
-        return Config(**{k: v for k, v in stored.items() if k in names})
+        return dataclasses.replace(RECIPES[stored['recipe']],
+                                   **{k: v for k, v in stored.items() if k in names})
     except TypeError:
         return None
 
@@ -169,9 +174,9 @@ def _bind_tf():
 def weight_variable(shape, config, name):
     """A weight variable with a little noise, to break symmetry."""
     if config.init == 'random_normal':
-        initial = tf.random_normal(shape)
+        initial = tf.random_normal(shape, seed=config.weight_seed)
     else:
-        initial = tf.truncated_normal(shape, stddev=0.1)
+        initial = tf.truncated_normal(shape, stddev=0.1, seed=config.weight_seed)
     return tf.Variable(initial, name=name)
 
 
