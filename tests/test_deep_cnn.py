@@ -170,6 +170,26 @@ def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tm
     assert '%g' % recomputed == '%g' % printed_accuracy(proc.stdout)
 
 
+def initial_weights(recipe, seed):
+    """{name: flattened initial value} of the recipe's weights, for graph seed ``seed``."""
+    model = deep_cnn.build_model(deep_cnn.resolve(recipe, seed=seed))
+    tf = runs.import_tf()
+    with runs.new_session(model.graph) as sess:
+        sess.run(tf.global_variables_initializer())
+        return {name: sess.run(v).ravel() for name, v in model.net.variables.items()
+                if name.startswith('W_')}
+
+
+def test_single_conv_weights_share_001s_random_stream():
+    """001's weight_variable passes seed=1: its three weight matrices start alike."""
+    w = initial_weights('single_conv', seed=5)
+    assert np.array_equal(w['W_fc2'], w['W_conv1'][:160])
+    assert np.array_equal(w['W_conv1'], w['W_fc1'][:400])
+    assert not np.array_equal(initial_weights('single_conv', seed=6)['W_conv1'], w['W_conv1'])
+    expert = initial_weights('expert', seed=5)          # the tutorial's: one stream each
+    assert not np.array_equal(expert['W_fc2'][:100], expert['W_conv1'][:100])
+
+
 @pytest.mark.slow
 def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', 'single_conv', '--seed', '1',
