@@ -57,6 +57,7 @@ class Config:
     # the network
     network: str = 'two_conv'          # or 'single_conv'
     init: str = 'truncated_normal'     # stddev 0.1; or 'random_normal' (stddev 1)
+    weight_seed: int = None            # an op seed for every weight (001: 1; see RECIPES)
     bias_init: float = 0.1             # None: random_normal, like the weights
     bias_add: bool = False             # conv bias through tf.nn.bias_add (004)
     dropout: bool = True
@@ -108,9 +109,11 @@ RECIPES = {c.recipe: c for c in (
            expect='0.9924'),
     # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. Its
     # bias_variable is tf.constant(0,1, shape=shape): the 1 is taken as the dtype, so
-    # the biases start at 0, not 0.1; we follow the code as it ran.
-    Config('single_conv', '001 part 1', network='single_conv', bias_init=0.0, dropout=False,
-           output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
+    # the biases start at 0, not 0.1; and its weight_variable passes seed=1, so all three
+    # weight matrices are drawn from the start of one random stream. We follow the code
+    # as it ran.
+    Config('single_conv', '001 part 1', network='single_conv', weight_seed=1, bias_init=0.0,
+           dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
            steps=1001, batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
     # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
     Config('summaries', '002', steps=3000, full_summaries=True, summary_every=100,
@@ -146,13 +149,15 @@ def resolve(recipe='expert', **overrides):
 
 
 def config_from_record(record):
-    """The Config that run.json recorded, or None if it has none this version can read."""
+    """The Config that run.json recorded, or None if it has none this version can read.
+    A field the record lacks (written before the field existed) takes its recipe's value."""
     stored = record.get('config')
     if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
         return None
     names = {f.name for f in dataclasses.fields(Config)}
     try:
-        return Config(**{k: v for k, v in stored.items() if k in names})
+        return dataclasses.replace(RECIPES[stored['recipe']],
+                                   **{k: v for k, v in stored.items() if k in names})
     except TypeError:
         return None
 
@@ -169,9 +174,9 @@ def _bind_tf():
 def weight_variable(shape, config, name):
     """A weight variable with a little noise, to break symmetry."""
     if config.init == 'random_normal':
-        initial = tf.random_normal(shape)
+        initial = tf.random_normal(shape, seed=config.weight_seed)
     else:
-        initial = tf.truncated_normal(shape, stddev=0.1)
+        initial = tf.truncated_normal(shape, stddev=0.1, seed=config.weight_seed)
     return tf.Variable(initial, name=name)
 
 
@@ -534,23 +539,36 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def usable_record(record, checkpoint_dir):
-    """``record`` (run.json as read) if its fields have the types this version writes;
-    else {}, after one line saying what is wrong."""
-    rows = {'history': lambda h: isinstance(h, list) and len(h) == 2 and all(map(_is_number, h)),
-            'epoch_losses': _is_number,
-            'segments': lambda s: isinstance(s, dict) and all(
-                _is_number(s.get(k)) for k in ('from', 'to', 'wall_time_s'))}
-    for key, ok in rows.items():
+def _is_pair(value):
+    return isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
+
+
+# run.json's list fields, and the test each of their items must pass
+RECORD_LISTS = {
+    'history': _is_pair,                      # [step, training accuracy]
+    'epoch_losses': _is_number,
+    'segments': lambda s: isinstance(s, dict) and all(
+        _is_number(s.get(k)) for k in ('from', 'to', 'wall_time_s')),
+}
+
+
+def malformed_field(record):
+    """The first field of run.json (as read) whose type this version does not write, or None."""
+    for key, ok in RECORD_LISTS.items():
         value = record.get(key, [])
         if not isinstance(value, list) or not all(map(ok, value)):
-            break
-    else:
-        partial = record.get('epoch_partial')
-        if partial is None or (isinstance(partial, list) and len(partial) == 2
-                               and all(map(_is_number, partial))):
-            return record
-        key = 'epoch_partial'
+            return key
+    partial = record.get('epoch_partial')         # [step, loss so far in that epoch]
+    if partial is not None and not _is_pair(partial):
+        return 'epoch_partial'
+    return None
+
+
+def usable_record(record, checkpoint_dir):
+    """``record`` if its fields are well formed; else {}, after one line saying which is not."""
+    key = malformed_field(record)
+    if key is None:
+        return record
     print('warning: ignoring run.json in %s: its %r field is malformed'
           % (checkpoint_dir, key), file=sys.stderr)
     return {}
@@ -573,6 +591,13 @@ class RunRecord:
         self.changed = {} if stored is None or not start else {
             k: v for k, v in config_changes(stored, config).items()
             if k not in ('data_dir', 'checkpoint_dir', 'log_dir')}
+        self.environment = {        # what ran it: the same at every write of this segment
+            'tensorflow': tf.__version__,
+            'python': platform.python_version(),
+            'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
+            'cpu': runs.cpu_model(),
+            'bf16_in_use': session_config(config) is not None,
+        }
 
     def add_loss(self, step, loss):
         """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
@@ -606,11 +631,7 @@ class RunRecord:
             'checkpoint': checkpoint and os.path.basename(checkpoint),
             'wall_time_s': round(total_wall, 2),     # training loops, all segments
             'steps_per_s': round(total_steps / total_wall, 2) if total_wall > 0 else None,
-            'tensorflow': tf.__version__,
-            'python': platform.python_version(),
-            'machine': '%s, %d CPUs' % (platform.machine(), os.cpu_count() or 0),
-            'cpu': runs.cpu_model(),
-            'bf16_in_use': session_config(self.config) is not None,
+            **self.environment,
             'segments': segments,
             'history': self.history,
             'epoch_losses': self.epoch_losses,

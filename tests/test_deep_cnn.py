@@ -67,6 +67,21 @@ def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     assert not (tmp_path / 'bad').exists()
 
 
+@pytest.mark.parametrize('record, bad', [
+    ({}, None),
+    ({'history': [[0, 0.1], [10, 0.5]], 'epoch_losses': [3.5], 'epoch_partial': [10, 1.25],
+      'segments': [{'from': 0, 'to': 10, 'wall_time_s': 2.5}]}, None),
+    ({'history': 'oops'}, 'history'),
+    ({'history': [[0, 'x']]}, 'history'),
+    ({'epoch_losses': [None]}, 'epoch_losses'),
+    ({'segments': [1]}, 'segments'),
+    ({'segments': [{'from': 0, 'to': 10}]}, 'segments'),
+    ({'epoch_partial': [10]}, 'epoch_partial'),
+])
+def test_malformed_field_names_the_first_bad_field(record, bad):
+    assert deep_cnn.malformed_field(record) == bad
+
+
 @pytest.mark.slow
 def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     run, proc = expert_run
@@ -153,6 +168,26 @@ def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tm
     # The checkpoint, rebuilt from run.json's config alone, gives the printed accuracy.
     recomputed = deep_cnn.checkpoint_test_accuracy(ckpt, data_dir)
     assert '%g' % recomputed == '%g' % printed_accuracy(proc.stdout)
+
+
+def initial_weights(recipe, seed):
+    """{name: flattened initial value} of the recipe's weights, for graph seed ``seed``."""
+    model = deep_cnn.build_model(deep_cnn.resolve(recipe, seed=seed))
+    tf = runs.import_tf()
+    with runs.new_session(model.graph) as sess:
+        sess.run(tf.global_variables_initializer())
+        return {name: sess.run(v).ravel() for name, v in model.net.variables.items()
+                if name.startswith('W_')}
+
+
+def test_single_conv_weights_share_001s_random_stream():
+    """001's weight_variable passes seed=1: its three weight matrices start alike."""
+    w = initial_weights('single_conv', seed=5)
+    assert np.array_equal(w['W_fc2'], w['W_conv1'][:160])
+    assert np.array_equal(w['W_conv1'], w['W_fc1'][:400])
+    assert not np.array_equal(initial_weights('single_conv', seed=6)['W_conv1'], w['W_conv1'])
+    expert = initial_weights('expert', seed=5)          # the tutorial's: one stream each
+    assert not np.array_equal(expert['W_fc2'][:100], expert['W_conv1'][:100])
 
 
 @pytest.mark.slow

@@ -127,6 +127,16 @@ def test_a_record_goes_stale_with_tensorflow_or_the_recipe():
                                     tf_version) is None  # --quick is part of the key
 
 
+def test_a_field_added_since_a_record_changes_it_only_when_not_at_its_default():
+    """A record written before Config had weight_seed: still current for expert (which
+    leaves it at its default), stale for single_conv (which sets it)."""
+    for name, stale in (('cnn/expert', None), ('cnn/single_conv', 'the recipe changed since')):
+        run = reproduce.Run(name, 1, False)
+        record = made_up_record(name, 1, 0.97)
+        del record['recipe_config']['weight_seed']
+        assert reproduce.stale_reason(record, run, record['tensorflow']) == stale
+
+
 def test_report_from_recorded_runs(tmp_path, data_dir):
     """Everything already recorded: nothing runs, and the report states the verdicts."""
     records = [made_up_record('cnn/expert', s, a) for s, a in ((1, 0.9925), (2, 0.9918),
