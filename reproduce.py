@@ -96,7 +96,7 @@ CLAIMS = {
              'seeds give 0.9725 ± 0.0042. The data order of the 2015 input_data that 001 ran '
              'on (first epoch unshuffled, then numpy.random.shuffle): 0.9719 ± 0.0023, and '
              '0.9699 for 001\'s own seeding (np.random.seed(1), tf.set_random_seed(1)) on '
-             'TF 2.21. Dead units: ruled out on the checkpoints. A low seed is its data order, '
+             'TF 2.21. Dead units: ruled out on the earlier runs\' checkpoints. A low seed is its data order, '
              'not its weights: with 001\'s initial weights held fixed, data order 3 gives '
              '0.9624 where orders 1-10 otherwise give 0.9704-0.9741. Left: TF 0.x\'s own '
              'kernels and random streams, which cannot be rerun on Python 3.11, and 001 l.151, '
