@@ -197,9 +197,14 @@ def parse_args(argv):
     p.add_argument('--report_only', action='store_true',
                    help='run nothing: write the report from the runs already recorded '
                         '(a recipe shows the seeds it has)')
+    p.add_argument('--rerun', action='store_true',
+                   help='run again the runs already recorded, e.g. to time them on a quiet '
+                        'machine; a new record replaces the old one only if its run ends well')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
+    if args.rerun and args.report_only:
+        p.error('argument --rerun: not allowed with --report_only, which runs nothing')
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
     return args
@@ -303,23 +308,36 @@ def current_record(run, records, tf_version):
     return None
 
 
-def runs_to_do(plan, records, tf_version):
-    """The planned runs without a current record; says on stderr which are skipped and why
-    others are rerun."""
+def runs_to_do(plan, records, tf_version, rerun=False):
+    """The planned runs without a current record (all of them with ``rerun``); says on
+    stderr which are skipped and why others are rerun."""
     todo, skipped = [], []
     for run in plan:
-        if current_record(run, records, tf_version):
-            skipped.append('%s seed %d' % (run.name, run.seed))
-            continue
         old = [r for r in records if record_identity(r) == run.identity]
-        if old:
-            print('reproduce: rerunning %s seed %d: %s' % (
-                run.name, run.seed, stale_reason(old[-1], run, tf_version)), file=sys.stderr)
+        if current_record(run, records, tf_version):
+            if not rerun:
+                skipped.append('%s seed %d' % (run.name, run.seed))
+                continue
+            why = '--rerun'
+        else:
+            why = old and stale_reason(old[-1], run, tf_version)
+        if why:
+            print('reproduce: rerunning %s seed %d: %s' % (run.name, run.seed, why),
+                  file=sys.stderr)
         todo.append(run)
     if skipped:
         print('reproduce: skipped %d run(s) already recorded: %s'
               % (len(skipped), ', '.join(skipped)), file=sys.stderr)
     return todo
+
+
+def replace_record(records, record, run, tf_version):
+    """Put ``record`` in place of run's earlier records, in ``records``; but a failed run
+    (under --rerun) does not replace a current one: then False, and nothing changes."""
+    if record.get('status') != 'ok' and current_record(run, records, tf_version):
+        return False
+    records[:] = [r for r in records if record_identity(r) != run.identity] + [record]
+    return True
 
 
 def load_records(path):
@@ -575,8 +593,9 @@ class Runner:
     def finish(self, job):
         job.close()
         record = make_record(job, self.data_dir, self.tf_version)
-        self.records[:] = [r for r in self.records if record_identity(r) != job.run.identity]
-        self.records.append(record)
+        if not replace_record(self.records, record, job.run, self.tf_version):
+            print('reproduce: %s seed %d failed; its earlier record stays'
+                  % (job.run.name, job.run.seed), file=sys.stderr)
         save_records(self.json_path, self.records)
         recomputed = record.get('recomputed_accuracy')
         if record['status'] != 'ok':
@@ -901,8 +920,8 @@ def main(argv=None):
     plan = [Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
 
-    finished = args.report_only or Runner(runs_to_do(plan, records, tf_version), args,
-                                          records, json_path, tf_version).run()
+    todo = runs_to_do(plan, records, tf_version, args.rerun)
+    finished = args.report_only or Runner(todo, args, records, json_path, tf_version).run()
 
     save_records(json_path, records)  # even when nothing ran: the three files always exist
     results = results_by_recipe(plan, records, tf_version)

@@ -73,7 +73,8 @@ def test_flags_answer_without_importing_tensorflow():
 
 
 @pytest.mark.parametrize('flags', [['--recipes', 'cnn/nope'], ['--recipes', 'expert'],
-                                   ['--recipes', ','], ['--seeds', '0']])
+                                   ['--recipes', ','], ['--seeds', '0'],
+                                   ['--rerun', '--report_only']])
 def test_bad_flags_are_one_line_and_exit_2(flags, tmp_path):
     out = tmp_path / 'out'
     proc = run_script('reproduce.py', '--out', out, *flags, timeout=60)
@@ -125,6 +126,24 @@ def test_a_record_goes_stale_with_tensorflow_or_the_recipe():
     assert reproduce.stale_reason(changed, run, tf_version) == 'the recipe changed since'
     assert reproduce.current_record(reproduce.Run('cnn/expert', 1, True), [record],
                                     tf_version) is None  # --quick is part of the key
+
+
+def test_rerun_runs_what_is_recorded_and_a_failure_keeps_the_good_record(capsys):
+    run = reproduce.Run('cnn/expert', 1, False)
+    good = made_up_record('cnn/expert', 1, 0.992)
+    tf_version = good['tensorflow']
+    assert reproduce.runs_to_do([run], [good], tf_version) == []
+    assert reproduce.runs_to_do([run], [good], tf_version, rerun=True) == [run]
+    assert 'rerunning cnn/expert seed 1: --rerun' in capsys.readouterr().err
+    records = [good]
+    failed = dict(good, status='failed', test_accuracy=None)
+    assert not reproduce.replace_record(records, failed, run, tf_version)
+    assert records == [good]
+    better = dict(good, test_accuracy=0.9931)
+    assert reproduce.replace_record(records, better, run, tf_version)
+    assert records == [better]
+    stale = [dict(good, tensorflow='0.0.1')]    # a failure does replace a stale record
+    assert reproduce.replace_record(stale, failed, run, tf_version) and stale == [failed]
 
 
 def test_a_field_added_since_a_record_changes_it_only_when_not_at_its_default():
