@@ -113,8 +113,9 @@ RECIPES = {c.recipe: c for c in (
     # weight matrices are drawn from the start of one random stream. We follow the code
     # as it ran.
     Config('single_conv', '001 part 1', network='single_conv', weight_seed=1, bias_init=0.0,
-           dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd', learning_rate=0.001,
-           steps=1001, batch_size=100, keep_prob=1.0, log_every=10, expect='0.975'),
+           dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd',
+           learning_rate=0.001, steps=1001, batch_size=100, keep_prob=1.0, log_every=10,
+           expect='0.975'),
     # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
     Config('summaries', '002', steps=3000, full_summaries=True, summary_every=100,
            test_summary_size=10000, checkpoint_every=1000, expect='~0.98'),
