@@ -16,10 +16,12 @@ what the write-ups in the seeds claim. Into --out (default reproduction/) go:
     python reproduce.py --recipes cnn/fast --seeds 5
     python reproduce.py --recipes softmax,cnn/single_conv
     python reproduce.py --quick                       # smoke run, 20 steps each: ~1 min
+    python reproduce.py --recipes cnn/epochs --rerun  # time recorded runs again
 
 Full runs go one at a time, since they are timed. A rerun skips what is already
 recorded with the same script, recipe, seed, --quick, TensorFlow version and recipe
-config, so an interrupted report (Ctrl-C) resumes where it stopped. Each run keeps its
+config, so an interrupted report (Ctrl-C) resumes where it stopped; --rerun runs them
+again all the same (a failed rerun keeps the earlier record). Each run keeps its
 output in <out>/runs/<name>/: stdout.txt, stderr.txt and, for the CNN, its checkpoints
 (ckpt/) and TensorBoard logs (logs/).
 """
