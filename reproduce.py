@@ -27,6 +27,7 @@ output in <out>/runs/<name>/: stdout.txt, stderr.txt and, for the CNN, its check
 """
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import importlib.metadata
@@ -527,6 +528,24 @@ def child_progress(job):
     return lines[-1].strip() if lines else ''
 
 
+@contextlib.contextmanager
+def interrupts():
+    """In the block, SIGINT and SIGTERM raise KeyboardInterrupt, even where a shell left
+    SIGINT ignored (a background job); yields a list that gets the signal's number. The
+    handlers from before come back however the block is left."""
+    caught = []
+
+    def interrupt(signum, frame):
+        caught.append(signum)
+        raise KeyboardInterrupt
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class Runner:
     """Runs the plan's missing runs, recording each one as soon as it ends."""
 
@@ -542,7 +561,12 @@ class Runner:
         self.running, self.started, self.last_beat = [], 0, time.monotonic()
 
     def run(self):
-        """True once every run has ended; False after Ctrl-C (children stopped)."""
+        """0 once every run has ended; after Ctrl-C or a SIGTERM (children stopped, what
+        they did so far kept), 128 + the signal's number."""
+        with interrupts() as caught:
+            return self._run(caught)
+
+    def _run(self, caught):
         try:
             while self.pending or self.running:
                 ended = [j for j in self.running if j.end is not None]
@@ -565,8 +589,8 @@ class Runner:
             print('\nreproduce: interrupted: stopped %s; %d run(s) recorded in %s' % (
                 ', '.join('%s seed %d' % (j.run.name, j.run.seed) for j in self.running)
                 or 'nothing', len(self.records), self.json_path), file=sys.stderr)
-            return False
-        return True
+            return 128 + (caught[-1] if caught else signal.SIGINT)
+        return 0
 
     def start_next(self):
         run = self.pending.pop(0)
@@ -923,7 +947,8 @@ def main(argv=None):
             for seed in range(1, args.seeds + 1)]
 
     todo = runs_to_do(plan, records, tf_version, args.rerun)
-    finished = args.report_only or Runner(todo, args, records, json_path, tf_version).run()
+    stopped = 0 if args.report_only else Runner(todo, args, records, json_path,
+                                                tf_version).run()
 
     save_records(json_path, records)  # even when nothing ran: the three files always exist
     results = results_by_recipe(plan, records, tf_version)
@@ -931,8 +956,8 @@ def main(argv=None):
     write_png(os.path.join(out_dir, 'reproduction.png'), results, tf_version, args.quick)
     print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
           % out_dir, file=sys.stderr)
-    if not finished:
-        return 130
+    if stopped:
+        return stopped
     complete = all(len(rows) == args.seeds for rows, _ in results.values())
     return 0 if complete or args.report_only else 1
 

@@ -262,20 +262,23 @@ def test_rerun_skips_what_is_recorded_and_reruns_what_is_stale(quick_subset, tmp
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_child_and_keeps_the_report(quick_subset, tmp_path, data_dir):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_the_child_and_keeps_the_report(quick_subset, tmp_path, data_dir, signum):
+    """Ctrl-C, or a kill: even where the shell left SIGINT ignored (a background job)."""
     out = tmp_path / 'out'
     shutil.copytree(quick_subset[0], out)
     before = load_runs(out)
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / 'reproduce.py'), '--quick', '--out', str(out),
          '--data_dir', data_dir, '--recipes', SUBSET + ',cnn/expert'],
-        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     for line in proc.stderr:  # wait for the child to start
         if line.startswith('[1/1] cnn/expert'):
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + signum, err
     assert 'interrupted: stopped cnn/expert seed 1' in err
     assert 'Traceback' not in err
     assert load_runs(out) == before
