@@ -721,12 +721,8 @@ def stop_requests():
     """A StopRequest that handles SIGINT and SIGTERM; the handlers that were there
     before come back however the block is left."""
     stop = StopRequest()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with runs.stop_signals_to(stop):
         yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 # --- training: restore or initialise, the loop, finish -------------------------------

@@ -7,6 +7,7 @@
 - Run directories: the ``train_data/<recipe>`` and ``logs/<recipe>`` defaults, checkpoint
   discovery from the files themselves, ``run.json``, the directory lock, the clean-up
   of partial files, and the progress line on stderr.
+- Stopping: ``stop_signals_to()`` routes SIGINT and SIGTERM to one handler for a block.
 
 TensorFlow is imported only when ``import_tf()`` is called, so a wrong flag is answered
 at once.
@@ -22,6 +23,7 @@ import math
 import os
 import platform
 import re
+import signal
 import sys
 import time
 
@@ -284,6 +286,18 @@ def locked(checkpoint_dir):
         yield
     finally:
         os.close(fd)   # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def stop_signals_to(handler):
+    """In the block, SIGINT and SIGTERM go to ``handler``, even where a shell left SIGINT
+    ignored (a background job); the handlers from before come back however it is left."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, earlier in previous.items():
+            signal.signal(sig, earlier)
 
 
 # --- progress on stderr ------------------------------------------------------------
