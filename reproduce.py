@@ -99,8 +99,9 @@ CLAIMS = {
              'seeds give 0.9725 ± 0.0042. The data order of the 2015 input_data that 001 ran '
              'on (first epoch unshuffled, then numpy.random.shuffle): 0.9719 ± 0.0023, and '
              '0.9699 for 001\'s own seeding (np.random.seed(1), tf.set_random_seed(1)) on '
-             'TF 2.21. Dead units: ruled out on the earlier runs\' checkpoints. A low seed is its data order, '
-             'not its weights: with 001\'s initial weights held fixed, data order 3 gives '
+             'TF 2.21. Dead units: ruled out on the earlier runs\' checkpoints. A low seed is '
+             'its data order, not its weights: with 001\'s initial weights held fixed, data '
+             'order 3 gives '
              '0.9624 where orders 1-10 otherwise give 0.9704-0.9741. Left: TF 0.x\'s own '
              'kernels and random streams, which cannot be rerun on Python 3.11, and 001 l.151, '
              'which shows "32 filters" where its code has 16 (the recipe with 32 filters, '
@@ -538,12 +539,8 @@ def interrupts():
     def interrupt(signum, frame):
         caught.append(signum)
         raise KeyboardInterrupt
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with runs.stop_signals_to(interrupt):
         yield caught
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 class Runner:
@@ -946,9 +943,9 @@ def main(argv=None):
     plan = [Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
 
-    todo = runs_to_do(plan, records, tf_version, args.rerun)
-    stopped = 0 if args.report_only else Runner(todo, args, records, json_path,
-                                                tf_version).run()
+    stopped = 0 if args.report_only else Runner(
+        runs_to_do(plan, records, tf_version, args.rerun), args, records, json_path,
+        tf_version).run()
 
     save_records(json_path, records)  # even when nothing ran: the three files always exist
     results = results_by_recipe(plan, records, tf_version)
