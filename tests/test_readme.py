@@ -1,8 +1,8 @@
-"""The README's commands work exactly as written (issue 13, "A newcomer's first hour").
+"""The commands of the README and of the docs/ pages work exactly as written.
 
-The convention, as the README's "Tests and CI" section states it: in a ```sh block a
-line is a command (a trailing backslash continues it), and the comment lines right
-under it say what it must do:
+The convention, as docs/testing.md states it: in a ```sh block a line is a command (a
+trailing backslash continues it), and the comment lines right under it say what it
+must do:
 
     .venv/bin/python deep_cnn.py --steps 300
     # prints: test accuracy 0.9        a line of stdout or stderr contains this text
@@ -13,10 +13,12 @@ nor are the install commands (``python3 -m venv``, ``pip install``), which .ci/r
 covers. Every other command must have a ``# prints:`` line. ```python blocks are run
 whole with ``.venv/bin/python``.
 
-Everything runs in README order (a later command may use an earlier one's checkpoint),
-each with bash and a timeout, in a temporary copy of the repository set up as the
-quick start says, with two shortcuts: ``.venv`` links to this repository's ``.venv``
-(no new install) and ``MNIST_data`` to the tests' verified data.
+The pages run in the order of ``pages()``: README.md first, then the docs/ pages in
+DOCS_ORDER, then any other docs page by name; within a page, top to bottom. So a later
+command may use what an earlier one made (the quick start's checkpoint). Each runs with
+bash and a timeout, in a temporary copy of the repository set up as the quick start
+says, with two shortcuts: ``.venv`` links to this repository's ``.venv`` (no new
+install) and ``MNIST_data`` to the tests' verified data.
 """
 
 import dataclasses
@@ -31,6 +33,12 @@ import pytest
 from conftest import REPO_ROOT
 
 README = REPO_ROOT / 'README.md'
+DOCS = REPO_ROOT / 'docs'
+# The docs pages in the order their commands run (after README.md). Each runs after the
+# README's quick start, whose checkpoint (train_data/expert) several of them use.
+DOCS_ORDER = ('mnist_data.md', 'softmax_baseline.md', 'deep_cnn.md',
+              'visualize_filters.md', 'faults.md', 'fast.md', 'reproduction.md',
+              'performance.md', 'testing.md')
 TIMEOUT_S = 600           # per command: "under a minute" idle, a busy machine runs ~4x slower
 INSTALL = re.compile(r'(^|\s)(python3? -m venv|\S*pip install)\b')
 LONG = re.compile(r'#\s*\(long\b')
@@ -38,12 +46,26 @@ PRINTS = re.compile(r'^#\s*prints:\s?(.*)$')
 EXIT = re.compile(r'^#\s*exit:\s*(\d+)\s*$')
 # `python` or `python3` as a command of its own: not .venv/bin/python, nor a ```python fence.
 BARE_PYTHON = re.compile(r'(?<![\w/.-])(?<!```)python3?(?=[ \t])')
+# A markdown link [text](target) or image ![text](target); the target up to ) or space.
+LINK = re.compile(r'\]\(([^)\s]+)\)')
+
+
+def pages():
+    """README.md, then the docs pages: those in DOCS_ORDER, then the rest by name."""
+    found = sorted(DOCS.glob('*.md')) if DOCS.is_dir() else []
+    ordered = [DOCS / name for name in DOCS_ORDER if (DOCS / name).exists()]
+    return [README] + ordered + [p for p in found if p not in ordered]
+
+
+def name_of(page):
+    return page.relative_to(REPO_ROOT).as_posix()
 
 
 @dataclasses.dataclass
 class Snippet:
-    """One thing the README tells the reader to run."""
-    line: int                 # where it starts in README.md, 1-based
+    """One thing a page tells the reader to run."""
+    page: str                 # 'README.md', 'docs/deep_cnn.md', ...
+    line: int                 # where it starts in the page, 1-based
     kind: str                 # 'sh' or 'python'
     text: str
     prints: list = dataclasses.field(default_factory=list)
@@ -62,10 +84,10 @@ class Snippet:
         return not (self.long or self.install)
 
     def __str__(self):
-        return 'README.md:%d: %s' % (self.line, self.text.splitlines()[0])
+        return '%s:%d: %s' % (self.page, self.line, self.text.splitlines()[0])
 
 
-def code_blocks(text):
+def code_blocks(text, page='README.md'):
     """(language, first line number, [lines]) of each fenced block, in order."""
     blocks, lang, start, lines = [], None, 0, []
     for n, line in enumerate(text.splitlines(), 1):
@@ -77,16 +99,16 @@ def code_blocks(text):
             lang = None
         elif lang is not None:
             lines.append(line)
-    assert lang is None, 'README.md: a code block opened at line %d is never closed' % start
+    assert lang is None, '%s: a code block opened at line %d is never closed' % (page, start)
     return blocks
 
 
-def snippets(text):
-    """The commands of the ```sh blocks and the ```python blocks, in README order."""
+def snippets(text, page='README.md'):
+    """The commands of the ```sh blocks and the ```python blocks, in page order."""
     found = []
-    for lang, start, lines in code_blocks(text):
+    for lang, start, lines in code_blocks(text, page):
         if lang == 'python':
-            found.append(Snippet(start, 'python', '\n'.join(lines) + '\n'))
+            found.append(Snippet(page, start, 'python', '\n'.join(lines) + '\n'))
         if lang != 'sh':
             continue
         current, continued = None, False
@@ -100,35 +122,85 @@ def snippets(text):
             elif stripped.startswith('#'):
                 prints, exit_ = PRINTS.match(stripped), EXIT.match(stripped)
                 if (prints or exit_) and current is None:
-                    raise AssertionError('README.md:%d: %r belongs under a command' % (n, line))
+                    raise AssertionError('%s:%d: %r belongs under a command' % (page, n, line))
                 if prints:
                     current.prints.append(prints.group(1).strip())
                 elif exit_:
                     current.exit = int(exit_.group(1))
             else:
-                current = Snippet(n, 'sh', line)
+                current = Snippet(page, n, 'sh', line)
                 found.append(current)
                 continued = stripped.endswith('\\')
     return found
 
 
-def test_the_readme_follows_its_own_conventions():
-    """One way of running things (.venv/bin/python, never a bare python), and every
-    command either checked or marked long; quick, so it runs in every test loop."""
-    text = README.read_text()
-    problems = ['README.md:%d: bare %r: use .venv/bin/python' % (n, line.strip())
-                for n, line in enumerate(text.splitlines(), 1)
-                for match in BARE_PYTHON.finditer(line)
-                if not line[match.start():].startswith(('python3 -m venv', 'python -m venv'))]
-    problems += ['README.md:%d: a ```%s block: write commands in ```sh blocks, which the '
-                 'README test runs' % (start - 1, lang)
-                 for lang, start, _ in code_blocks(text)
-                 if lang in ('bash', 'shell', 'console', 'zsh', 'shell-session')]
-    found = snippets(text)
-    problems += ['%s: no "# prints:" line and no "(long: ...)" mark' % s
-                 for s in found if s.kind == 'sh' and s.runs and not s.prints]
+def all_snippets():
+    """Every page's snippets, in the order they run."""
+    return [s for page in pages() for s in snippets(page.read_text(), name_of(page))]
+
+
+def anchor(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def anchors(text):
+    """The anchors of a page's headings (outside code blocks)."""
+    found, fenced = set(), False
+    for line in text.splitlines():
+        if line.startswith('```'):
+            fenced = not fenced
+        elif not fenced and re.match(r'^#{1,6} ', line):
+            found.add(anchor(line.lstrip('#')))
+    return found
+
+
+def broken_links(page):
+    """The page's links to files or headings of this repository that do not exist."""
+    text, problems = page.read_text(), []
+    for n, line in enumerate(text.splitlines(), 1):
+        for target in LINK.findall(line):
+            if re.match(r'^[a-z][a-z0-9+.-]*:', target):        # http:, https:, mailto:
+                continue
+            path, _, fragment = target.partition('#')
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                problems.append('%s:%d: link to %s: no such file' % (name_of(page), n, target))
+            elif fragment and linked.suffix == '.md' and fragment not in anchors(
+                    linked.read_text()):
+                problems.append('%s:%d: link to %s: no such heading' % (name_of(page), n, target))
+    return problems
+
+
+def test_the_pages_follow_their_own_conventions():
+    """One way of running things (.venv/bin/python, never a bare python), every command
+    either checked or marked long, every docs page reachable from the README and every
+    link whole; quick, so it runs in every test loop."""
+    problems = []
+    for page in pages():
+        name, text = name_of(page), page.read_text()
+        problems += ['%s:%d: bare %r: use .venv/bin/python' % (name, n, line.strip())
+                     for n, line in enumerate(text.splitlines(), 1)
+                     for match in BARE_PYTHON.finditer(line)
+                     if not line[match.start():].startswith(('python3 -m venv',
+                                                             'python -m venv'))]
+        problems += ['%s:%d: a ```%s block: write commands in ```sh blocks, which the '
+                     'README test runs' % (name, start - 1, lang)
+                     for lang, start, _ in code_blocks(text, name)
+                     if lang in ('bash', 'shell', 'console', 'zsh', 'shell-session')]
+        problems += ['%s: no "# prints:" line and no "(long: ...)" mark' % s
+                     for s in snippets(text, name)
+                     if s.kind == 'sh' and s.runs and not s.prints]
+        problems += broken_links(page)
+    readme_links = {(README.parent / target.partition('#')[0]).resolve()
+                    for target in LINK.findall(README.read_text())}
+    problems += ['README.md does not link to %s' % name_of(page)
+                 for page in pages()[1:] if page.resolve() not in readme_links]
+    problems += ['DOCS_ORDER names docs/%s, which does not exist' % name
+                 for name in DOCS_ORDER if not (DOCS / name).exists()]
     assert not problems, '\n'.join(problems)
-    assert [s for s in found if s.runs], 'no runnable command found in README.md'
+    assert [s for s in snippets(README.read_text()) if s.runs], \
+        'no runnable command found in README.md'
 
 
 def copy_of_the_repository(target):
@@ -148,7 +220,7 @@ def copy_of_the_repository(target):
 
 
 def run(snippet, cwd, env):
-    """Run one snippet as the README says; (CompletedProcess, seconds)."""
+    """Run one snippet as its page says; (CompletedProcess, seconds)."""
     if snippet.kind == 'python':
         args = [str(cwd / '.venv' / 'bin' / 'python'), '-c', snippet.text]
     else:
@@ -169,7 +241,7 @@ def failure(snippet, proc, why):
 
 
 @pytest.mark.slow
-def test_the_readme_commands_work_as_written(tmp_path, data_dir):
+def test_the_commands_of_the_readme_and_docs_work_as_written(tmp_path, data_dir):
     venv = REPO_ROOT / '.venv'
     if not (venv / 'bin' / 'python').exists():
         pytest.skip('no .venv in the repository: create it as the quick start says '
@@ -185,18 +257,18 @@ def test_the_readme_commands_work_as_written(tmp_path, data_dir):
            if k not in ('MNIST_DATA_DIR', 'PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME')}
 
     ran = []
-    for snippet in snippets(README.read_text()):
+    for snippet in all_snippets():
         if not snippet.runs:
             continue
         proc, seconds = run(snippet, repo, env)
         ran.append((seconds, snippet))
         print('%6.1f s  %s' % (seconds, snippet))
         if proc.returncode != snippet.exit:
-            pytest.fail(failure(snippet, proc, 'exit status %d, the README says %d'
+            pytest.fail(failure(snippet, proc, 'exit status %d, the page says %d'
                                 % (proc.returncode, snippet.exit)))
         lines = (proc.stdout + '\n' + proc.stderr).splitlines()
         for expected in snippet.prints:
             if not any(expected in line for line in lines):
                 pytest.fail(failure(snippet, proc, 'no line contains %r' % expected))
-    assert ran, 'no runnable command found in README.md'
+    assert ran, 'no runnable command found in README.md or docs/'
     print('%6.1f s  all %d commands' % (sum(s for s, _ in ran), len(ran)))
