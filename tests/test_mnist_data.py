@@ -600,6 +600,22 @@ def test_slow_download_shows_progress_and_is_bounded(tmp_path, offline, http_ser
     assert leftovers(tmp_path) == []
 
 
+def test_waiting_for_an_answer_says_so(tmp_path, offline, silent_url, monkeypatch, capsys):
+    # With the real bounds a silent mirror is given up before the first progress line.
+    assert mnist_data.HTTP_TIMEOUT < mnist_data.PROGRESS_EVERY
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (silent_url,))
+    monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 1)
+    monkeypatch.setattr(mnist_data, 'PROGRESS_EVERY', 0.3)
+    with pytest.raises(mnist_data.MNISTDataError):
+        fetch(tmp_path, mnist_data.TEST_LABELS)
+    source = silent_url + mnist_data.TEST_LABELS + '.gz'
+    *waiting, failed = stderr_lines(capsys)
+    assert len(waiting) >= 2 and all(
+        re.fullmatch(r'mnist_data: %s: no answer after \d+s' % re.escape(source), line)
+        for line in waiting), waiting
+    assert failed == 'mnist_data: %s: failed (timed out after 1 s)' % source
+
+
 @pytest.mark.parametrize('served, reason', [
     ({'t10k-labels-idx1-ubyte.gz': b'\x1f\x8b' + bytes(500)},
      r'not a valid gzip file \(Unknown compression method\)'),
