@@ -12,18 +12,23 @@ the tutorial text wrote it:
     python softmax_baseline.py                     # expert
     python softmax_baseline.py --recipe original
     python softmax_baseline.py --seed 7            # the same accuracy on every run
+    python softmax_baseline.py --record run.json   # the result as a JSON record too
 
 The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
+``--record PATH`` writes the result in run.json's fields (the ones deep_cnn.py writes
+beside its checkpoints), which is how reproduce.py reads it.
 """
 
 import dataclasses
+import os
+import platform
 import sys
 import time
 
 import numpy as np
 
 import mnist_data
-import runs
+from deep_mnist import cli, rundir, tfstart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +57,7 @@ def softmax_regression(mnist, recipe, seed=None):
     """
     # Imported now, not at the top: the flags answer at once, without TF's ~3 s
     # import and its C++ log lines.
-    tf = runs.import_tf()
+    tf = tfstart.import_tf()
 
     tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
     if seed is not None:
@@ -61,7 +66,7 @@ def softmax_regression(mnist, recipe, seed=None):
         # so it covers these graphs too.
         tf.compat.v2.config.experimental.enable_op_determinism()
 
-    sess = runs.new_session(interactive=True)
+    sess = tfstart.new_session(interactive=True)
     try:
         x = tf.placeholder(tf.float32, shape=[None, 784])
         y_ = tf.placeholder(tf.float32, shape=[None, 10])
@@ -105,7 +110,7 @@ def parse_args(argv):
     def defaults(field):
         return ', '.join('%s %s' % (r.name, getattr(r, field)) for r in RECIPES.values())
 
-    parser = runs.ArgumentParser(
+    parser = cli.ArgumentParser(
         description='Softmax regression on MNIST, step one of "Deep MNIST for Experts".')
     parser.add_argument('--recipe', choices=RECIPES, default='expert',
                         help='expert: text 003, logits and mean CE; original: text 000, '
@@ -113,17 +118,38 @@ def parse_args(argv):
     parser.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                         help='where the MNIST files live or are fetched to '
                              '(default: $MNIST_DATA_DIR or MNIST_data)')
-    parser.add_argument('--steps', type=runs.nonnegative_int,
+    parser.add_argument('--steps', type=cli.nonnegative_int,
                         help='training steps (default: %s)' % defaults('steps'))
-    parser.add_argument('--batch_size', type=runs.positive_int,
+    parser.add_argument('--batch_size', type=cli.positive_int,
                         help='examples per step (default: %s)' % defaults('batch_size'))
-    parser.add_argument('--learning_rate', type=runs.positive_float,
+    parser.add_argument('--learning_rate', type=cli.positive_float,
                         help='gradient descent step size (default: %s)'
                              % defaults('learning_rate'))
-    parser.add_argument('--seed', type=runs.seed_int,
+    parser.add_argument('--seed', type=cli.seed_int,
                         help='seed TF, numpy and the batch order, so a rerun repeats '
                              '(default: unseeded)')
-    return parser.parse_args(argv)
+    parser.add_argument('--record', metavar='PATH',
+                        help='when the run finishes, also write its result as JSON to PATH: '
+                             'recipe, seed, config, test_accuracy, steps, steps_per_s, '
+                             'wall_time_s (the training loop), tensorflow (default: none)')
+    args = parser.parse_args(argv)
+    if args.record is not None and not os.path.isdir(
+            os.path.dirname(os.path.abspath(args.record))):
+        parser.error('argument --record: no directory %s to write it in'
+                     % os.path.dirname(os.path.abspath(args.record)))
+    return args
+
+
+def write_record(path, recipe, seed, accuracy, seconds):
+    """A finished run's result at ``path``, in run.json's fields (as there, ``wall_time_s``
+    is the training loop's time), written atomically."""
+    rundir.write_json(path, {
+        'script': os.path.basename(__file__), 'recipe': recipe.name, 'seed': seed,
+        'config': dataclasses.asdict(recipe), 'status': 'finished', 'steps': recipe.steps,
+        'test_accuracy': float('%g' % accuracy),    # the number the last line prints
+        'wall_time_s': round(seconds, 3),
+        'steps_per_s': round(recipe.steps / seconds, 1) if seconds > 0 else None,
+        'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version()})
 
 
 def main(argv=None):
@@ -145,6 +171,12 @@ def main(argv=None):
     except FloatingPointError as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
+    if args.record:
+        try:
+            write_record(args.record, recipe, args.seed, acc, seconds)
+        except OSError as e:
+            print('error: cannot write %s: %s' % (args.record, e.strerror or e), file=sys.stderr)
+            return 1
 
     print('test accuracy %g' % acc)
     print('softmax_baseline: recipe %s (text %s, expect %s): %d steps x %d, GD %g, '

@@ -1,5 +1,6 @@
 """softmax_baseline.py from the command line: accuracy floors, seeding, flag errors."""
 
+import json
 import re
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, REPO_ROOT, run_script
+from deep_mnist import record
 
 
 def run(*args, timeout=300):
@@ -25,8 +27,14 @@ def accuracy_of(proc):
 
 
 @pytest.fixture(scope='module')
-def expert_seed7():
-    return run('--data_dir', DATA_DIR, '--seed', '7')
+def record_dir(tmp_path_factory):
+    """Where the seed-7 expert run writes its --record, as run.json."""
+    return tmp_path_factory.mktemp('record')
+
+
+@pytest.fixture(scope='module')
+def expert_seed7(record_dir):
+    return run('--data_dir', DATA_DIR, '--seed', '7', '--record', record_dir / 'run.json')
 
 
 def test_expert_reaches_the_tutorials_accuracy(expert_seed7):
@@ -49,14 +57,32 @@ def test_steps_per_second_on_stderr(expert_seed7):
                      re.MULTILINE)
 
 
-def test_diverged_training_is_one_error_line():
+def test_record_is_the_printed_result_in_run_jsons_fields(expert_seed7, record_dir, capsys):
+    accuracy = accuracy_of(expert_seed7)
+    raw = json.loads((record_dir / 'run.json').read_text())
+    # Read as reproduce.py reads it: through run.json's schema, no field refused.
+    handed = record.read_run_json(str(record_dir))
+    assert capsys.readouterr().err == '' and handed == raw
+    assert (handed['script'], handed['recipe'], handed['seed']) == ('softmax_baseline.py',
+                                                                    'expert', 7)
+    assert handed['status'] == 'finished' and handed['test_accuracy'] == accuracy
+    assert handed['steps'] == handed['config']['steps'] == 1000
+    assert handed['config']['learning_rate'] == 0.5 and handed['config']['batch_size'] == 100
+    assert handed['wall_time_s'] > 0
+    assert handed['steps_per_s'] == pytest.approx(1000 / handed['wall_time_s'], rel=0.01)
+    assert re.fullmatch(r'\d+\.\d+\.\d+\S*', handed['tensorflow'])
+    assert not list(record_dir.glob('*.tmp'))   # written atomically, nothing left over
+
+
+def test_diverged_training_is_one_error_line(tmp_path):
     # The hand-written log(softmax) hits log(0) once the steps are far too large.
     proc = run('--data_dir', DATA_DIR, '--recipe', 'original', '--learning_rate', '1',
-               '--steps', '20', '--seed', '7')
+               '--steps', '20', '--seed', '7', '--record', tmp_path / 'run.json')
     assert proc.returncode == 1
     assert proc.stdout == ''
     assert 'Traceback' not in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith('error: training diverged')
+    assert list(tmp_path.iterdir()) == []   # a record only for a run that finished
 
 
 @pytest.mark.parametrize('args', [
@@ -68,6 +94,7 @@ def test_diverged_training_is_one_error_line():
     ['--seed', '-1'],
     ['--recipe', 'nope'],
     ['--no_such_flag'],
+    ['--record', '/no/such/directory/run.json'],
 ])
 def test_bad_flag_is_one_line_and_exit_2(args):
     proc = run(*args, timeout=60)
