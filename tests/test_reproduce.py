@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO_ROOT, run_script
 
 import reproduce
+from deep_mnist import reproduction, report
 
 REQUIRED = ('script', 'recipe', 'seed', 'test_accuracy', 'wall_time_s', 'recomputed_accuracy',
             'steps', 'steps_per_s', 'config', 'tensorflow', 'quick', 'command', 'date')
@@ -25,7 +26,7 @@ SUBSET = 'softmax/expert,cnn/single_conv'
     ('91%', 0.905), ('about 92%', 0.915), ('~0.98', 0.975), ('>= 0.9925', 0.9925),
     ('', None), ('no number', None)])
 def test_claim_threshold(claim, threshold):
-    assert reproduce.claim_threshold(claim) == threshold
+    assert report.claim_threshold(claim) == threshold
 
 
 @pytest.mark.parametrize('claim, accuracies, expected', [
@@ -42,21 +43,21 @@ def test_claim_threshold(claim, threshold):
     ('0.992', [], 'not run'),
 ])
 def test_verdict(claim, accuracies, expected):
-    assert reproduce.verdict(claim, accuracies) == expected
+    assert report.verdict(claim, accuracies) == expected
 
 
 def test_quick_runs_are_not_checked():
-    assert reproduce.verdict('0.992', [0.35], quick=True) == 'quick: not checked'
+    assert report.verdict('0.992', [0.35], quick=True) == 'quick: not checked'
 
 
 def test_spread_uses_the_sample_standard_deviation():
-    mean, sd, low, high = reproduce.spread([0.99, 0.992, 0.994])
+    mean, sd, low, high = report.spread([0.99, 0.992, 0.994])
     assert (round(mean, 6), round(sd, 6), low, high) == (0.992, 0.002, 0.99, 0.994)
-    assert reproduce.spread([0.5])[1] is None
+    assert report.spread([0.5])[1] is None
 
 
 def test_every_claim_names_a_recipe():
-    assert set(reproduce.CLAIMS) <= set(reproduce.recipe_names())
+    assert set(reproduction.CLAIMS) <= set(reproduction.recipe_names())
 
 
 # --- the command line ----------------------------------------------------------------
@@ -85,6 +86,11 @@ def test_bad_flags_are_one_line_and_exit_2(flags, tmp_path):
     assert not out.exists()  # nothing was done
 
 
+def test_the_docstring_says_what_quick_does():
+    assert reproduction.quick_summary() == 'CNN recipes 20 steps, softmax 50'
+    assert reproduction.quick_summary() in ' '.join(reproduce.__doc__.split())
+
+
 def test_recipe_groups_expand_in_step_order():
     args = reproduce.parse_args(['--recipes', 'cnn/fast,softmax'])
     assert args.recipes == ['softmax/expert', 'softmax/original', 'cnn/fast']
@@ -97,7 +103,7 @@ def test_recipe_groups_expand_in_step_order():
 def test_malformed_json_is_set_aside(tmp_path, capsys):
     path = tmp_path / 'reproduction.json'
     path.write_text('{"runs": [')
-    assert reproduce.load_records(str(path)) == []
+    assert reproduction.load_records(str(path)) == []
     assert not path.exists()
     assert (tmp_path / 'reproduction.json.bak').read_text() == '{"runs": ['
     assert len(capsys.readouterr().err.splitlines()) == 1
@@ -105,55 +111,76 @@ def test_malformed_json_is_set_aside(tmp_path, capsys):
 
 def made_up_record(name, seed, accuracy, quick=False):
     """A record as reproduce.py writes one, for a run that never happened."""
-    run = reproduce.Run(name, seed, quick)
+    run = reproduction.Run(name, seed, quick)
     return {'name': name, 'script': run.script, 'recipe': run.recipe, 'seed': seed,
             'quick': quick, 'status': 'ok', 'test_accuracy': accuracy,
             'recomputed_accuracy': accuracy if run.kind == 'cnn' else None, 'steps': 100,
             'steps_per_s': 40.0, 'train_time_s': 2.5, 'wall_time_s': 6.0 + seed,
-            'config': {}, 'recipe_config': reproduce.recipe_config(run),
-            'tensorflow': reproduce.tensorflow_version(), 'command': 'made up',
+            'config': {}, 'recipe_config': reproduction.recipe_config(run),
+            'tensorflow': reproduction.tensorflow_version(), 'command': 'made up',
             'run_dir': 'runs/' + run.dir_name, 'date': '2020-01-01T00:00:00'}
 
 
 def test_a_record_goes_stale_with_tensorflow_or_the_recipe():
-    run = reproduce.Run('cnn/expert', 1, False)
+    run = reproduction.Run('cnn/expert', 1, False)
     record = made_up_record('cnn/expert', 1, 0.992)
     tf_version = record['tensorflow']
-    assert reproduce.stale_reason(record, run, tf_version) is None
-    assert 'TensorFlow 0.0' in reproduce.stale_reason(dict(record, tensorflow='0.0'), run,
+    assert reproduction.stale_reason(record, run, tf_version) is None
+    assert 'TensorFlow 0.0' in reproduction.stale_reason(dict(record, tensorflow='0.0'), run,
                                                       tf_version)
     changed = dict(record, recipe_config=dict(record['recipe_config'], learning_rate=1.0))
-    assert reproduce.stale_reason(changed, run, tf_version) == 'the recipe changed since'
-    assert reproduce.current_record(reproduce.Run('cnn/expert', 1, True), [record],
+    assert reproduction.stale_reason(changed, run, tf_version) == 'the recipe changed since'
+    assert reproduction.current_record(reproduction.Run('cnn/expert', 1, True), [record],
                                     tf_version) is None  # --quick is part of the key
 
 
 def test_rerun_runs_what_is_recorded_and_a_failure_keeps_the_good_record(capsys):
-    run = reproduce.Run('cnn/expert', 1, False)
+    run = reproduction.Run('cnn/expert', 1, False)
     good = made_up_record('cnn/expert', 1, 0.992)
     tf_version = good['tensorflow']
-    assert reproduce.runs_to_do([run], [good], tf_version) == []
-    assert reproduce.runs_to_do([run], [good], tf_version, rerun=True) == [run]
+    assert reproduction.runs_to_do([run], [good], tf_version) == []
+    assert reproduction.runs_to_do([run], [good], tf_version, rerun=True) == [run]
     assert 'rerunning cnn/expert seed 1: --rerun' in capsys.readouterr().err
     records = [good]
     failed = dict(good, status='failed', test_accuracy=None)
-    assert not reproduce.replace_record(records, failed, run, tf_version)
+    assert not reproduction.replace_record(records, failed, run, tf_version)
     assert records == [good]
     better = dict(good, test_accuracy=0.9931)
-    assert reproduce.replace_record(records, better, run, tf_version)
+    assert reproduction.replace_record(records, better, run, tf_version)
     assert records == [better]
     stale = [dict(good, tensorflow='0.0.1')]    # a failure does replace a stale record
-    assert reproduce.replace_record(stale, failed, run, tf_version) and stale == [failed]
+    assert reproduction.replace_record(stale, failed, run, tf_version) and stale == [failed]
 
 
 def test_a_field_added_since_a_record_changes_it_only_when_not_at_its_default():
     """A record written before Config had weight_seed: still current for expert (which
     leaves it at its default), stale for single_conv (which sets it)."""
     for name, stale in (('cnn/expert', None), ('cnn/single_conv', 'the recipe changed since')):
-        run = reproduce.Run(name, 1, False)
+        run = reproduction.Run(name, 1, False)
         record = made_up_record(name, 1, 0.97)
         del record['recipe_config']['weight_seed']
-        assert reproduce.stale_reason(record, run, record['tensorflow']) == stale
+        assert reproduction.stale_reason(record, run, record['tensorflow']) == stale
+
+
+def test_a_result_comes_from_the_record_not_the_terminal(tmp_path, capsys):
+    """A softmax run's record (run.json's fields) is what counts, read through the
+    run.json schema: a malformed field is dropped with a warning, and a run without a
+    finished record has no result, whatever its stderr says."""
+    job = type('Job', (), {'dir': str(tmp_path), 'run': reproduction.Run('softmax/expert', 1,
+                                                                           True)})()
+    (tmp_path / 'stderr.txt').write_text('softmax_baseline: recipe expert (text 003, expect '
+                                         'about 92%): 999 steps x 100, GD 0.5, 9.9 s, 1 steps/s\n')
+    assert reproduction.softmax_result(job) == {}
+    record = {'script': 'softmax_baseline.py', 'recipe': 'expert', 'seed': 1, 'status': 'finished',
+              'config': {'name': 'expert', 'steps': 50}, 'steps': 50,
+              'test_accuracy': 0.91951234, 'wall_time_s': 0.4, 'steps_per_s': 'fast'}
+    (tmp_path / 'run.json').write_text(json.dumps(record))
+    assert reproduction.softmax_result(job) == {
+        'test_accuracy': 0.919512, 'steps': 50, 'steps_per_s': None, 'train_time_s': 0.4,
+        'config': {'name': 'expert', 'steps': 50}}
+    assert 'steps_per_s' in capsys.readouterr().err
+    (tmp_path / 'run.json').write_text(json.dumps(dict(record, status='nan')))
+    assert reproduction.softmax_result(job) == {}
 
 
 def test_report_from_recorded_runs(tmp_path, data_dir):
@@ -166,12 +193,12 @@ def test_report_from_recorded_runs(tmp_path, data_dir):
                       '--recipes', 'cnn/expert,cnn/epochs', timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert 'skipped 6 run(s)' in proc.stderr
-    report = (tmp_path / 'REPRODUCTION.md').read_text()
-    expert = next(line for line in report.splitlines() if line.startswith('| 4 | `cnn/expert`'))
+    markdown = (tmp_path / 'REPRODUCTION.md').read_text()
+    expert = next(line for line in markdown.splitlines() if line.startswith('| 4 | `cnn/expert`'))
     assert "003 l.123: '99.2 %'" in expert
     assert '| 0.9921 | 0.0004 | 0.9918-0.9925 | yes |' in expert
     assert expert.endswith('| met |')
-    assert '| 7 | `cnn/epochs` |' in report and '| reported |' in report
+    assert '| 7 | `cnn/epochs` |' in markdown and '| reported |' in markdown
     assert json.loads((tmp_path / 'reproduction.json').read_text())['runs'] == records
 
 
@@ -182,10 +209,10 @@ def test_report_only_runs_nothing_and_shows_the_seeds_recorded(tmp_path, data_di
                       '--recipes', 'cnn/expert,cnn/fast', '--report_only', timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert 'started' not in proc.stderr and not (tmp_path / 'runs').exists()
-    report = (tmp_path / 'REPRODUCTION.md').read_text()
-    expert = next(line for line in report.splitlines() if '`cnn/expert`' in line)
+    markdown = (tmp_path / 'REPRODUCTION.md').read_text()
+    expert = next(line for line in markdown.splitlines() if '`cnn/expert`' in line)
     assert '| 2 | 1, 2 |' in expert
-    assert '| not run |' in next(line for line in report.splitlines() if '`cnn/fast`' in line)
+    assert '| not run |' in next(line for line in markdown.splitlines() if '`cnn/fast`' in line)
 
 
 # --- end to end (slow: real runs) ------------------------------------------------------
@@ -217,8 +244,18 @@ def test_quick_writes_the_three_files(quick_subset):
         assert record['steps_per_s'] > 0
     assert runs['softmax/expert']['steps'] == 50
     assert runs['softmax/expert']['recomputed_accuracy'] is None
+    # Each script handed its result over as a record: softmax through --record.
+    softmax = runs['softmax/expert']
+    handed = json.loads((out / softmax['run_dir'] / 'run.json').read_text())
+    assert '--record' in softmax['command']
+    assert (handed['test_accuracy'], handed['steps_per_s'], handed['wall_time_s']) == (
+        softmax['test_accuracy'], softmax['steps_per_s'], softmax['train_time_s'])
+    assert softmax['config']['steps'] == 50
     cnn = runs['cnn/single_conv']
     assert cnn['steps'] == 20 and cnn['config']['steps'] == 20
+    run_json = json.loads((out / cnn['run_dir'] / 'ckpt' / 'run.json').read_text())
+    assert (run_json['steps_per_s'], run_json['wall_time_s']) == (cnn['steps_per_s'],
+                                                                   cnn['train_time_s'])
     assert cnn['recomputed_accuracy'] == pytest.approx(cnn['test_accuracy'], abs=5e-5)
     assert '--fresh' in cnn['command'] and '--steps 20' in cnn['command']
     assert (out / 'runs' / 'cnn-single_conv-s1-quick' / 'stdout.txt').read_text().endswith(
@@ -227,11 +264,11 @@ def test_quick_writes_the_three_files(quick_subset):
     png = (out / 'reproduction.png').read_bytes()
     assert png.startswith(b'\x89PNG\r\n\x1a\n') and len(png) > 10_000
 
-    report = (out / 'REPRODUCTION.md').read_text()
+    markdown = (out / 'REPRODUCTION.md').read_text()
     for row in ('| 1 | `softmax/expert` |', '| 3 | `cnn/single_conv` |'):
-        line = next(line for line in report.splitlines() if line.startswith(row))
+        line = next(line for line in markdown.splitlines() if line.startswith(row))
         assert line.endswith('| quick: not checked |')
-    assert 'python reproduce.py --quick' in report and '## Notes' in report
+    assert 'python reproduce.py --quick' in markdown and '## Notes' in markdown
 
 
 @pytest.mark.slow
@@ -256,7 +293,7 @@ def test_rerun_skips_what_is_recorded_and_reruns_what_is_stale(quick_subset, tmp
     after = {r['name']: r for r in load_runs(out)}
     assert len(after) == 2
     assert after['cnn/single_conv'] == next(r for r in before if r['name'] == 'cnn/single_conv')
-    assert after['softmax/expert']['tensorflow'] == reproduce.tensorflow_version()
+    assert after['softmax/expert']['tensorflow'] == reproduction.tensorflow_version()
     old = next(r for r in before if r['name'] == 'softmax/expert')
     assert after['softmax/expert']['date'] > old['date']  # a new run, seconds later
 
@@ -282,8 +319,8 @@ def test_ctrl_c_stops_the_child_and_keeps_the_report(quick_subset, tmp_path, dat
     assert 'interrupted: stopped cnn/expert seed 1' in err
     assert 'Traceback' not in err
     assert load_runs(out) == before
-    report = (out / 'REPRODUCTION.md').read_text()
-    assert '| `cnn/expert` |' in report and '| not run |' in report
+    markdown = (out / 'REPRODUCTION.md').read_text()
+    assert '| `cnn/expert` |' in markdown and '| not run |' in markdown
     assert not children_writing_to(out)
 
 
