@@ -18,10 +18,10 @@ import time
 
 import common
 import deep_cnn
-import runs
+from deep_mnist import cli, record
 
 # An argparse type: a comma-separated list of recipes.
-recipe_list = runs.checked_type(lambda text: text.split(','),
+recipe_list = cli.checked_type(lambda text: text.split(','),
                                 lambda items: set(items) <= set(deep_cnn.RECIPES),
                                 'recipes from ' + ', '.join(deep_cnn.RECIPES))
 
@@ -41,7 +41,7 @@ def run_one(recipe, seed, extra, work_dir):
         interrupted = True
         rc = proc.wait()
     process_s = time.perf_counter() - t0
-    run = runs.read_run_json(ckpt)
+    run = record.read_run_json(ckpt)
     interrupted = interrupted or run.get('status') == 'interrupted'
     status = run.get('status') or ('interrupted' if interrupted else 'failed')
     return dict(recipe=recipe, seed=seed, ok=rc == 0 and status == 'finished', status=status,
@@ -81,12 +81,12 @@ def main():
     argv, extra = sys.argv[1:], []
     if '--' in argv:
         argv, extra = argv[:argv.index('--')], argv[argv.index('--') + 1:]
-    parser = runs.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--recipes', type=recipe_list, default='expert,fast',
                         help='the first is the reference of the time ratios (default '
                              'expert,fast)')
     parser.add_argument('--seeds', default='1', help='comma-separated (default 1)',
-                        type=lambda s: [runs.seed_int(x) for x in s.split(',')])
+                        type=lambda s: [cli.seed_int(x) for x in s.split(',')])
     args = parser.parse_args(argv)
     load = common.warn_if_busy('bench_accuracy')
     records = []

@@ -18,7 +18,7 @@ import time
 import common
 import deep_cnn
 import mnist_data
-import runs
+from deep_mnist import cli, tfstart
 
 MODES = ('batched', 'one_shot')
 TOLERANCE = 1e-6
@@ -31,10 +31,10 @@ def peak_rss_mib():
 
 def worker(mode, repeat):
     """Evaluate 1 + repeat times in this process; print the measurements as JSON."""
-    tf = runs.import_tf()
+    tf = tfstart.import_tf()
     test = mnist_data.read_data_sets(common.DATA_DIR, one_hot=True).test
     model = deep_cnn.build_model(deep_cnn.resolve('expert', seed=1))
-    with runs.new_session(model.graph) as sess, model.graph.as_default():
+    with tfstart.new_session(model.graph) as sess, model.graph.as_default():
         sess.run(tf.global_variables_initializer())
         feed = {model.x: test.images, model.y_: test.labels}
         run = ((lambda: deep_cnn.evaluate(sess, model, test.images, test.labels)[0])
@@ -64,8 +64,8 @@ def measure(mode, repeat):
 
 
 def main():
-    parser = runs.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeat', type=runs.nonnegative_int, default=5,
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeat', type=cli.nonnegative_int, default=5,
                         help='timed evaluations after the first (default 5)')
     parser.add_argument('--worker', choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()

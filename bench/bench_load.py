@@ -11,12 +11,12 @@ import timeit
 
 import common
 import mnist_data
-import runs
+from deep_mnist import cli
 
 
 def main():
-    parser = runs.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeat', type=runs.positive_int, default=5, help='(default 5)')
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeat', type=cli.positive_int, default=5, help='(default 5)')
     args = parser.parse_args()
     paths = mnist_data.maybe_download(common.DATA_DIR)  # no stage below times a download
     load = common.warn_if_busy('bench_load')

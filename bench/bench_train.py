@@ -5,7 +5,7 @@
 
 One process, interleaved: each round times every variant in turn (reversed every other
 round), so a drift in the machine's speed hits them alike; tables show medians over
-rounds. bf16 only where the CPU has it natively (deep_cnn.session_config). The loop row
+rounds. bf16 only where the CPU has it natively (tfstart.session_config). The loop row
 is deep_cnn.main (checkpoints, summaries, progress, run.json) in a temporary directory
 against the tutorial's loop on a fresh session, both ending with a test pass.
 """
@@ -21,7 +21,7 @@ import time
 import common
 import deep_cnn
 import mnist_data
-import runs
+from deep_mnist import cli, machine, record, tfstart
 
 WARMUP = 20  # untimed steps per session: oneDNN builds its kernels in the first ones
 
@@ -38,13 +38,13 @@ def bare_loop(sess, model, mnist, config, steps):
 
 def open_session(config, stack):
     """(model, initialised session) for config, or None for bf16 on a CPU without it."""
-    model = deep_cnn.build_model(config)  # binds deep_cnn.tf, which session_config needs
-    options = deep_cnn.session_config(config)
+    model = deep_cnn.build_model(config)
+    options = tfstart.session_config(config.precision)
     if config.precision == 'bf16' and options is None:
         return None
-    sess = stack.enter_context(runs.new_session(model.graph, config=options))
+    sess = stack.enter_context(tfstart.new_session(model.graph, config=options))
     with model.graph.as_default():
-        sess.run(runs.tf.global_variables_initializer())
+        sess.run(tfstart.tf.global_variables_initializer())
     return model, sess
 
 
@@ -90,20 +90,20 @@ def product_run(steps):
                                 '--log_dir', os.path.join(tmp, 'logs')])
         if rc:
             sys.exit('error: deep_cnn.main failed (exit %d):\n%s' % (rc, err.getvalue()))
-        return runs.read_run_json(os.path.join(tmp, 'ckpt'))['wall_time_s']
+        return record.read_run_json(os.path.join(tmp, 'ckpt'))['wall_time_s']
 
 
 def main():
-    parser = runs.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch_sizes', default='50,128', help='(default 50,128)',
-                        type=lambda s: [runs.positive_int(b) for b in s.split(',')])
-    parser.add_argument('--steps', type=runs.positive_int, default=200,
+                        type=lambda s: [cli.positive_int(b) for b in s.split(',')])
+    parser.add_argument('--steps', type=cli.positive_int, default=200,
                         help='timed steps per variant and round (default 200)')
-    parser.add_argument('--rounds', type=runs.positive_int, default=3, help='(default 3)')
-    parser.add_argument('--loop_steps', type=runs.nonnegative_int, default=1000,
+    parser.add_argument('--rounds', type=cli.positive_int, default=3, help='(default 3)')
+    parser.add_argument('--loop_steps', type=cli.nonnegative_int, default=1000,
                         help='steps of the deep_cnn vs bare loop runs, 0 to skip (default 1000)')
     args = parser.parse_args()
-    runs.import_tf()
+    tfstart.import_tf()
     mnist = mnist_data.read_data_sets(common.DATA_DIR, one_hot=True, seed=1)
     load = common.warn_if_busy('bench_train')
     rates = throughput(mnist, args.batch_sizes, args.steps, args.rounds)
@@ -111,7 +111,7 @@ def main():
     for (precision, batch_size), rate in rates.items():
         print('%-9s %5d %9.0f %7.2fx' % (precision, batch_size, rate,
                                           rate / rates['fp32', batch_size]))
-    if not runs.cpu_has_native_bf16():
+    if not machine.cpu_has_native_bf16():
         print('bf16: not measured, this CPU has no native bfloat16 (avx512_bf16, amx_bf16)')
     report = {'steps': args.steps, 'rounds': args.rounds,
               'images_per_s': {'%s b%d' % key: rate for key, rate in rates.items()}}

@@ -12,7 +12,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, REPO_ROOT)  # the scripts run from anywhere; the product lives here
 
-import runs  # noqa: E402
+from deep_mnist.machine import BF16_FLAGS, cpu_flags  # noqa: E402
 
 DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_data')
 BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
@@ -37,7 +37,7 @@ def write_report(name, load_before, **results):
         cpu = next((line.split(':', 1)[1].strip() for line in f
                     if line.startswith('model name')), platform.processor())
     machine = {'cpu': cpu, 'cores': os.cpu_count(),
-               'bf16_flags': sorted({'avx512_bf16', 'amx_bf16'} & runs.cpu_flags()),
+               'bf16_flags': sorted(set(BF16_FLAGS) & (cpu_flags() or set())),
                # versions read without importing: TensorFlow takes seconds to import
                'python': platform.python_version(), 'numpy': version('numpy'),
                'tensorflow': version('tensorflow'),

@@ -1,5 +1,5 @@
 """Why does single_conv's mean fall short of 001's 0.975? Four ways of seeding it, each
-over --seeds seeds, trained in this process through deep_cnn.train:
+over --seeds seeds, trained in this process through deep_cnn.run:
 
     recipe       the recipe: --seed s (graph seed s, data order s); every weight drawn with
                  op seed 1, as 001's weight_variable(seed=1) does
@@ -19,7 +19,6 @@ It prints a table (mean, sd, min-max per arm) and writes every run to --out.
 import contextlib
 import dataclasses
 import io
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import deep_cnn  # noqa: E402
 import mnist_data  # noqa: E402
-import runs  # noqa: E402
+from deep_mnist import cli, machine, recipes, rundir, tfstart  # noqa: E402
 
 ARMS = ('recipe', 'drawn', 'init_fixed', 'loader_2015')
 
@@ -58,7 +57,7 @@ def run(arm, seed, data_dir, work_dir):
     """Train single_conv once, seeded as ``arm`` says; its test accuracy."""
     graph_seed = 1 if arm in ('init_fixed', 'loader_2015') else seed
     where = os.path.join(work_dir, '%s-%d' % (arm, seed))
-    config = deep_cnn.resolve('single_conv', seed=graph_seed, data_dir=data_dir,
+    config = recipes.resolve('single_conv', seed=graph_seed, data_dir=data_dir,
                               checkpoint_dir=where, log_dir=os.path.join(where, 'logs'))
     if arm == 'drawn':
         config = dataclasses.replace(config, weight_seed=None)
@@ -68,10 +67,10 @@ def run(arm, seed, data_dir, work_dir):
         mnist.train.next_batch = Loader2015(mnist.train)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = deep_cnn.train(config, mnist)
+        code = deep_cnn.run(config, mnist=mnist)
     last = out.getvalue().strip().splitlines()[-1]
     if code != 0 or not last.startswith('test accuracy '):
-        raise runs.RunError('%s seed %d: training failed (exit %s)' % (arm, seed, code))
+        raise rundir.RunError('%s seed %d: training failed (exit %s)' % (arm, seed, code))
     return float(last.split()[-1])
 
 
@@ -83,8 +82,8 @@ def summary(accuracies):
 
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
-    p = runs.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--seeds', type=runs.positive_int, default=10,
+    p = cli.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', type=cli.positive_int, default=10,
                    help='seeds 1..N per arm (default 10)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
     p.add_argument('--out', default=os.path.join(here, 'single_conv_study.json'))
@@ -97,9 +96,9 @@ def main(argv=None):
                 results[arm].append(run(arm, seed, args.data_dir, work_dir))
                 print('single_conv_study: %s seed %d: test accuracy %g'
                       % (arm, seed, results[arm][-1]), file=sys.stderr)
-    runs.write_atomically(args.out, json.dumps({
-        'seeds': list(seeds), 'tensorflow': runs.import_tf().__version__,
-        'cpu': runs.cpu_model(), 'test_accuracy': results}, indent=1) + '\n')
+    rundir.write_json(args.out, {
+        'seeds': list(seeds), 'tensorflow': tfstart.import_tf().__version__,
+        'cpu': machine.cpu_model(), 'test_accuracy': results}, indent=1)
     print('| arm | mean | sd | min-max |\n|---|---|---|---|')
     for arm in ARMS:
         print('| %s | %s |' % (arm, summary(results[arm])))
