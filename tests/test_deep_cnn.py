@@ -1,9 +1,7 @@
 """deep_cnn.py on real MNIST: short runs, checkpoints, resume, signals, summaries."""
 
 import dataclasses
-import glob
 import json
-import os
 import re
 import shutil
 import signal
@@ -13,7 +11,7 @@ import pytest
 
 import deep_cnn
 import mnist_data
-import runs
+from deep_mnist import checkpoints, events, tfstart
 from conftest import run_script, start_script_until
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
@@ -40,7 +38,7 @@ def step_lines(stdout):
 
 
 def checkpoint_steps(ckpt_dir):
-    return [step for step, _ in runs.checkpoints(str(ckpt_dir))]
+    return [step for step, _ in checkpoints.checkpoints(str(ckpt_dir))]
 
 
 @pytest.fixture(scope='module')
@@ -65,21 +63,6 @@ def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert 'error:' in proc.stderr and 'Traceback' not in proc.stderr
     assert not (tmp_path / 'bad').exists()
-
-
-@pytest.mark.parametrize('record, bad', [
-    ({}, None),
-    ({'history': [[0, 0.1], [10, 0.5]], 'epoch_losses': [3.5], 'epoch_partial': [10, 1.25],
-      'segments': [{'from': 0, 'to': 10, 'wall_time_s': 2.5}]}, None),
-    ({'history': 'oops'}, 'history'),
-    ({'history': [[0, 'x']]}, 'history'),
-    ({'epoch_losses': [None]}, 'epoch_losses'),
-    ({'segments': [1]}, 'segments'),
-    ({'segments': [{'from': 0, 'to': 10}]}, 'segments'),
-    ({'epoch_partial': [10]}, 'epoch_partial'),
-])
-def test_malformed_field_names_the_first_bad_field(record, bad):
-    assert deep_cnn.malformed_field(record) == bad
 
 
 @pytest.mark.slow
@@ -173,8 +156,8 @@ def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tm
 def initial_weights(recipe, seed):
     """{name: flattened initial value} of the recipe's weights, for graph seed ``seed``."""
     model = deep_cnn.build_model(deep_cnn.resolve(recipe, seed=seed))
-    tf = runs.import_tf()
-    with runs.new_session(model.graph) as sess:
+    tf = tfstart.import_tf()
+    with tfstart.new_session(model.graph) as sess:
         sess.run(tf.global_variables_initializer())
         return {name: sess.run(v).ravel() for name, v in model.net.variables.items()
                 if name.startswith('W_')}
@@ -199,34 +182,22 @@ def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
     assert printed_accuracy(proc.stdout) >= 0.95
 
 
-def event_tags(log_dir):
-    """{tag: number of values} over the event files of one writer, and the graph flag."""
-    import_tf = runs.import_tf()
-    tags, has_graph = {}, False
-    for path in glob.glob(os.path.join(log_dir, 'events.out.tfevents.*')):
-        for event in import_tf.train.summary_iterator(path):
-            has_graph |= bool(event.graph_def)
-            for value in event.summary.value:
-                tags[value.tag] = tags.get(value.tag, 0) + 1
-    return tags, has_graph
-
-
 @pytest.mark.slow
 def test_event_files_hold_graph_and_scalars(expert_run):
     logs = expert_run[0] / 'logs'
-    train_tags, train_graph = event_tags(str(logs / 'train'))
-    test_tags, _ = event_tags(str(logs / 'test'))
+    train_tags, train_graph = events.tags(str(logs / 'train'))
+    test_tags, _ = events.tags(str(logs / 'test'))
     assert train_graph
     for tags in (train_tags, test_tags):
         assert tags.get('accuracy') == 3 and tags.get('cross_entropy') == 3
 
 
 @pytest.mark.slow
-def test_summaries_recipe_writes_seed_002_summaries(repo_root, data_dir, tmp_path):
+def test_summaries_recipe_writes_write_up_002s_summaries(repo_root, data_dir, tmp_path):
     proc = run_cnn(repo_root, data_dir, '--recipe', 'summaries', '--steps', '3',
                    '--log_every', '0', '--summary_every', '2', *dirs(tmp_path, 's'))
     assert proc.returncode == 0, proc.stderr
-    tags, _ = event_tags(str(tmp_path / 's' / 'logs' / 'train'))
+    tags, _ = events.tags(str(tmp_path / 's' / 'logs' / 'train'))
     plain = tags   # the clean names, without TF 2's '_1' suffix
     for tag in ('W_conv1/summaries/mean', 'W_conv1/summaries/stddev', 'b_fc2/summaries/max',
                 'W_fc1/summaries/histogram', 'h_conv1/activations', 'h_fc1/activations',
@@ -252,11 +223,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_
 
 @pytest.mark.slow
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
-    tf = runs.import_tf()
     mnist = mnist_data.read_data_sets(data_dir, one_hot=True)
     model = deep_cnn.build_model(deep_cnn.resolve('expert'))
-    with tf.Session(graph=model.graph) as sess:
-        model.saver.restore(sess, tf.train.latest_checkpoint(str(expert_run[0] / 'ckpt')))
+    with tfstart.new_session(model.graph) as sess:
+        checkpoints.restore(sess, model.saver,
+                            checkpoints.latest_checkpoint(str(expert_run[0] / 'ckpt')))
         batched, _ = deep_cnn.evaluate(sess, model, mnist.test.images, mnist.test.labels)
         whole = sess.run(model.accuracy, feed_dict={model.x: mnist.test.images,
                                                     model.y_: mnist.test.labels})
@@ -265,7 +236,7 @@ def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
 
 
 @pytest.mark.slow
-def test_epochs_recipe_prints_seed_004_epoch_losses(data_dir, capsys, tmp_path):
+def test_epochs_recipe_prints_write_up_004s_epoch_losses(data_dir, capsys, tmp_path):
     full = mnist_data.read_data_sets(data_dir, one_hot=True, seed=0)
     small = mnist_data.Datasets(
         train=mnist_data.DataSet(full.train.images[:256].reshape(-1, 28, 28, 1) * 255,
@@ -273,7 +244,7 @@ def test_epochs_recipe_prints_seed_004_epoch_losses(data_dir, capsys, tmp_path):
         validation=full.validation, test=full.test)
     config, _ = deep_cnn.parse_args(['--recipe', 'epochs', '--steps', '4', '--batch_size',
                                      '128', *dirs(tmp_path, 'e')])
-    assert deep_cnn.train(config, small) == 0
+    assert deep_cnn.run(config, mnist=small) == 0
     lines = capsys.readouterr().out.splitlines()
     epoch_lines = [l for l in lines if l.startswith('Step ')]
     assert [l.split()[:5] for l in epoch_lines] == [['Step', '0', 'out', 'of', '2'],

@@ -17,7 +17,7 @@ import pytest
 
 import deep_cnn
 import mnist_data
-import runs
+from deep_mnist import checkpoints, rundir, tfstart
 from conftest import REPO_ROOT, run_script, start_script_until
 
 # Every test here trains or runs a script.
@@ -32,7 +32,7 @@ def cnn(data_dir, ckpt, *args, recipe='expert'):
 
 
 def steps_in(ckpt):
-    return [step for step, _ in runs.checkpoints(str(ckpt))]
+    return [step for step, _ in checkpoints.checkpoints(str(ckpt))]
 
 
 def run_json(ckpt):
@@ -72,7 +72,7 @@ def interrupt_first_call(monkeypatch, owner, name, when=lambda *a, **k: True):
 def test_sigint_during_the_final_save_keeps_a_complete_run(data_dir, tmp_path, monkeypatch,
                                                           capsys):
     before = signal.getsignal(signal.SIGINT)
-    sent = interrupt_first_call(monkeypatch, deep_cnn.Checkpoints, 'save')
+    sent = interrupt_first_call(monkeypatch, checkpoints.Checkpoints, 'save')
     ckpt = tmp_path / 'ckpt'
     assert cnn(data_dir, ckpt, '--steps', 25, '--checkpoint_every', 0) == 130
     assert sent
@@ -80,7 +80,7 @@ def test_sigint_during_the_final_save_keeps_a_complete_run(data_dir, tmp_path, m
     assert err.count('SIGINT: stopped after step 25; saved') == 1, err
     assert steps_in(ckpt) == [25]
     record = run_json(ckpt)   # all 25 steps trained and saved; the test pass skipped
-    assert record['status'] == 'finished' and record['steps'] == 25
+    assert record['status'] == 'interrupted' and record['steps'] == 25
     assert record['test_accuracy'] is None and record['checkpoint'] == 'model.ckpt-25'
     assert not [n for n in os.listdir(ckpt) if 'tempstate' in n or n.endswith('.tmp')]
     # In-process callers get their own handlers back.
@@ -101,6 +101,10 @@ def test_sigint_during_the_test_pass_keeps_the_saved_run(data_dir, tmp_path, mon
     assert cnn(data_dir, ckpt, '--steps', 15) == 0
     out, err = capsys.readouterr()
     assert 'nothing to train' in err and out.startswith('test accuracy ')
+    # ... and records the result that the interrupted run lacked.
+    record = run_json(ckpt)
+    assert '%g' % record['test_accuracy'] == out.split()[-1]
+    assert record['status'] == 'finished'
 
 
 # --- the checkpoint directory -----------------------------------------------------
@@ -127,7 +131,10 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact(data_dir, t
     err = capsys.readouterr().err
     assert 'skipped model.ckpt-30: damaged' in err and 'resuming from' in err
     assert '--fresh' not in err
-    assert run_json(trained)['segments'][-1]['from'] == 20
+    segments = run_json(trained)['segments']
+    assert segments[-1]['from'] == 20
+    # The steps 20-30 redone: the first segment now ends where the second begins.
+    assert [(s['from'], s['to']) for s in segments] == [(0, 20), (20, 40)]
     assert steps_in(trained) == [20, 30, 40]
     assert (trained / 'damaged' / data.name).exists()   # moved aside, not deleted
 
@@ -144,7 +151,7 @@ def test_the_visualiser_says_a_truncated_checkpoint_is_unreadable(data_dir, trai
 
 def test_a_second_run_in_the_same_directory_is_refused(data_dir, tmp_path):
     ckpt = tmp_path / 'ckpt'
-    with runs.locked(str(ckpt)):
+    with rundir.locked(str(ckpt)):
         proc = run_script('deep_cnn.py', '--data_dir', data_dir, '--checkpoint_dir', ckpt,
                           '--steps', 5, timeout=120)
     assert proc.returncode == 1
@@ -156,16 +163,16 @@ def test_a_second_run_in_the_same_directory_is_refused(data_dir, tmp_path):
 def test_a_killed_run_leaves_no_stuck_lock(tmp_path):
     ckpt = tmp_path / 'ckpt'
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import runs, time\nwith runs.locked(%r):\n'
+        [sys.executable, '-c', 'from deep_mnist import rundir; import time\nwith rundir.locked(%r):\n'
          '    print("locked", flush=True)\n    time.sleep(60)' % str(ckpt)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == 'locked'
-    with pytest.raises(runs.RunError):
-        with runs.locked(str(ckpt)):
+    with pytest.raises(rundir.RunError):
+        with rundir.locked(str(ckpt)):
             pass
     holder.kill()
     holder.wait()
-    with runs.locked(str(ckpt)):
+    with rundir.locked(str(ckpt)):
         pass
 
 
@@ -192,7 +199,7 @@ def test_milestone_checkpoints_are_kept(data_dir, tmp_path, monkeypatch):
 
 
 def test_the_last_step_is_saved_once(data_dir, tmp_path, monkeypatch):
-    tf = runs.import_tf()
+    tf = tfstart.import_tf()
     saved = []
     real = tf.train.Saver.save
 
@@ -353,7 +360,7 @@ def test_an_epochs_run_resumed_mid_epoch_prints_whole_epoch_losses(data_dir, tmp
             config = deep_cnn.resolve('epochs', steps=steps, seed=5, data_dir=data_dir,
                                       checkpoint_dir=str(tmp_path / name),
                                       log_dir=str(tmp_path / name / 'logs'))
-            assert deep_cnn.train(config, small, deep_cnn.check_resume(config)) == 0
+            assert deep_cnn.run(config, mnist=small) == 0
         return [l for l in capsys.readouterr().out.splitlines() if l.startswith('Step ')]
     whole = epoch_lines(4, name='whole')
     resumed = epoch_lines(3, 4, name='resumed')   # the first run stops inside epoch 1

@@ -1,0 +1,34 @@
+"""Command-line types shared by the scripts: a parser whose usage error is one line,
+and checked argparse types that refuse a bad value before any work starts."""
+
+import argparse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, '%s: error: %s\n' % (self.prog, message))
+
+
+def checked_type(convert, ok, what):
+    """An argparse type: ``convert`` the text, then require ``ok(value)`` (``what`` says how)."""
+    kind = 'an integer' if convert is int else 'a number'
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not %s' % (text, kind)) from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError('%r: must be %s' % (text, what))
+        return value
+    parse.__name__ = what
+    return parse
+
+
+positive_int = checked_type(int, lambda v: v >= 1, 'an integer >= 1')
+nonnegative_int = checked_type(int, lambda v: v >= 0, 'an integer >= 0')
+positive_float = checked_type(float, lambda v: 0 < v < float('inf'), 'a number > 0')
+probability = checked_type(float, lambda v: 0 < v <= 1, 'in (0, 1]')
+seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range

@@ -1,0 +1,178 @@
+"""deep_cnn.py's recipes: one ``Config`` per write-up, a row of ``RECIPES`` each, and the
+rules that turn a recipe and the command line into the config of a run.
+
+The config is written in full into run.json, so a resume and the visualiser know
+exactly what trained a checkpoint (``config_from_record`` reads it back).
+"""
+
+import dataclasses
+import math
+import sys
+import typing
+
+import mnist_data
+from deep_mnist import rundir
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a run: a row of RECIPES, with the command line's
+    overrides applied by resolve(). Written in full into run.json."""
+    recipe: str                        # the row's name
+    source: str                        # the write-up it comes from
+    # the network
+    network: str = 'two_conv'          # or 'single_conv'
+    init: str = 'truncated_normal'     # stddev 0.1; or 'random_normal' (stddev 1)
+    weight_seed: typing.Optional[int] = None  # an op seed for every weight (001: 1)
+    bias_init: typing.Optional[float] = 0.1   # None: random_normal, like the weights
+    bias_add: bool = False             # conv bias through tf.nn.bias_add (004)
+    dropout: bool = True
+    output: str = 'logits'             # or 'softmax'
+    # the training
+    loss: str = 'mean_cross_entropy'   # or 'sum_neg_log': -reduce_sum(y_*log(y_conv))
+    optimizer: str = 'adam'            # or 'gd'
+    learning_rate: float = 1e-4        # the rate, or the peak of a schedule
+    schedule: str = 'constant'         # or 'linear' / 'cosine': after `warmup`, down to 0
+    warmup: float = 0.0                # fraction of the steps over which the rate ramps up
+    label_smoothing: float = 0.0       # train on (1 - e) * y_ + e / 10
+    precision: str = 'fp32'            # or 'bf16': oneDNN mixed precision where the CPU
+                                       # has native bfloat16 (else fp32)
+    steps: typing.Optional[int] = 20000  # None: as many as `epochs` take
+    epochs: int = 0                    # > 0: also print the loss of every epoch (004)
+    batch_size: int = 50
+    keep_prob: float = 0.5
+    # what the run shows and keeps; none of these changes the math
+    log_every: int = 100
+    checkpoint_every: int = 2000
+    keep_every: int = 0                # also keep every checkpoint at a multiple of this
+    # A test/ scalar costs a forward pass over test_summary_size images; every 500 steps
+    # that is ~1 % of the tutorial's training time (every 100: ~7 %).
+    summary_every: int = 500
+    test_summary_size: int = 1000      # test images behind each test/ scalar
+    full_summaries: bool = False
+    expect: str = ''                   # what the write-up promises
+    # where the run lives, and its randomness
+    seed: typing.Optional[int] = None
+    data_dir: typing.Optional[str] = None
+    checkpoint_dir: typing.Optional[str] = None
+    log_dir: typing.Optional[str] = None
+
+
+# Fields a flag may override.
+FLAGS = ('steps', 'batch_size', 'learning_rate', 'keep_prob', 'log_every', 'checkpoint_every',
+         'summary_every', 'full_summaries', 'precision', 'seed', 'data_dir', 'checkpoint_dir',
+         'log_dir')
+# Fields a resumed run may change (and says it does); any other difference from the
+# run.json config means the checkpoints belong to another recipe.
+RESUMABLE = FLAGS + ('keep_every', 'test_summary_size', 'expect', 'source')
+# Of those, the ones that change the training from the resumed step on.
+CHANGES_THE_MATH = ('batch_size', 'learning_rate', 'keep_prob', 'precision', 'seed')
+# Where a run lives: no reason to mention a change of these on resume.
+PLACES = ('data_dir', 'checkpoint_dir', 'log_dir')
+
+RECIPES = {c.recipe: c for c in (
+    # The tutorial; every 5000th checkpoint stays, to compare the filters over training.
+    Config('expert', '003, official mnist_deep.py', keep_every=5000, expect='0.992'),
+    Config('original', '000, 001', output='softmax', loss='sum_neg_log', keep_every=5000,
+           expect='0.9924'),
+    # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. Its
+    # bias_variable is tf.constant(0,1, shape=shape): the 1 is taken as the dtype, so
+    # the biases start at 0, not 0.1; and its weight_variable passes seed=1, so all three
+    # weight matrices are drawn from the start of one random stream. We follow the code
+    # as it ran.
+    Config('single_conv', '001 part 1', network='single_conv', weight_seed=1, bias_init=0.0,
+           dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd',
+           learning_rate=0.001, steps=1001, batch_size=100, keep_prob=1.0, log_every=10,
+           expect='0.975'),
+    # 002 logs everything, and the full test set every 100 steps, over 3000 steps.
+    Config('summaries', '002', steps=3000, full_summaries=True, summary_every=100,
+           test_summary_size=10000, checkpoint_every=1000, expect='~0.98'),
+    # 004: random_normal (stddev 1) weights and biases, no dropout, Adam's default
+    # rate, 3 epochs of 128, per-epoch losses instead of step lines.
+    Config('epochs', '004', init='random_normal', bias_init=None, bias_add=True,
+           dropout=False, learning_rate=0.001, steps=None, epochs=3, batch_size=128,
+           keep_prob=1.0, log_every=0, checkpoint_every=0, expect='report'),
+    # Not a write-up's: the expert network (same layers, sizes, dropout) on a schedule for
+    # a 2-core CPU, chosen on the validation split (docs: fast). Four epochs of 128;
+    # Adam's rate climbs to 5e-3 over the first 5 % and falls linearly to 0; labels
+    # smoothed by 0.1; bf16 where the CPU has it (~1.7x the images/s of fp32).
+    Config('fast', 'this project', learning_rate=5e-3, schedule='linear', warmup=0.05,
+           label_smoothing=0.1, precision='bf16', steps=1719, batch_size=128, log_every=500,
+           checkpoint_every=0, expect='0.9925'),
+)}
+
+
+def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
+    """Training steps in one epoch of ``examples`` images (read_data_sets' training
+    split unless a run trains on other data)."""
+    return examples // batch_size
+
+
+def resolve(recipe='expert', **overrides):
+    """The Config of a run: RECIPES[recipe] with ``overrides`` (None: keep the recipe's),
+    its step count and directories filled in."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = dataclasses.replace(RECIPES[recipe], **given)
+    steps = config.steps
+    if steps is None:
+        steps = config.epochs * steps_per_epoch(config.batch_size)
+    return dataclasses.replace(
+        config, steps=steps,
+        data_dir=config.data_dir or mnist_data.default_data_dir(),
+        checkpoint_dir=config.checkpoint_dir or rundir.default_checkpoint_dir(recipe),
+        log_dir=config.log_dir or rundir.default_log_dir(recipe))
+
+
+def learning_rate_at(config, step):
+    """The step size at ``step``: constant, or a linear ramp over the first ``warmup``
+    of the run up to ``learning_rate``, then a linear or cosine fall to 0 at the end."""
+    if config.schedule == 'constant':
+        return config.learning_rate
+    warm = max(1, round(config.warmup * config.steps))
+    if step < warm:
+        return config.learning_rate * (step + 1) / warm
+    done = min(1.0, (step - warm) / max(1, config.steps - warm))
+    fall = 1 - done if config.schedule == 'linear' else 0.5 * (1 + math.cos(math.pi * done))
+    return config.learning_rate * fall
+
+
+def _fits(value, annotation):
+    """Whether a JSON value has the type a Config field is annotated with."""
+    kinds = typing.get_args(annotation) or (annotation,)
+    if value is None:
+        return type(None) in kinds
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int):
+        return int in kinds or float in kinds
+    return any(isinstance(value, kind) for kind in kinds if kind is not type(None))
+
+
+def config_from_record(record, where='run.json', warn=True):
+    """The Config that run.json recorded, or None if it has none this version can read.
+    A field the record lacks (written before the field existed) takes its recipe's value;
+    a field of the wrong type is named in one warning and treated as absent."""
+    stored = record.get('config')
+    if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
+        return None
+    hints = typing.get_type_hints(Config)
+    values, bad = {}, []
+    for name, annotation in hints.items():
+        if name not in stored:
+            continue
+        if _fits(stored[name], annotation):
+            values[name] = stored[name]
+        else:
+            bad.append(name)
+    if bad and warn:
+        print('warning: %s: config.%s is not a %s; using the recipe\'s value' % (
+            where, bad[0], getattr(hints[bad[0]], '__name__', 'value of the right type')),
+            file=sys.stderr)
+    return dataclasses.replace(RECIPES[stored['recipe']], **values)
+
+
+def config_changes(stored, config):
+    """{field: (stored value, new value)} for the fields where two configs differ."""
+    return {f.name: (getattr(stored, f.name), getattr(config, f.name))
+            for f in dataclasses.fields(Config)
+            if getattr(stored, f.name) != getattr(config, f.name)}

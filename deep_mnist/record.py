@@ -1,0 +1,213 @@
+"""run.json: what a run of deep_cnn.py recorded beside its checkpoints, and the one
+schema that the trainer, the visualiser and reproduce.py read it through.
+
+A field of the wrong type is named in one warning on stderr and treated as absent; the
+rest of the record stays usable. A file that is not a JSON object is treated as absent.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+from deep_mnist import machine, recipes, rundir, tfstart
+
+RUN_JSON = 'run.json'
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pair(value):
+    return isinstance(value, list) and len(value) == 2 and all(map(_number, value))
+
+
+def _segment(value):
+    return (isinstance(value, dict) and all(_number(value.get(k)) for k in ('from', 'to', 'wall_time_s')))
+
+
+def _list_of(ok):
+    return lambda value: isinstance(value, list) and all(map(ok, value))
+
+
+def _optional(ok):
+    return lambda value: value is None or ok(value)
+
+
+def _is(kind):
+    return lambda value: isinstance(value, kind)
+
+
+# Each field of run.json and the test its value must pass.
+SCHEMA = {
+    'config': _is(dict),
+    'status': _is(str),
+    'steps': _integer,
+    'test_accuracy': _optional(_number),
+    'checkpoint': _optional(_is(str)),
+    'wall_time_s': _number,
+    'steps_per_s': _optional(_number),
+    'tensorflow': _is(str),
+    'python': _is(str),
+    'machine': _is(str),
+    'cpu': _optional(_is(str)),
+    'bf16_native': _optional(_is(bool)),
+    'bf16_in_use': _is(bool),
+    'history': _list_of(_pair),                 # [step, training accuracy]
+    'epoch_losses': _list_of(_number),
+    'epoch_partial': _optional(_pair),          # [step, loss so far in that epoch]
+    'segments': _list_of(_segment),
+}
+
+
+def malformed_fields(record):
+    """The fields of ``record`` whose value this version does not write, in schema order."""
+    return [key for key, ok in SCHEMA.items() if key in record and not ok(record[key])]
+
+
+def malformed_field(record):
+    """The first malformed field of ``record``, or None."""
+    bad = malformed_fields(record)
+    return bad[0] if bad else None
+
+
+def checked(record, where, warn=True):
+    """``record`` without its malformed fields, after one line naming them."""
+    bad = malformed_fields(record)
+    if bad and warn:
+        print('warning: ignoring %s field%s %s of %s: not of the type this version writes'
+              % ('this' if len(bad) == 1 else 'these', 's' * (len(bad) > 1),
+                 ', '.join(bad), where), file=sys.stderr)
+    return {k: v for k, v in record.items() if k not in bad}
+
+
+def read_run_json(directory, warn=True):
+    """run.json in ``directory`` as a dict of its well-formed fields, or {} when there is
+    none. A file that is not a JSON object is one warning and treated as absent."""
+    path = os.path.join(directory, RUN_JSON)
+    try:
+        with open(path, encoding='utf-8') as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        record, problem = None, str(e)
+    else:
+        problem = 'not a JSON object'
+    if isinstance(record, dict):
+        return checked(record, path, warn)
+    if warn:
+        print('warning: ignoring %s: %s' % (path, problem), file=sys.stderr)
+    return {}
+
+
+def write_run_json(directory, record):
+    rundir.write_json(os.path.join(directory, RUN_JSON), record)
+
+
+def config_of(directory, warn=True):
+    """(Config, record) of the run.json in ``directory``; Config None if it has none."""
+    record = read_run_json(directory, warn)
+    where = os.path.join(directory, RUN_JSON)
+    return recipes.config_from_record(record, where, warn), record
+
+
+def environment(config):
+    """What runs a segment: TensorFlow, Python, the machine, the CPU and its bf16."""
+    tf = tfstart.import_tf()
+    return {
+        'tensorflow': tf.__version__,
+        'python': platform.python_version(),
+        'machine': '%s %s, %d CPUs' % (platform.system(), platform.machine(), os.cpu_count() or 0),
+        'cpu': machine.cpu_model(),                 # None: the CPU could not be identified
+        'bf16_native': machine.cpu_has_native_bf16(),   # None: its flags could not be read
+        'bf16_in_use': tfstart.bf16_in_use(config.precision),
+    }
+
+
+class RunRecord:
+    """run.json of a run: the resolved config, one segment per invocation that trained,
+    the step lines and epoch losses. Written at every checkpoint and at the end."""
+
+    def __init__(self, config, previous, start, steps_per_epoch):
+        self.config, self.start = config, start
+        self.t0 = self.t1 = None    # when this segment's training loop started and ended
+        self.steps_per_epoch = steps_per_epoch
+        self.history = [h for h in previous.get('history', []) if h[0] < start]
+        self.epoch_losses = previous.get('epoch_losses', [])[:start // (self.steps_per_epoch or 1)]
+        partial = previous.get('epoch_partial')
+        self.epoch_loss = partial[1] if partial and partial[0] == start else 0.0
+        # A fallback to an older checkpoint redoes steps: earlier segments end at `start`.
+        self.segments = [_cut(s, start) for s in previous.get('segments', []) if s['from'] < start]
+        stored = recipes.config_from_record(previous, warn=False)
+        self.changed = {} if stored is None or not start else {
+            k: v for k, v in recipes.config_changes(stored, config).items()
+            if k not in recipes.PLACES}
+        self.environment = environment(config)
+
+    def add_loss(self, step, loss):
+        """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
+        if not self.config.epochs or not self.steps_per_epoch:
+            return None
+        self.epoch_loss += float(loss)
+        if step % self.steps_per_epoch:
+            return None
+        self.epoch_losses.append(self.epoch_loss)
+        self.epoch_loss = 0.0
+        return self.epoch_losses[-1]
+
+    def seconds(self):
+        """Seconds in this segment's training loop: so far, or in all once it has ended."""
+        return (self.t1 or time.monotonic()) - self.t0 if self.t0 else 0.0
+
+    def write(self, step, status, checkpoint, test_accuracy=None):
+        wall = self.seconds()
+        segments = self.segments + [{
+            'from': self.start, 'to': step, 'status': status, 'wall_time_s': round(wall, 2),
+            'steps_per_s': round((step - self.start) / wall, 2) if wall > 0 else None,
+            'finished_at': datetime.datetime.now().isoformat(timespec='seconds'),
+            'changed': self.changed}]
+        total_wall = sum(s['wall_time_s'] for s in segments)
+        total_steps = sum(s['to'] - s['from'] for s in segments)
+        write_run_json(self.config.checkpoint_dir, {
+            'config': dataclasses.asdict(self.config),
+            'status': status,
+            'steps': step,
+            'test_accuracy': test_accuracy,
+            'checkpoint': checkpoint and os.path.basename(checkpoint),
+            'wall_time_s': round(total_wall, 2),     # training loops, all segments
+            'steps_per_s': round(total_steps / total_wall, 2) if total_wall > 0 else None,
+            **self.environment,
+            'segments': segments,
+            'history': self.history,
+            'epoch_losses': self.epoch_losses,
+            'epoch_partial': [step, self.epoch_loss],
+        })
+
+
+def _cut(segment, start):
+    """A segment that ran past ``start``, cut there, its time cut in proportion."""
+    if segment['to'] <= start:
+        return segment
+    ran = segment['to'] - segment['from']
+    kept = dict(segment, to=start)
+    kept['wall_time_s'] = round(segment['wall_time_s'] * (start - segment['from']) / ran, 2)
+    return kept
+
+
+def record_test_accuracy(directory, step, accuracy):
+    """An evaluating rerun's result, into a run.json that lacks it for that step."""
+    record = read_run_json(directory, warn=False)
+    if record.get('steps') == step and record.get('test_accuracy') is None and record:
+        record.update(test_accuracy=accuracy, status='finished')
+        write_run_json(directory, record)
+        return True
+    return False

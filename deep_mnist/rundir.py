@@ -1,0 +1,105 @@
+"""A run's directories: their defaults, the lock that makes a run own its checkpoint
+directory, atomic writes, and the clean-up of what an interrupted write left behind."""
+
+import contextlib
+import glob
+import json
+import os
+import warnings
+
+with warnings.catch_warnings():
+    # filelock warns where it finds neither fcntl nor msvcrt (no real platform of ours).
+    warnings.simplefilter('ignore')
+    import filelock
+
+LOCK_FILE = '.lock'
+OWNER_FILE = '.lock.owner'    # the pid of the run holding the lock, for the refusal line
+
+
+class RunError(Exception):
+    """A run cannot go on (its directory is taken, damaged or full); the message says why."""
+
+
+def default_checkpoint_dir(recipe):
+    """Where a recipe's checkpoints and run.json go unless --checkpoint_dir says otherwise."""
+    return os.path.join('train_data', recipe)
+
+
+def default_log_dir(recipe):
+    """Where a recipe's TensorBoard logs go unless --log_dir says otherwise."""
+    return os.path.join('logs', recipe)
+
+
+def write_atomically(path, text):
+    """Write ``text`` to ``path`` through a temporary file: a reader (or a crash) sees the
+    old content or the new, never half of it. A failed write removes the temporary."""
+    tmp = path + '.tmp'
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, value, indent=2):
+    """``value`` as JSON at ``path``, written atomically."""
+    write_atomically(path, json.dumps(value, indent=indent) + '\n')
+
+
+def remove_partial_files(directory):
+    """Delete what an interrupted save or write left behind: TensorFlow's
+    ``*.tempstate*`` files, our ``*.tmp`` files, and .data shards without an .index.
+    Returns the names removed."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    complete = {name[:-len('.index')] for name in names if name.endswith('.index')}
+    partial = [n for n in names if 'tempstate' in n or n.endswith('.tmp')
+               or ('.data-' in n and n.split('.data-')[0] not in complete)]
+    for name in partial:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
+    return partial
+
+
+def remove_matching(patterns):
+    """Delete the files that the glob ``patterns`` match (``--fresh``)."""
+    for pattern in patterns:
+        for path in glob.glob(pattern):
+            os.remove(path)
+
+
+@contextlib.contextmanager
+def locked(directory):
+    """Own ``directory`` for the life of a run: the operating system's lock on
+    <dir>/.lock (flock on Linux and macOS, LockFileEx on Windows, through filelock),
+    which the OS drops when the process dies, however it dies. A second run there is
+    refused with RunError."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        lock = filelock.FileLock(os.path.join(directory, LOCK_FILE), timeout=0)
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            with open(os.path.join(directory, OWNER_FILE), encoding='utf-8') as f:
+                owner = f.read().strip() or 'unknown'
+        except OSError:
+            owner = 'unknown'
+        raise RunError('%s is in use by another run (pid %s); wait for it to finish or '
+                       'choose another --checkpoint_dir' % (directory, owner)) from None
+    except OSError as e:
+        raise RunError('cannot use %s as a checkpoint directory: %s'
+                       % (directory, e.strerror or e)) from None
+    try:
+        try:
+            write_atomically(os.path.join(directory, OWNER_FILE), str(os.getpid()))
+        except OSError:
+            pass    # the pid only serves the refusal line
+        yield
+    finally:
+        lock.release()

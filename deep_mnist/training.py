@@ -1,0 +1,289 @@
+"""The machinery around deep_cnn.py's training loop: everything a run does that is not
+the tutorial.
+
+``run()`` takes a run from the command line's config to its exit code: it owns the
+checkpoint directory (lock, ``--fresh``, the resume policy), loads MNIST, builds the
+graph with deep_cnn's builder, restores or initialises, and hands a ``Run`` to
+deep_cnn's loop. The loop calls out to the ``Run`` for what surrounds the tutorial's
+lines: the learning-rate schedule, TensorBoard, write-up 004's epoch losses, progress,
+checkpoints, run.json, stop signals and the test pass.
+
+Exit codes: 0 done, 1 an error (one line on stderr), 128 + the signal's number when
+SIGINT (130) or SIGTERM (143) stopped the run.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+import mnist_data
+from deep_mnist import checkpoints, progress, recipes, record, rundir, summaries, tfstart
+
+NAME = 'deep_cnn'
+
+
+class Stopped(Exception):
+    """A stop signal arrived before training began: nothing was changed."""
+
+
+def say(message):
+    print('%s: %s' % (NAME, message), file=sys.stderr)
+
+
+# --- the checkpoint directory: --fresh and the resume policy ---------------------------
+
+def clear_run(config):
+    """--fresh: remove this run's checkpoints, run.json and event files (nothing else)."""
+    directory = config.checkpoint_dir
+    rundir.remove_matching([os.path.join(directory, p) for p in (
+        'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
+        os.path.join(checkpoints.DAMAGED_DIR, '*'))] + [
+        os.path.join(config.log_dir, d, 'events.out.tfevents.*') for d in ('train', 'test')])
+
+
+def check_resume(config):
+    """The usable run.json of config's checkpoint directory ({} if none). Checkpoints of
+    another recipe are refused (RunError); a flag that differs from the run so far is
+    applied and said, with a note where it changes the training from here on."""
+    directory = config.checkpoint_dir
+    found = checkpoints.checkpoints(directory)
+    if not found and config.steps == 0:
+        raise rundir.RunError('--steps 0: nothing to train, and no checkpoint in %s to '
+                              'evaluate' % directory)
+    stored, previous = record.config_of(directory)
+    if not found or stored is None:
+        return previous
+    changed = recipes.config_changes(stored, config)
+    fixed = [name for name in changed if name not in recipes.RESUMABLE]
+    if fixed:
+        if 'recipe' in fixed:
+            what = 'a run of recipe %s, not %s' % (stored.recipe, config.recipe)
+            how = 'rerun with --recipe %s to resume it' % stored.recipe
+        else:   # the recipe's row has changed since that run
+            what = 'a run of recipe %s with %s %s (the recipe now has %s)' % (
+                stored.recipe, fixed[0], *changed[fixed[0]])
+            how = 'it cannot be resumed as the recipe now is'
+        raise rundir.RunError('%s holds %s: %s, or choose another --checkpoint_dir to start a '
+                              'new one' % (directory, what, how))
+    if found[-1][0] >= config.steps:
+        return previous     # nothing resumes: the checkpoint is only evaluated
+    for name, (was, now) in changed.items():
+        if name in recipes.PLACES or name in ('expect', 'source'):
+            continue
+        math = name in recipes.CHANGES_THE_MATH or (
+            name == 'steps' and stored.schedule != 'constant')
+        say('resuming with %s %s (the run so far used %s)%s' % (
+            name, now, was, '; this changes the training from here on' if math else ''))
+    return previous
+
+
+def load_data(config, mnist=None):
+    """MNIST for the run (``mnist`` if given), its batches in the seed's order where
+    there is one."""
+    if mnist is None:
+        mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
+    if config.seed is not None:
+        np.random.seed(config.seed)
+    return mnist
+
+
+# --- a run, as the loop sees it ----------------------------------------------------------
+
+class Run:
+    """What the training loop calls out to. ``start`` is the step it resumes from."""
+
+    def __init__(self, sess, model, config, mnist, stop, previous, evaluate):
+        self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
+        self.stop, self.evaluate = stop, evaluate
+        self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
+                                                   config.keep_every)
+        self.start = self.checkpoints.restore_or_initialise(
+            sess, model.graph, model.global_step, config.recipe)
+        epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
+        self.record = record.RunRecord(config, previous, self.start, epoch)
+        self.writers = self.progress = None
+
+    # the loop's surroundings: a context for TensorBoard writers, progress and the clock
+    def __enter__(self):
+        c = self.config
+        self.writers = summaries.Writers(c.log_dir if c.summary_every else None,
+                                         self.sess.graph if self.start == 0 else None)
+        self.progress = progress.Progress(self.start, c.steps).__enter__()
+        self.record.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.record.t1 = self.record.t1 or time.monotonic()
+        self.progress.close()
+        self.writers.__exit__(*exc)
+
+    def replay_batches(self):
+        """Draw the batches a resumed run already trained on, so a seeded run that was
+        interrupted sees the same data as one that was not."""
+        for _ in range(self.start):
+            self.mnist.train.next_batch(self.config.batch_size)
+
+    def look_at(self, step, batch):
+        """On a step line's or a summary's step: the batch's accuracy with dropout off
+        (one pass, which also writes TensorBoard's scalars); else None."""
+        c, m = self.config, self.model
+        log_now = c.log_every and step % c.log_every == 0
+        summarise = c.summary_every and step % c.summary_every == 0
+        if not (log_now or summarise):
+            return None
+        fetches = [m.accuracy, m.example_loss_sum]
+        if summarise and m.full_summaries is not None:
+            fetches.append(m.full_summaries)
+        accuracy, loss_sum, *merged = self.sess.run(
+            fetches, feed_dict={m.x: batch[0], m.y_: batch[1], m.net.keep_prob: 1.0})
+        if log_now:
+            self.record.history.append([step, round(float(accuracy), 6)])
+        if summarise:
+            self.writers.scalars(self.writers.train, step, float(accuracy),
+                                 float(loss_sum) / len(batch[0]))
+            for summary in merged:
+                self.writers.train.add_summary(summary, step)
+            test = self.mnist.test
+            self.writers.scalars(self.writers.test, step, *self.evaluate(
+                self.sess, m, test.images[:c.test_summary_size],
+                test.labels[:c.test_summary_size]))
+        return accuracy
+
+    def scheduled(self, feed, step):
+        """``feed`` with the schedule's learning rate at ``step``, where there is one."""
+        if self.model.learning_rate is not None:
+            feed[self.model.learning_rate] = recipes.learning_rate_at(self.config, step)
+        return feed
+
+    def after_step(self, step, loss):
+        """Write-up 004's epoch line when ``step`` ends an epoch; progress; a checkpoint
+        every checkpoint_every steps."""
+        epoch_loss = self.record.add_loss(step, loss)
+        if epoch_loss is not None:
+            epoch = step // self.record.steps_per_epoch - 1
+            total = -(-self.config.steps // self.record.steps_per_epoch)
+            # write-up 004's own line: epoch number, 'out of' the epochs, the summed loss
+            print('Step', epoch, 'out of', total, 'loss:', epoch_loss, flush=True)
+        self.progress.update(step)
+        every = self.config.checkpoint_every
+        if every and step % every == 0:
+            self.save(step, 'running')
+
+    def save(self, step, status, test_accuracy=None):
+        """Save step's checkpoint and write run.json; the checkpoint's prefix."""
+        path = self.checkpoints.save(self.sess, step)
+        self.write_record(step, status, path, test_accuracy)
+        return path
+
+    def write_record(self, step, status, path, test_accuracy=None):
+        try:
+            self.record.write(step, status, path, test_accuracy)
+        except OSError as e:
+            raise rundir.RunError('cannot write %s in %s: %s; the checkpoint %s is intact' % (
+                record.RUN_JSON, self.config.checkpoint_dir, tfstart.tf_message(e),
+                os.path.basename(path) if path else 'none')) from None
+
+    def test(self, step):
+        """Save the finished run, then test it on all 10000 digits: the test accuracy, or
+        None if a stop signal came first (the checkpoint is saved either way)."""
+        path = self.save(step, 'finished')
+        self.record.t1 = time.monotonic()
+        if self.stop:
+            return None
+        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
+                               self.mnist.test.labels, stop=self.stop)
+        if result is None:
+            return None
+        accuracy, loss = result
+        self.write_record(step, 'finished', path, test_accuracy=accuracy)
+        if self.writers.test:   # TensorBoard's curve ends where the run does
+            self.writers.scalars(self.writers.test, step, accuracy, loss)
+        done, wall = step - self.start, self.record.seconds()
+        say('%d steps in %s (%.1f steps/s); checkpoint %s' % (
+            done, progress.duration(wall), done / wall if wall > 0 else 0, path))
+        return accuracy
+
+    def interrupted(self, step):
+        """The loop stopped on a signal: save and say where; the exit code."""
+        path = self.save(step, 'interrupted')
+        say('%s: stopped after step %d; saved %s. Run the same command to %s.' % (
+            self.stop.name, step, path, 'test it' if step >= self.config.steps else 'resume'))
+        return 128 + self.stop.signum
+
+    def diverged(self, step):
+        """The loss became NaN: keep the last good checkpoint, say why; the exit code."""
+        last = checkpoints.latest_checkpoint(self.config.checkpoint_dir)
+        self.write_record(step, 'nan', last)
+        why = ('log(0) in -reduce_sum(y_*log(y_conv))' if self.config.loss == 'sum_neg_log'
+               else 'the loss diverged')
+        print('error: cross_entropy became nan at step %d (%s); stopped without saving; last '
+              'good checkpoint: %s. Try a smaller --learning_rate.'
+              % (step, why, last or 'none'), file=sys.stderr)
+        return 1
+
+    def evaluate_only(self):
+        """A rerun with nothing left to train: test the checkpoint, and record the result
+        where run.json lacks it (a run stopped during its test pass); the exit code."""
+        say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
+            'evaluating it' % (self.start, self.config.steps))
+        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
+                               self.mnist.test.labels, stop=self.stop)
+        if result is None:
+            say('%s: stopped during the test pass; nothing changed' % self.stop.name)
+            return 128 + self.stop.signum
+        record.record_test_accuracy(self.config.checkpoint_dir, self.start, result[0])
+        print('test accuracy %g' % result[0], flush=True)
+        return 0
+
+
+# --- from the command line's config to the exit code -------------------------------
+
+def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
+    """Own the checkpoint directory, load the data (unless ``mnist`` is given), build with
+    ``build_model``, restore or initialise, and train with ``loop(sess, model, mnist,
+    config, run)``; the exit code."""
+    try:
+        with rundir.locked(config.checkpoint_dir):
+            rundir.remove_partial_files(config.checkpoint_dir)
+            if fresh:
+                clear_run(config)
+            previous = check_resume(config)
+            mnist = load_data(config, mnist)
+            tf = tfstart.import_tf()
+            if stop:
+                raise Stopped()
+            if config.seed is not None:
+                # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs.
+                tf.compat.v2.config.experimental.enable_op_determinism()
+            model = build_model(config)
+            options = tfstart.session_config(config.precision)
+            with tfstart.new_session(model.graph, config=options) as sess:
+                the_run = Run(sess, model, config, mnist, stop, previous, evaluate)
+                if the_run.start and the_run.start >= config.steps:
+                    return the_run.evaluate_only()
+                if the_run.start:
+                    say('resuming from %s (step %d), training to step %d' % (
+                        checkpoints.latest_checkpoint(config.checkpoint_dir), the_run.start,
+                        config.steps))
+                the_run.replay_batches()
+                if stop:
+                    raise Stopped()
+                with the_run:
+                    return loop(sess, model, mnist, config, the_run)
+    except Stopped:
+        say('%s: stopped before training began; nothing was changed' % stop.name)
+        return 128 + stop.signum
+    except (rundir.RunError, checkpoints.CheckpointError, mnist_data.MNISTDataError) as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    except OSError as e:
+        print('error: %s: %s' % (e.filename or config.checkpoint_dir, tfstart.tf_message(e)),
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        say('interrupted; nothing new saved (the checkpoints in %s are as they were)'
+            % config.checkpoint_dir)
+        return 128 + (stop.signum or 2)
+
