@@ -26,10 +26,13 @@ class StopRequest:
     """A SIGINT or SIGTERM, noted so the run stops after the current step and saves.
     A second one raises KeyboardInterrupt at once."""
 
-    def __init__(self):
-        self.signum = None
+    def __init__(self, signum=None):
+        self.signum = signum
+        self.done = False       # once the work is over, a signal changes nothing
 
     def __call__(self, signum, frame):
+        if self.done:
+            return
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
@@ -42,20 +45,33 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum else None
 
 
+# A signal that came while a script ran outside stop_requests (see exit_quietly).
+_held = StopRequest()
+
+
+def _hold(signum, frame):
+    if _held.signum is None:
+        _held.signum = signum
+
+
 @contextlib.contextmanager
 def stop_requests():
-    """A StopRequest that handles SIGINT and SIGTERM for the block."""
-    stop = StopRequest()
+    """A StopRequest that handles SIGINT and SIGTERM for the block; it starts out
+    signalled if one came before the block, while exit_quietly held them."""
+    stop = StopRequest(_held.signum)
+    _held.signum = None
     with stop_signals_to(stop):
         yield stop
 
 
 def exit_quietly(main):
-    """Run a script's ``main()`` and return its exit code, with SIGINT and SIGTERM held
-    for the whole life of the process: a signal that lands after ``main`` has returned
-    (while Python tears down) no longer kills a run that has finished, nor prints
-    "Exception ignored in: <module 'threading'>". ``main`` installs its own handlers."""
-    late = StopRequest()
+    """Run a script's ``main()`` and return its exit code, with SIGINT and SIGTERM held for
+    the whole life of the process: one that lands before ``main`` has set up its own
+    handling is passed on to it (stop_requests); one that lands after ``main`` has
+    returned (while Python tears down) no longer kills a run that has finished, nor
+    prints "Exception ignored in: <module 'threading'>"."""
     for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, frame: setattr(late, 'signum', signum))
-    return main()
+        signal.signal(sig, _hold)
+    code = main()
+    _held.signum = None
+    return code

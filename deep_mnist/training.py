@@ -108,6 +108,8 @@ class Run:
     # the loop's surroundings: a context for TensorBoard writers, progress and the clock
     def __enter__(self):
         c = self.config
+        # run.json from the start: a fault before the first checkpoint leaves a true one.
+        self.write_record(self.start, 'running', checkpoints.latest_checkpoint(c.checkpoint_dir))
         self.writers = summaries.Writers(c.log_dir if c.summary_every else None,
                                          self.sess.graph if self.start == 0 else None)
         self.progress = progress.Progress(self.start, c.steps).__enter__()
@@ -262,7 +264,9 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             with tfstart.new_session(model.graph, config=options) as sess:
                 the_run = Run(sess, model, config, mnist, stop, previous, evaluate)
                 if the_run.start and the_run.start >= config.steps:
-                    return the_run.evaluate_only()
+                    code = the_run.evaluate_only()
+                    stop.done = True    # the result is out: teardown changes nothing
+                    return code
                 if the_run.start:
                     say('resuming from %s (step %d), training to step %d' % (
                         checkpoints.latest_checkpoint(config.checkpoint_dir), the_run.start,
@@ -271,7 +275,9 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                 if stop:
                     raise Stopped()
                 with the_run:
-                    return loop(sess, model, mnist, config, the_run)
+                    code = loop(sess, model, mnist, config, the_run)
+                    stop.done = True
+                return code
     except Stopped:
         say('%s: stopped before training began; nothing was changed' % stop.name)
         return 128 + stop.signum

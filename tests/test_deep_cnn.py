@@ -55,6 +55,7 @@ def expert_run(repo_root, data_dir, tmp_path_factory):
     ['--steps', '-1'], ['--batch_size', '0'], ['--keep_prob', '0'], ['--keep_prob', '1.5'],
     ['--learning_rate', '0'], ['--learning_rate', 'fast'], ['--recipe', 'nope'],
     ['--checkpoint_every', '-5'], ['--no_such_flag'], ['--steps', '1.5'],
+    ['--batch_size', '55001'],
 ])
 def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     proc = run_cnn(repo_root, data_dir, *flags, *dirs(tmp_path, 'bad'), timeout=60)
@@ -188,8 +189,12 @@ def test_event_files_hold_graph_and_scalars(expert_run):
     train_tags, train_graph = events.tags(str(logs / 'train'))
     test_tags, _ = events.tags(str(logs / 'test'))
     assert train_graph
-    for tags in (train_tags, test_tags):
-        assert tags.get('accuracy') == 3 and tags.get('cross_entropy') == 3
+    assert train_tags.get('accuracy') == 3 and train_tags.get('cross_entropy') == 3
+    # test/ also gets the final step's scalars: its curve reaches the end of the run.
+    assert test_tags.get('accuracy') == 4 and test_tags.get('cross_entropy') == 4
+    test = events.read_scalars(str(logs), 'test')
+    assert sorted(test['accuracy']) == [0, 100, 200, 300]
+    assert '%g' % test['accuracy'][300] == expert_run[1].stdout.split()[-1]
 
 
 @pytest.mark.slow

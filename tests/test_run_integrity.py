@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -368,3 +369,64 @@ def test_an_epochs_run_resumed_mid_epoch_prints_whole_epoch_losses(data_dir, tmp
         ['Step', '0', 'out', 'of', '2'], ['Step', '1', 'out', 'of', '2']]
     for a, b in zip(whole, resumed):
         assert float(a.split()[-1]) == pytest.approx(float(b.split()[-1]), rel=1e-4)
+
+
+# --- signals from the first line to the last (issue 21) ----------------------------------
+
+def test_sigterm_while_tensorflow_starts_is_one_line_and_changes_nothing(data_dir, tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / 'deep_cnn.py'), '--recipe', 'single_conv',
+         '--data_dir', data_dir, '--checkpoint_dir', ckpt, '--log_dir', tmp_path / 'logs'],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)     # TensorFlow takes seconds to import: the signal lands meanwhile
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert out == '' and len(err.strip().splitlines()) == 1 and 'SIGTERM' in err, err
+    assert steps_in(ckpt) == [] and not (ckpt / 'run.json').exists()
+
+
+@pytest.mark.parametrize('signals', [[signal.SIGTERM], [signal.SIGINT, signal.SIGINT]])
+def test_a_signal_after_the_result_is_printed_changes_nothing(data_dir, tmp_path, signals):
+    proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--checkpoint_dir',
+                              tmp_path / 'ckpt', '--log_dir', tmp_path / 'logs', '--steps', 5,
+                              '--log_every', 0, line='test accuracy')
+    for sig in signals:
+        proc.send_signal(sig)
+    proc.wait(timeout=120)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert 'Traceback' not in err and 'Exception ignored' not in err
+    assert run_json(tmp_path / 'ckpt')['test_accuracy'] is not None
+
+
+def test_a_batch_larger_than_the_training_split_is_refused_up_front(data_dir, tmp_path):
+    proc = run_script('deep_cnn.py', '--batch_size', 60000, '--data_dir', data_dir,
+                      '--checkpoint_dir', tmp_path / 'ckpt', timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert '55000' in proc.stderr and not (tmp_path / 'ckpt').exists()
+
+
+def test_a_disk_that_fills_after_the_checkpoint_is_one_line_and_run_json_stays_valid(
+        data_dir, small_tmpfs, capsys, monkeypatch):
+    real = checkpoints.Checkpoints.save
+
+    def save_then_fill(self, sess, step):
+        path = real(self, sess, step)
+        with open(small_tmpfs / 'filler', 'wb') as f:     # the disk is full from here on
+            try:
+                while True:
+                    f.write(b'\0' * (1 << 20))
+            except OSError:
+                pass
+        return path
+    monkeypatch.setattr(checkpoints.Checkpoints, 'save', save_then_fill)
+    ckpt = small_tmpfs / 'ckpt'
+    assert cnn(data_dir, ckpt, '--steps', 10, '--checkpoint_every', 0) == 1
+    err = capsys.readouterr().err
+    assert error_lines(err) == err.strip().splitlines(), err
+    assert 'no space left on device' in err and 'model.ckpt-10 is intact' in err
+    record = run_json(ckpt)             # the one written as the run began: true, and whole
+    assert record['status'] == 'running' and record['steps'] == 0
+    assert steps_in(ckpt) == [10]
