@@ -4,9 +4,9 @@ One linear layer, ``y = softmax(xW + b)``, trained by plain gradient descent, in
 the tutorial's ``InteractiveSession`` style. Two recipes, as the two versions of
 the tutorial text wrote it:
 
-- ``expert`` (default; seed 003, the newest official text): logits, mean
+- ``expert`` (default; write-up 003, the newest official text): logits, mean
   ``softmax_cross_entropy_with_logits``, GD 0.5, 1000 steps of 100: about 92 %.
-- ``original`` (seed 000, the older text): softmax output, hand-written
+- ``original`` (write-up 000, the older text): softmax output, hand-written
   ``-reduce_sum(y_*log(y))``, GD 0.01, 1000 steps of 50: 91 %.
 
     python softmax_baseline.py                     # expert
