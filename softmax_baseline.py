@@ -35,7 +35,7 @@ from deep_mnist import cli, rundir, tfstart
 class Recipe:
     """One version of the tutorial's softmax regression."""
     name: str
-    source: str          # the seed text it comes from
+    source: str          # the write-up it comes from
     loss: str            # 'logits': CE with logits; 'softmax': -sum(y_ * log(softmax))
     learning_rate: float
     steps: int

@@ -1,6 +1,6 @@
 """Time to accuracy: whole deep_cnn.py runs per recipe and seed, their test accuracy and time.
 
-    python bench/bench_accuracy.py [--recipes expert,fast] [--seeds 1,2,3] [-- EXTRA ARGS]
+    .venv/bin/python bench/bench_accuracy.py [--recipes expert,fast] [--seeds 1,2,3] [-- EXTRA ARGS]
 
 Runs `deep_cnn.py --recipe R --seed S --fresh` in a temporary directory, the recipes in
 turn for each seed, so a drift in the machine's speed hits them alike. Arguments after

@@ -1,6 +1,6 @@
 """The loader's time: verifying, parsing, and the whole read_data_sets(one_hot=True).
 
-    python bench/bench_load.py [--repeat 5]
+    .venv/bin/python bench/bench_load.py [--repeat 5]
 
 Backs the SPEC's "well under a second" for all four files.
 """

@@ -80,7 +80,7 @@ _PLAIN_REASONS = (
     (re.compile(r'no space left on device|ENOSPC|out of disk', re.I), 'no space left on device'),
     (re.compile(r'checksum|crc32c? mismatch|data ?loss|corrupt', re.I),
      'checksum mismatch: the file is damaged'),
-    (re.compile(r'truncated|unexpected end|too short|past the end|out of range', re.I),
+    (re.compile(r'truncated|unexpected end|too short|past the end|out of range|read less bytes', re.I),
      'the file is truncated'),
     (re.compile(r'permission denied', re.I), 'permission denied'),
     (re.compile(r'no such file', re.I), 'a file is missing'),
