@@ -1,7 +1,6 @@
 """What the bench scripts share: the repository on sys.path, machine info, the load
 average warning and the JSON report in bench/results/."""
 
-import json
 import os
 import platform
 import sys
@@ -12,7 +11,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, REPO_ROOT)  # the scripts run from anywhere; the product lives here
 
-from deep_mnist.machine import BF16_FLAGS, cpu_flags  # noqa: E402
+from deep_mnist import rundir  # noqa: E402
+from deep_mnist.machine import BF16_FLAGS, cpu_flags, cpu_model  # noqa: E402
 
 DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_data')
 BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
@@ -33,10 +33,7 @@ def warn_if_busy(prog):
 
 def write_report(name, load_before, **results):
     """bench/results/NAME-<time>.json: the results with the machine they ran on."""
-    with open('/proc/cpuinfo') as f:
-        cpu = next((line.split(':', 1)[1].strip() for line in f
-                    if line.startswith('model name')), platform.processor())
-    machine = {'cpu': cpu, 'cores': os.cpu_count(),
+    machine = {'cpu': cpu_model(), 'cores': os.cpu_count(),
                'bf16_flags': sorted(set(BF16_FLAGS) & (cpu_flags() or set())),
                # versions read without importing: TensorFlow takes seconds to import
                'python': platform.python_version(), 'numpy': version('numpy'),
@@ -45,7 +42,5 @@ def write_report(name, load_before, **results):
     stamp = time.strftime('%Y%m%d-%H%M%S')
     path = os.path.join(BENCH_DIR, 'results', '%s-%s.json' % (name, stamp))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(dict(date=stamp, machine=machine, **results), f, indent=2)
-        f.write('\n')
+    rundir.write_json(path, dict(date=stamp, machine=machine, **results))
     print('wrote %s' % path)
