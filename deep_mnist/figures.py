@@ -1,0 +1,361 @@
+"""The visualiser's figures: filters, pooled maps and test digits laid out on a grid of
+cells, placed in pixels so every PNG's size follows from its grid.
+
+Write-up 001 drew each small image into an axes of its own; the figures here hold
+hundreds of them, and creating that many axes took most of the visualiser's time. So
+each figure's cells are composed into one array (the cells, resampled to their size in
+pixels, with empty gaps between them) and drawn as one image: the same look, one
+``figimage`` instead of an axes per cell. Captions are plain figure text.
+
+Every plot_* function returns the matplotlib Figure; the Grid it was laid out on is
+``fig.grid_layout``.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+# The geometry, in pixels at DPI; a figure's size follows from its grid (Grid.size()).
+DPI = 100
+CELL = 40           # one filter or map
+GAP = 4             # between cells of one row group
+HEADER_GAP = 16     # between the filter rows and the first digit
+DIGIT_GAP = 10      # between the row pairs of two digits (conv2)
+LABEL_W = 86        # left margin for the row labels ("7 -> 7")
+LABEL_PAD = 5       # between a row label and its cell
+MARGIN = 10         # around the whole figure
+DIGIT_CELL = 72     # misclassified.png: one digit
+CAPTION_H = 16      # misclassified.png: the caption line above each digit
+CAPTION_PAD = 3     # between that caption and its digit
+BORDER_W = 1        # the light frame drawn just outside each cell
+
+# The header: a bold title, then the subtitle's lines, wrapped to the figure's width.
+TITLE_TOP = 8
+SUBTITLE_TOP = 29
+TITLE_SIZE = 11     # points
+SUBTITLE_SIZE = 8.5
+LINE_SPACING = 1.2  # matplotlib's default, in multiples of the font size
+SUBTITLE_LINE_H = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
+HEADER_PAD = 8      # below the subtitle's last line
+LABEL_SIZE = 9
+CAPTION_SIZE = 9
+INDEX_SIZE = 6.5
+NOTE_SIZE = 10
+
+CMAP = 'gray_r'     # 001's: 0 is white, 1 is black
+BORDER = 0.3        # the frame's value in CMAP: light grey
+WRONG = '#c0001a'   # labels of misclassified digits
+GREY = '0.35'
+MISCLASSIFIED_COLS = 10
+ARROW = '\u2192'
+
+
+# --- text ------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _text_width(text, size):
+    """Width in pixels of one line of ``text`` in matplotlib's default font."""
+    from matplotlib.font_manager import FontProperties
+    return _renderer().get_text_width_height_descent(text, FontProperties(size=size),
+                                                     ismath=False)[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _renderer():
+    from matplotlib.backends.backend_agg import RendererAgg
+    return RendererAgg(1, 1, DPI)
+
+
+def _fitting(word, width, size):
+    """``word`` in pieces no wider than ``width`` pixels (a long path, say)."""
+    pieces = []
+    while _text_width(word, size) > width and len(word) > 1:
+        low, high = 1, len(word) - 1     # the longest prefix that fits, at least 1
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if _text_width(word[:mid], size) <= width else (low, mid - 1)
+        pieces.append(word[:low])
+        word = word[low:]
+    return pieces + [word]
+
+
+def wrap(text, width, size=SUBTITLE_SIZE):
+    """The lines of ``text`` (its own line breaks kept), broken between words so that
+    none is wider than ``width`` pixels; a word wider than that is broken too."""
+    lines = []
+    for paragraph in text.split('\n'):
+        line = ''
+        for word in paragraph.split(' '):
+            *whole, word = _fitting(word, width, size)
+            for piece in whole:
+                lines += [line] if line else []
+                line = piece
+            longer = word if not line else line + ' ' + word
+            if line and _text_width(longer, size) > width:
+                lines.append(line)
+                longer = word
+            line = longer
+        lines.append(line)
+    return lines
+
+
+def header_height(subtitle_lines):
+    """Pixels from the top of a figure to below a header of that many subtitle lines."""
+    return SUBTITLE_TOP + math.ceil(subtitle_lines * SUBTITLE_LINE_H) + HEADER_PAD
+
+
+def new_figure(width, height):
+    """A pyplot figure of exactly width x height pixels at DPI."""
+    import matplotlib.pyplot as plt
+    # +0.5: matplotlib truncates width * dpi to whole pixels.
+    return plt.figure(figsize=((width + 0.5) / DPI, (height + 0.5) / DPI), dpi=DPI)
+
+
+def draw_header(fig, title, lines):
+    """The bold title and the (already wrapped) subtitle lines, at the top left."""
+    width, height = fig.bbox.width, fig.bbox.height
+    fig.text(MARGIN / width, 1 - TITLE_TOP / height, title, fontsize=TITLE_SIZE,
+             weight='bold', va='top', parse_math=False)
+    fig.text(MARGIN / width, 1 - SUBTITLE_TOP / height, '\n'.join(lines),
+             fontsize=SUBTITLE_SIZE, linespacing=LINE_SPACING, color=GREY, va='top',
+             parse_math=False)
+
+
+# --- how a cell's values become gray levels ---------------------------------------
+
+def spread(values):
+    """Each image on its own scale, as imshow draws it: its minimum white, maximum black
+    (all white when it is constant)."""
+    values = np.asarray(values, dtype=float)
+    low, high = values.min(), values.max()
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def from_zero(values):
+    """A map of ReLU outputs (>= 0) on its own scale from 0: white is exactly 0, black
+    the map's maximum; a map that is 0 everywhere is all white."""
+    values = np.asarray(values, dtype=float)
+    high = values.max()
+    return np.clip(values / high, 0, 1) if high > 0 else np.zeros_like(values)
+
+
+def centred(values, limit):
+    """Signed values on a shared scale: -limit white, 0 mid grey, +limit black."""
+    limit = limit or 1.0
+    return np.clip((np.asarray(values, dtype=float) / limit + 1) / 2, 0, 1)
+
+
+def resample(values, size, smooth=False):
+    """A 2-D array resampled to size x size pixels: nearest-neighbour (blocks, as
+    imshow's 'nearest'), or bilinear when ``smooth``."""
+    values = np.asarray(values, dtype=float)
+
+    def weights(n):     # size x n: how much each source row feeds each pixel row
+        centre = (np.arange(size) + 0.5) * n / size
+        if not smooth:
+            return np.eye(n)[np.minimum(centre.astype(int), n - 1)]
+        source = np.clip(centre - 0.5, 0, n - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, n - 1)
+        w = np.zeros((size, n))
+        w[np.arange(size), low] += 1 - (source - low)
+        w[np.arange(size), high] += source - low
+        return w
+    return weights(values.shape[0]) @ values @ weights(values.shape[1]).T
+
+
+# --- the grid ----------------------------------------------------------------------
+
+class Grid:
+    """Image cells in row groups, placed in pixels, so a figure's size is exact.
+
+    ``groups`` lists the rows of each group: the first group (the filters) is set off
+    by ``header_gap``, the others by ``group_gap``; rows of one group by GAP. The
+    subtitle is wrapped to the figure's width, and the header grows by its lines.
+    """
+
+    def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
+                 header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
+        self.cell, self.left, self.cols = cell, left, cols
+        self.width = left + cols * cell + (cols - 1) * GAP + MARGIN
+        self.subtitle = wrap(subtitle, self.width - 2 * MARGIN)
+        self.row_y = []
+        y = header_height(len(self.subtitle))
+        for g, rows in enumerate(groups):
+            if g:
+                y += header_gap if g == 1 else group_gap
+            for r in range(rows):
+                y += row_top + (GAP if r else 0)
+                self.row_y.append(y)
+                y += cell
+        self.height = y + MARGIN
+        self.pixels = None
+
+    def size(self):
+        """(width, height) of the PNG in pixels."""
+        return self.width, self.height
+
+    def x(self, col):
+        """Left edge of a column, in pixels."""
+        return self.left + col * (self.cell + GAP)
+
+    def cell_box(self, row, col):
+        """(left, top, right, bottom) of a cell, in pixels from the top left."""
+        x, y = self.x(col), self.row_y[row]
+        return x, y, x + self.cell, y + self.cell
+
+    def figure(self, title):
+        """The figure with its header, and an empty sheet of cells to fill."""
+        fig = new_figure(self.width, self.height)
+        draw_header(fig, title, self.subtitle)
+        fig.grid_layout = self
+        self.pixels = np.full((self.height, self.width), np.nan)   # NaN: the background
+        return fig
+
+    def put(self, row, col, gray, smooth=False):
+        """Lay a 2-D array of gray levels in [0, 1] (see spread, from_zero, centred)
+        into a cell, framed in light grey."""
+        x, y, right, bottom = self.cell_box(row, col)
+        self.pixels[y - BORDER_W:bottom + BORDER_W, x - BORDER_W:right + BORDER_W] = BORDER
+        self.pixels[y:bottom, x:right] = resample(gray, self.cell, smooth)
+
+    def gray_at(self, row, col):
+        """The gray levels laid into a cell."""
+        x, y, right, bottom = self.cell_box(row, col)
+        return self.pixels[y:bottom, x:right]
+
+    def draw(self, fig):
+        """All cells as one image, pixel for pixel, in 001's gray_r."""
+        fig.figimage(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
+                     origin='upper')
+
+    def text(self, fig, x, y, text, **kwargs):
+        """Figure text at (x, y) pixels from the top left."""
+        return fig.text(x / fig.bbox.width, 1 - y / fig.bbox.height, text,
+                        parse_math=False, **kwargs)
+
+    def label(self, fig, row, col, text, color='black'):
+        """Text right-aligned just left of a cell, at its middle height."""
+        x, y = self.x(col) - LABEL_PAD, self.row_y[row] + self.cell / 2
+        return self.text(fig, x, y, text, ha='right', va='center', fontsize=LABEL_SIZE,
+                         color=color)
+
+
+def digit_label(label, prediction):
+    """'7 -> 7' and its colour: black when right, red when wrong."""
+    return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
+
+
+# --- conv1.png and conv2.png ---------------------------------------------------------
+
+def layer_grid(num_filters, samples, rows=1, subtitle=''):
+    """The grid of conv1.png (rows=1) or conv2.png (rows=2): a digit column and
+    num_filters / rows columns; the filters, then ``rows`` rows per digit."""
+    return Grid([rows] * (samples + 1), 1 + num_filters // rows, subtitle,
+                group_gap=DIGIT_GAP if rows > 1 else GAP)
+
+
+# conv2.png's caption line: 7x7 blocks mean little to a learner without it (issue 13).
+POOLED2_CAPTION = ('The pooled map in filter k\'s place says where in the digit conv2 filter '
+                   'k found its pattern; two 2\u00d72 poolings shrank 28\u00d728 to '
+                   '7\u00d77, so one cell stands for a 4\u00d74 patch of the digit.')
+SMOOTHED_CAPTION = ' Drawn smoothed (--upsample); the network sees the 7\u00d77 cells.'
+# Sparse maps (fast's conv2) leave most cells white; without this, white reads as "no data".
+SCALES_CAPTION = ('Filters: white = most negative weight, black = most positive, each on '
+                  'its own scale. Maps: white = 0, black = the map\'s largest value; an '
+                  'all-white map is 0 everywhere (the ReLU found nothing there).')
+
+
+def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', subtitle='',
+               filter_label='filters', smooth_maps=False):
+    """Write-up 001's figure: ``filters`` [h, w, n] across the top in ``rows`` rows;
+    then each image [784] with its label and prediction, and its maps [s, s, n] below
+    (bilinear when ``smooth_maps``)."""
+    n = filters.shape[-1]
+    per_row = n // rows
+    grid = layer_grid(n, len(images), rows, subtitle)
+    fig = grid.figure(title)
+    for r in range(rows):
+        for j in range(per_row):
+            grid.put(r, 1 + j, spread(filters[:, :, r * per_row + j]))
+        span = '%d\u2013%d' % (r * per_row, (r + 1) * per_row - 1)
+        text = filter_label if rows == 1 else filter_label + '\n' + span if r == 0 else span
+        grid.label(fig, r, 1, text, color=GREY)
+    for d, image in enumerate(images):
+        top = rows * (d + 1)
+        grid.put(top, 0, image.reshape(28, 28))
+        grid.label(fig, top, 0, *digit_label(labels[d], predictions[d]))
+        for r in range(rows):
+            for j in range(per_row):
+                grid.put(top + r, 1 + j, from_zero(maps[d, :, :, r * per_row + j]),
+                         smooth=smooth_maps)
+    grid.draw(fig)
+    return fig
+
+
+# --- conv2_filter<K>.png ---------------------------------------------------------------
+
+def conv2_filter_grid(inputs, subtitle=''):
+    """The grid of conv2_filter<K>.png: the conv1 filters and the sub-filters, then one
+    digit's pooled conv1 maps and what each sub-filter makes of them."""
+    return Grid([2, 2], 1 + inputs, subtitle)
+
+
+def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, pooled1,
+                      contributions, h_conv2_k, title='', subtitle=''):
+    """conv2 filter K taken apart: conv1_filters [5, 5, n], subfilters [5, 5, n] (the
+    sub-filters of K), and for one digit its pooled conv1 maps [s, s, n], each
+    sub-filter's response to its map [s, s, n] and the resulting conv2 map [s, s]."""
+    n = subfilters.shape[-1]
+    grid = conv2_filter_grid(n, subtitle)
+    fig = grid.figure(title)
+    # Shared, symmetric scales: mid-grey is 0, so the sub-filters (and the channels)
+    # that matter to K stand out; per-cell scaling would make them all look alike.
+    w = float(np.abs(subfilters).max())
+    c = float(np.abs(contributions).max())
+    for i in range(n):
+        grid.put(0, 1 + i, spread(conv1_filters[:, :, i]))
+        grid.put(1, 1 + i, centred(subfilters[:, :, i], w))
+        grid.put(2, 1 + i, from_zero(pooled1[:, :, i]))
+        grid.put(3, 1 + i, centred(contributions[:, :, i], c))
+    grid.label(fig, 0, 1, 'conv1\nfilters', color=GREY)
+    grid.label(fig, 1, 1, 'sub-filters\nof %d' % k, color=GREY)
+    grid.put(2, 0, image.reshape(28, 28))
+    grid.label(fig, 2, 0, *digit_label(label, prediction))
+    grid.put(3, 0, from_zero(h_conv2_k))
+    grid.label(fig, 3, 0, 'conv2\nmap %d' % k, color=GREY)
+    grid.draw(fig)
+    return fig
+
+
+# --- misclassified.png -----------------------------------------------------------------
+
+def misclassified_grid(count, subtitle=''):
+    """The grid of misclassified.png for ``count`` digits (one empty row for none)."""
+    rows = max(1, math.ceil(count / MISCLASSIFIED_COLS))
+    return Grid([1] * rows, MISCLASSIFIED_COLS, subtitle, cell=DIGIT_CELL, group_gap=GAP,
+                header_gap=GAP, left=MARGIN, row_top=CAPTION_H)
+
+
+def plot_misclassified(images, labels, predictions, indices, total, title='', subtitle=''):
+    """The digits images[indices], each captioned 'label -> prediction  #index'."""
+    grid = misclassified_grid(len(indices), subtitle)
+    fig = grid.figure(title)
+    for n, i in enumerate(indices):
+        row, col = divmod(n, MISCLASSIFIED_COLS)
+        grid.put(row, col, images[i].reshape(28, 28))
+        left, top, right, _ = grid.cell_box(row, col)
+        # The index shares the caption line above the cell: drawn inside the cell, it
+        # hid the ink of the digits (issue 13).
+        below = top - CAPTION_PAD
+        grid.text(fig, left, below, '%d %s %d' % (labels[i], ARROW, predictions[i]),
+                  ha='left', va='bottom', fontsize=CAPTION_SIZE, color=WRONG)
+        grid.text(fig, right, below, '#%d' % i, ha='right', va='bottom',
+                  fontsize=INDEX_SIZE, color=GREY)
+    if not len(indices):
+        grid.text(fig, grid.width / 2, grid.row_y[0] + grid.cell / 2,
+                  'none: the model gets all %d test digits right' % total,
+                  ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
+    grid.draw(fig)
+    return fig
