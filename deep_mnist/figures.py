@@ -5,7 +5,7 @@ Write-up 001 drew each small image into an axes of its own; the figures here hol
 hundreds of them, and creating that many axes took most of the visualiser's time. So
 each figure's cells are composed into one array (the cells, resampled to their size in
 pixels, with empty gaps between them) and drawn as one image: the same look, one
-``figimage`` instead of an axes per cell. Captions are plain figure text.
+``imshow`` instead of an axes per cell. Captions are plain figure text.
 
 Every plot_* function returns the matplotlib Figure; the Grid it was laid out on is
 ``fig.grid_layout``.
@@ -82,20 +82,22 @@ def _fitting(word, width, size):
 
 def wrap(text, width, size=SUBTITLE_SIZE):
     """The lines of ``text`` (its own line breaks kept), broken between words so that
-    none is wider than ``width`` pixels; a word wider than that is broken too."""
+    none is wider than ``width`` pixels; a word wider than that is broken too. A line is
+    measured as its words and spaces, each measured once."""
+    space = _text_width(' ', size)
     lines = []
     for paragraph in text.split('\n'):
-        line = ''
+        line, used = '', 0.0
         for word in paragraph.split(' '):
             *whole, word = _fitting(word, width, size)
             for piece in whole:
                 lines += [line] if line else []
-                line = piece
-            longer = word if not line else line + ' ' + word
-            if line and _text_width(longer, size) > width:
+                line, used = piece, _text_width(piece, size)
+            w = _text_width(word, size)
+            if line and used + space + w > width:
                 lines.append(line)
-                longer = word
-            line = longer
+                line, used = '', 0.0
+            line, used = (line + ' ' + word, used + space + w) if line else (word, w)
         lines.append(line)
     return lines
 
@@ -226,13 +228,17 @@ class Grid:
         return self.pixels[y:bottom, x:right]
 
     def draw(self, fig):
-        """All cells as one image, pixel for pixel, in 001's gray_r."""
-        fig.figimage(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
-                     origin='upper')
+        """All cells as one image in 001's gray_r, pixel for pixel in the PNG. An axes
+        spans it (not figimage, which a high-resolution screen would draw at half size)."""
+        ax = fig.add_axes([0, 0, self.width / fig.bbox.width, self.height / fig.bbox.height])
+        ax.set_axis_off()
+        ax.imshow(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
+                  interpolation='nearest', extent=(0, self.width, self.height, 0),
+                  aspect='auto')
 
     def text(self, fig, x, y, text, **kwargs):
         """Figure text at (x, y) pixels from the top left."""
-        return fig.text(x / fig.bbox.width, 1 - y / fig.bbox.height, text,
+        return fig.text(x / fig.bbox.width, (self.height - y) / fig.bbox.height, text,
                         parse_math=False, **kwargs)
 
     def label(self, fig, row, col, text, color='black'):

@@ -214,14 +214,29 @@ def test_every_text_stays_inside_its_figure_and_off_the_cells(expert_drawn):
 
 @pytest.mark.slow
 def test_each_grid_is_one_image(expert_drawn):
-    """One image per figure, no axes: 1128 axes of small images took most of the time."""
+    """One axes and one image per figure: 1128 axes of small images took most of the time."""
     drawn, _ = expert_drawn
     for name in ('conv1.png', 'conv2.png', 'conv2_filter%d.png' % CONV2_FILTER,
                  'misclassified.png'):
         fig = drawn[name]
-        assert len(fig.images) == 1 and not fig.axes, name
+        assert len(fig.axes) == 1 and len(fig.axes[0].images) == 1, name
         grid = fig.grid_layout
-        assert fig.images[0].get_array().shape == (grid.height, grid.width)
+        assert fig.axes[0].images[0].get_array().shape == (grid.height, grid.width)
+
+
+def test_the_png_holds_the_composed_cells_pixel_for_pixel(tmp_path):
+    r = np.random.RandomState(0)
+    fig = figures.plot_layer(r.randn(5, 5, 8), r.rand(2, 784), r.rand(2, 14, 14, 8),
+                             [1, 2], [1, 3], subtitle='x')
+    fig.savefig(tmp_path / 'layer.png', dpi=figures.DPI)
+    grid = fig.grid_layout
+    image = gray(tmp_path / 'layer.png')
+    assert image.shape == (grid.height, grid.width)
+    drawn = ~np.isnan(grid.pixels)
+    assert drawn.sum() > 10 * 40 * 40
+    # gray_r: a value v is the gray level 1 - v (to the colormap's 256 steps).
+    assert np.abs(image[drawn] - (1 - grid.pixels[drawn])).max() < 1 / 100
+    plt.close(fig)
 
 
 @pytest.mark.slow
