@@ -183,6 +183,7 @@ def check_filter_flags(args, shapes, recipe):
 
 
 def flags_fit(args, shapes):
+    """Whether --subfilter and --conv2_filter fit a network of these shapes."""
     try:
         check_filter_flags(args, shapes, '')
         return True
@@ -297,8 +298,8 @@ def look(args):
             print(note, file=sys.stderr)
         out = networks[config].run(test.images, args.samples)
     finally:
-        for network in networks.values():
-            network.close()
+        for built in networks.values():
+            built.close()
     seen = Seen(prefix, step, config, found, test.images, test.labels, out,
                 misclassified(test.labels, out['predictions']))
     print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'

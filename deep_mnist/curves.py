@@ -22,8 +22,14 @@ TEST_COLOR = '#1f5fa8'
 LIGHT = '0.7'               # one-batch training points
 LEGEND_SIZE = 8.5
 NOTE_SIZE = 9
+POINT_SIZE = 4              # markers of one-batch points and of their triangles
+TEST_POINT_SIZE = 3.5
+TEST_LINE_W = 1.8
+AVERAGE_LINE_W = 1.5
+STAR_SIZE = 13              # the final test error
 
 MIN_AVERAGED = 5            # points a moving average must hold to be drawn
+AVERAGE_PARTS = 10          # its window: about 1/10 of the points, MIN_AVERAGED at least
 ERROR_FLOOR = 0.005         # the error axis reaches down to 0.5 % at least ...
 FLOOR_BELOW_TEST = 0.7      # ... and below the smallest test error by this factor
 FLOOR_ROOM = 1.3            # the axis ends this factor below the floor (and above 100 %),
@@ -86,13 +92,15 @@ def _noisy_series(ax, steps, values, floor, labels):
     error, which a log axis cannot show) as triangles on it; their moving average
     where its window holds at least MIN_AVERAGED points."""
     low = values < floor
-    _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=4)
-    _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT, ms=4)
-    half = max(MIN_AVERAGED // 2, len(values) // 20)
+    _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=POINT_SIZE)
+    _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT,
+            ms=POINT_SIZE)
+    half = max(MIN_AVERAGED // 2, len(values) // AVERAGE_PARTS // 2)
     smooth, counts = moving_average(values, half)
     enough = counts >= MIN_AVERAGED
     _series(ax, steps[enough], np.maximum(smooth[enough], floor), '-',
-            '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black', lw=1.5)
+            '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black',
+            lw=AVERAGE_LINE_W)
 
 
 def _log_axis(ax, ylabel, tick_text):
@@ -129,10 +137,10 @@ def _plot_error(ax, curve):
         n = curve.get('test_digits')
         digits = ' (first %d test digits)' % n if n else ''
         _series(ax, steps, 1 - acc, 'o-', 'test error%s' % digits, color=TEST_COLOR,
-                lw=1.8, ms=3.5)
+                lw=TEST_LINE_W, ms=TEST_POINT_SIZE)
     if curve['final']:
         step, acc = curve['final']
-        ax.plot([step], [max(1 - acc, floor)], '*', color=WRONG, ms=13, zorder=3,
+        ax.plot([step], [max(1 - acc, floor)], '*', color=WRONG, ms=STAR_SIZE, zorder=3,
                 label='final test error %.2f %% = accuracy %.2f %% (all test digits)'
                       % (100 * (1 - acc), 100 * acc))
     ax.set_ylim(floor / FLOOR_ROOM, FLOOR_ROOM)
@@ -148,7 +156,8 @@ def _plot_loss(ax, curve):
                                            'training: moving average'))
     if curve['test_loss']:
         steps, loss = np.array(curve['test_loss'], dtype=float).T
-        _series(ax, steps, loss, 'o-', 'test', color=TEST_COLOR, lw=1.8, ms=3.5)
+        _series(ax, steps, loss, 'o-', 'test', color=TEST_COLOR, lw=TEST_LINE_W,
+                ms=TEST_POINT_SIZE)
     if not curve['train_loss'] and not curve['test_loss']:
         ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, '
                 'and there are no TensorBoard event files', transform=ax.transAxes,
