@@ -92,6 +92,12 @@ def test_deep_cnn_trains_checkpoints_resumes_and_refuses_a_second_run(data_dir, 
     assert again.returncode == 0, again.stderr
     assert 'resuming from' in again.stderr and 'step 10,' in again.stdout
     assert json.loads((ckpt / 'run.json').read_text())['steps'] == 15
+    # The visualiser reads them and writes its figures to a path of the same kind.
+    figures = tmp_path / 'figures dätä'
+    drawn = simulated('visualize_filters.py', '--checkpoint_dir', ckpt, '--data_dir', data_dir,
+                      '--output_dir', figures)
+    assert drawn.returncode == 0, drawn.stderr
+    assert (figures / 'conv1.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     # A second run while the directory is held is refused in one line.
     hold = tmp_path / 'hold.py'
     hold.write_text('import sys\nsys.path.insert(0, %r)\nfrom deep_mnist import rundir\n'
