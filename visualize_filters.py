@@ -28,7 +28,6 @@ This script finds, restores and runs the checkpoint; the layouts are in
 
 import dataclasses
 import functools
-import json
 import os
 import re
 import shlex
@@ -410,8 +409,7 @@ def write_figures(args, named, extra):
                 plt.close(fig)
         for filename, content in extra.items():
             path = os.path.join(args.output_dir, filename)
-            with open(path, 'w') as f:
-                f.write(json.dumps(content, indent=1) + '\n')
+            rundir.write_json(path, content, indent=1)
             print('wrote %s' % path)
     except OSError as e:
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None

@@ -295,7 +295,8 @@ def test_history_survives_a_killed_run(data_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize('content', ['[]', 'null', '{"history": "oops"}', '{"segments": [1]}',
-                                     'not json'])
+                                     'not json', '{"config": 5}',
+                                     '{"config": {"recipe": "expert", "weight_seed": "x"}}'])
 def test_a_malformed_run_json_is_one_warning_and_treated_as_absent(data_dir, trained, capsys,
                                                                    content, tmp_path):
     (trained / 'run.json').write_text(content)
