@@ -190,7 +190,7 @@ class Run:
     def test(self, step):
         """Save the finished run, then test it on all 10000 digits: the test accuracy, or
         None if a stop signal came first (the checkpoint is saved either way)."""
-        path = self.save(step, 'finished')
+        path = self.save(step, 'running')     # 'finished' once the accuracy is known
         self.record.t1 = time.monotonic()
         if self.stop:
             return None
