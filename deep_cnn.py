@@ -23,8 +23,8 @@ import random
 import sys
 
 import mnist_data
-from deep_mnist import checkpoints, cli, record, signals, tfstart, training
-from deep_mnist.recipes import FLAGS, RECIPES, Config, resolve  # noqa: F401 (Config: for readers)
+from deep_mnist import checkpoints, cli, record, signals, summaries, tfstart, training
+from deep_mnist.recipes import FLAGS, RECIPES, resolve
 
 # tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
 # seconds, and a wrong flag should be answered at once.
@@ -175,7 +175,6 @@ class Model:
 def build_model(config):
     """Placeholders, the network, the recipe's loss and optimiser, metrics, summaries."""
     _bind_tf()
-    from deep_mnist import summaries
     graph = tf.Graph()
     with graph.as_default():
         # Unseeded runs draw a graph seed of their own: once a seeded run in the same
