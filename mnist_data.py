@@ -32,7 +32,7 @@ import zlib
 
 import numpy as np
 
-from deep_mnist import cli, progress
+from deep_mnist import cli, progress, signals
 
 DEFAULT_SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 MIRRORS = (
@@ -537,4 +537,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

@@ -36,7 +36,7 @@ import os
 import sys
 
 import mnist_data
-from deep_mnist import cli, reproduction, report
+from deep_mnist import cli, report, reproduction, signals
 
 
 def parse_args(argv):
@@ -106,4 +106,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

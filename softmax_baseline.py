@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import cli, rundir, tfstart
+from deep_mnist import cli, rundir, signals, tfstart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,4 +188,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

@@ -38,7 +38,8 @@ import numpy as np
 
 import deep_cnn
 import mnist_data
-from deep_mnist import checkpoints, cli, curves, figures, recipes, record, rundir, tfstart
+from deep_mnist import (checkpoints, cli, curves, figures, recipes, record, rundir,
+                        signals, tfstart)
 
 DEFAULT_RECIPE = 'expert'
 CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
@@ -442,4 +443,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))
