@@ -11,4 +11,5 @@ top of the repository call.
 - ``progress``, ``signals``: steps/s and ETA on stderr; SIGINT, SIGTERM and a closed stdout
 - ``tfstart``, ``machine``, ``cli``: TensorFlow start-up, the CPU, command-line types
 - ``figures``: the visualiser's layout engine; ``reproduction``: reproduce.py's machinery
+- ``notebook_links``: the notebook's Colab badge and clone URL, from pyproject.toml
 """
