@@ -232,7 +232,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
 @pytest.mark.long
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     test = mnist_data.read_data_sets(data_dir).test
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, str(expert_run[0] / 'ckpt')) as net:
+    ckpt = str(expert_run[0] / 'ckpt')
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=ckpt) as net:
         in_batches = net.predict(test.images)
         at_once = net.predict(test.images, batch_size=len(test.images))
     assert in_batches.shape == (10000, 10)
