@@ -158,18 +158,3 @@ def softmax_run(data_dir, tmp_path_factory):
                     '--record', base / 'run.json')
     return base, ran
 
-
-# --- pytest-xdist (-n 2 --dist loadgroup, as .ci/run runs the suite) -------------------------
-
-def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``, keep together what shares a trained run: the tests of
-    one file (its module fixtures), and every test of the session's expert run, so that
-    each is trained once."""
-    if not config.pluginmanager.hasplugin('xdist'):
-        return
-    for item in items:
-        if 'expert_run' in item.fixturenames:
-            group = 'expert_run'
-        else:
-            group = item.nodeid.split('::')[0]
-        item.add_marker(pytest.mark.xdist_group(group))
