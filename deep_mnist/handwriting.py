@@ -58,10 +58,11 @@ class Prepared:
 
 # --- reading the file ---------------------------------------------------------------
 
-def load_image(source):
-    """A greyscale PIL image ('L') of ``source`` (a path or a binary file object): its
-    size checked from the header before decoding, EXIF orientation applied,
-    transparency flattened onto white. Raises HandwritingError."""
+def open_upright(source, mode='L'):
+    """The image of ``source`` (a path or a binary file object), decoded and turned
+    upright as its EXIF orientation says; its size is checked from the header before
+    anything is decoded. ``mode`` lets a large JPEG decode at a fraction of its size.
+    Raises HandwritingError."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -71,6 +72,8 @@ def load_image(source):
                                    % (MAX_PIXELS // 1_000_000)) from None
         except UnidentifiedImageError:
             raise HandwritingError('not an image') from None
+        except OSError as e:    # unreadable: a folder, no permission, ...
+            raise HandwritingError('cannot read it (%s)' % (e.strerror or e)) from None
         width, height = image.size
         if width * height > MAX_PIXELS:
             image.close()
@@ -78,12 +81,33 @@ def load_image(source):
         try:
             # A JPEG can be decoded at 1/2, 1/4 or 1/8 of its size at once: the steps
             # work at WORK_SIDE anyway, and a phone photo then decodes in a fraction.
-            image.draft('L', (2 * WORK_SIDE, 2 * WORK_SIDE))
+            image.draft(mode, (2 * WORK_SIDE, 2 * WORK_SIDE))
             image.load()
-            image = ImageOps.exif_transpose(image)
-            return to_grey_image(image)
+            return ImageOps.exif_transpose(image)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise HandwritingError('cannot decode the image (%s)' % e) from None
+
+
+def load_image(source):
+    """A greyscale PIL image ('L') of ``source`` (a path or a binary file object): its
+    size checked from the header before decoding, EXIF orientation applied,
+    transparency flattened onto white. Raises HandwritingError."""
+    return to_grey_image(open_upright(source, 'L'))
+
+
+def load_photo(source, side):
+    """The photo of ``source`` as a person sees it, to show beside the steps: RGB, upright,
+    transparency on white, its longer side at most ``side``. Raises HandwritingError."""
+    image = open_upright(source, 'RGB')
+    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
+        image = to_grey_image(image)
+    elif image.mode not in ('RGB', 'L'):
+        image = image.convert('RGBA')
+        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image)
+    image = image.convert('RGB')
+    image.thumbnail((side, side), Image.BOX)
+    return image
 
 
 def to_grey_image(image):
