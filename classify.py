@@ -153,8 +153,6 @@ def figure_names(paths):
 
 def write_explanations(directory, prepared, probabilities, net, about):
     """One figure per image into ``directory``: see deep_mnist/figures.plot_explain."""
-    import matplotlib
-    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from deep_mnist import figures
     try:
@@ -195,4 +193,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    # --explain only writes files: no window, no display needed (a notebook that calls
+    # main() keeps its own backend).
+    os.environ.setdefault('MPLBACKEND', 'Agg')
     sys.exit(signals.exit_quietly(main))

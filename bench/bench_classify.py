@@ -71,7 +71,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     load = common.warn_if_busy('bench_classify')
     with open(os.path.join(args.checkpoint_dir, 'run.json')) as f:
-        steps = json.load(f)['step']
+        steps = json.load(f)['steps']
     test = mnist_data.read_data_sets(common.DATA_DIR).test
     with tempfile.TemporaryDirectory() as directory:
         labels = photos.write_photo_set(directory, test.images, test.labels, args.count)

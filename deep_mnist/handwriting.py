@@ -145,22 +145,45 @@ def grey_levels(image):
 
 
 def _filter(values, kind, size):
-    """A Pillow rank filter (MedianFilter, MinFilter, MaxFilter) over a float array."""
+    """A Pillow rank filter (MinFilter, MaxFilter) over a small float array."""
     return np.asarray(Image.fromarray(values.astype(np.float32), 'F').filter(kind(size)))
+
+
+def _along_rows(values, radius, reduce):
+    """reduce (np.maximum, np.add) over the 2 radius + 1 rows around each row."""
+    padded = np.pad(values, ((radius, radius), (0, 0)), mode='edge')
+    out = padded[:len(values)].copy()
+    for k in range(1, 2 * radius + 1):
+        reduce(out, padded[k:k + len(values)], out=out)
+    return out
+
+
+def max_filter(values, radius):
+    """The maximum over the (2 radius + 1) square around each pixel, rows then columns
+    (a square's maximum is separable, so the cost grows with the radius, not its square)."""
+    if radius < 1:
+        return values
+    return _along_rows(_along_rows(values, radius, np.maximum).T, radius, np.maximum).T
+
+
+def smooth(values):
+    """The mean of the 3x3 square around each pixel: sensor noise and JPEG's ringing
+    damped before the ink is looked for."""
+    return (_along_rows(_along_rows(values, 1, np.add).T, 1, np.add).T / 9).astype(np.float32)
 
 
 def ink_is_dark(grey):
     """Whether the ink is darker than the paper. The paper is most of the photo, so its
-    level is the median; the ink is the extreme farthest from it (a 3x3 median first, so
-    that a noisy pixel is not taken for the ink)."""
-    smooth = _filter(grey, ImageFilter.MedianFilter, 3) if min(grey.shape) >= 3 else grey
-    paper = float(np.median(smooth))
-    return paper - float(smooth.min()) >= float(smooth.max()) - paper
+    level is the median; the ink is the extreme farthest from it."""
+    paper = float(np.median(grey))
+    return paper - float(grey.min()) >= float(grey.max()) - paper
 
 
 def ink_bright(grey):
-    """1 = ink, 0 = black paper: the grey levels, inverted when the ink is dark."""
-    return 1.0 - grey if ink_is_dark(grey) else grey.copy()
+    """1 = ink, 0 = black paper: the grey levels smoothed (so that a noisy pixel is not
+    taken for the ink), inverted when the ink is dark."""
+    grey = smooth(grey)
+    return 1.0 - grey if ink_is_dark(grey) else grey
 
 
 def _block_min(values, block):
@@ -217,9 +240,8 @@ def flatten_paper(ink):
     level taken out (as a fraction of the room left above it, so a shadow does not fade
     the ink), then a ramp from half Otsu's threshold to the ink's median level that
     keeps the strokes' grey edges. Raises HandwritingError when no ink stands out."""
-    smooth = _filter(ink, ImageFilter.MedianFilter, 3) if min(ink.shape) >= 3 else ink
-    paper = paper_level(smooth)
-    lifted = np.clip((smooth - paper) / np.maximum(1 - paper, 0.05), 0, 1)
+    paper = paper_level(ink)
+    lifted = np.clip((ink - paper) / np.maximum(1 - paper, 0.05), 0, 1)
     threshold = otsu(lifted)
     above = lifted[lifted > threshold]
     level = float(np.median(above)) if above.size else 0.0
@@ -256,13 +278,18 @@ def _remove_lines_along_rows(soft):
         return soft
     out = soft.copy()
     h = len(across)
+    # The line's soft edges: rows beside it with a trace of ink across as much of the width.
+    traced = (soft > 0.02).mean(axis=1) >= LINE_COVERAGE
     rows = np.flatnonzero(across)
     for band in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
         thickness = len(band)
         if thickness > LINE_THIN * stroke:
             continue        # as thick as the digit's strokes: a stroke, not a line
-        margin = max(1, thickness // 2)   # the line's blurred edges go with it
-        top, bottom = max(0, band[0] - margin), min(h - 1, band[-1] + margin)
+        top, bottom = band[0], band[-1]
+        while top > 0 and traced[top - 1] and band[0] - top < thickness + 2:
+            top -= 1
+        while bottom < h - 1 and traced[bottom + 1] and bottom - band[-1] < thickness + 2:
+            bottom += 1
         above = soft[top - 1] if top > 0 else np.zeros_like(soft[0])
         below = soft[bottom + 1] if bottom < h - 1 else np.zeros_like(soft[0])
         # Where the digit crosses the line it has ink above and below: bridge it.
@@ -317,13 +344,6 @@ def components(mask):
     return labels, sizes
 
 
-def _dilate(values, radius):
-    """The maximum over a (2 radius + 1) square around each pixel."""
-    if radius < 1:
-        return values
-    return _filter(values, ImageFilter.MaxFilter, 2 * radius + 1)
-
-
 def crop_to_ink(soft):
     """The ink's bounding box cut out, without specks (components under SPECK times the
     largest; the soft edges of the kept ones stay); strokes thinner than MNIST's
@@ -335,7 +355,7 @@ def crop_to_ink(soft):
     keep = sizes >= SPECK * sizes.max()
     keep[0] = False
     kept = keep[labels]
-    near = _dilate(kept.astype(np.float32), 2) > 0     # with the grey edges around them
+    near = max_filter(kept, 2)     # with the grey edges around them
     ink = np.where(near & ~(labels > 0) | kept, soft, 0).astype(np.float32)
     rows, cols = np.flatnonzero(ink.max(axis=1) > 0.05), np.flatnonzero(ink.max(axis=0) > 0.05)
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -343,7 +363,7 @@ def crop_to_ink(soft):
     width = stroke_width(crop > 0.5)
     if width is not None and width * scale < THINNEST_STROKE:
         radius = round((MNIST_STROKE / scale - width) / 2)
-        crop = _dilate(np.pad(crop, radius), radius)
+        crop = max_filter(np.pad(crop, radius), radius)
     return crop
 
 
@@ -368,15 +388,15 @@ def centre_of_mass(values):
 
 def centre_in_frame(fitted):
     """fitted placed in a FRAME x FRAME frame with its centre of mass on (CENTRE, CENTRE),
-    shifted by whole pixels as MNIST was (so within half a pixel); ink shifted past the
-    frame's edge is cut off, as it was in MNIST."""
+    shifted by whole pixels as MNIST was (so within half a pixel). A digit whose mass
+    lies far to one side of its box (a 7 of a long bar and a thin stem) would leave the
+    frame there; it is kept whole instead, as near the centre as the frame allows."""
     cy, cx = centre_of_mass(fitted)
-    top, left = int(np.floor(CENTRE - cy + 0.5)), int(np.floor(CENTRE - cx + 0.5))
-    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
     h, w = fitted.shape
-    r0, c0 = max(0, top), max(0, left)
-    r1, c1 = min(FRAME, top + h), min(FRAME, left + w)
-    frame[r0:r1, c0:c1] = fitted[r0 - top:r1 - top, c0 - left:c1 - left]
+    top = min(max(int(np.floor(CENTRE - cy + 0.5)), 0), FRAME - h)
+    left = min(max(int(np.floor(CENTRE - cx + 0.5)), 0), FRAME - w)
+    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
+    frame[top:top + h, left:left + w] = fitted
     return frame
 
 

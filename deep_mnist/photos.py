@@ -11,6 +11,7 @@ that turns them upright, some PNGs with transparent paper. Every photo is a func
 (seed, index) alone: the same on every machine with the same Pillow.
 
     python -m deep_mnist.photos photos/ --count 300       # photos/*.jpg|png, labels.json
+    python -m deep_mnist.photos examples/ --examples      # the repository's examples/
 """
 
 import argparse
@@ -180,6 +181,44 @@ def write_photo_set(directory, images, labels, count, seed=0):
     return written
 
 
+# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
+# that index; the Look drawn from (EXAMPLES_SEED, index), then these fields changed.
+EXAMPLES_SEED = 1
+EXAMPLES = [
+    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True,
+                                     dark_ink=True, format='JPEG', quality=85)),
+    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
+                                       paper=BOARDS['green'], format='JPEG', quality=85)),
+    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
+                                       dark_ink=True, ruled=False, format='JPEG', quality=85)),
+    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1),
+                                        dark_ink=True, ink=INKS['black'], ruled=False,
+                                        paper=PAPERS['grey'], noise=0.0, blur=0.3,
+                                        format='PNG')),
+    ('4_turned_by_exif.jpg', 4, dict(orientation=6, dark_ink=True, ink=INKS['black'],
+                                     paper=PAPERS['white'], format='JPEG', quality=85)),
+    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, dark_ink=True,
+                                         ink=INKS['black'], paper=PAPERS['grey'],
+                                         ruled=False, format='JPEG', quality=45)),
+    ('6_transparent.png', 11, dict(format='PNG-alpha', dark_ink=True, ink=INKS['black'],
+                                   noise=0.0, orientation=1, ruled=False)),
+    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'], dark_ink=True,
+                               format='JPEG', quality=85)),
+]
+EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
+
+
+def write_examples(directory, images):
+    """The EXAMPLES photos of MNIST's test ``images`` into ``directory``; their names."""
+    os.makedirs(directory, exist_ok=True)
+    for name, index, changes in EXAMPLES:
+        changes = dict(dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS), **changes)
+        contents, _ = make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index, **changes)
+        with open(os.path.join(directory, name), 'wb') as f:
+            f.write(contents)
+    return [name for name, _, _ in EXAMPLES]
+
+
 def main(argv=None):
     import mnist_data
     p = argparse.ArgumentParser(prog='python -m deep_mnist.photos',
@@ -188,12 +227,18 @@ def main(argv=None):
     p.add_argument('--count', type=int, default=300, help='how many (default: 300)')
     p.add_argument('--seed', type=int, default=0, help='which set (default: 0)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
+    p.add_argument('--examples', action='store_true',
+                   help="write the repository's examples/ photos instead (see EXAMPLES)")
     args = p.parse_args(argv)
     try:
         test = mnist_data.read_data_sets(args.data_dir).test
     except mnist_data.MNISTDataError as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
+    if args.examples:
+        names = write_examples(args.directory, test.images)
+        print('wrote %d example photos into %s' % (len(names), args.directory))
+        return 0
     written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed)
     print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
     return 0

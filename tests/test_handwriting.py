@@ -103,11 +103,11 @@ def test_otsu_splits_two_levels():
 
 # --- ruled lines ------------------------------------------------------------------------
 
-def lined(grey, rows, level=0.45):
-    """grey with ruled lines (2 pixels thick, a lighter ink) across the whole width."""
+def lined(grey, rows, level=0.3):
+    """grey with ruled lines (3 pixels thick, a lighter ink) across the whole width."""
     grey = grey.copy()
     for r in rows:
-        grey[r:r + 2] = np.minimum(grey[r:r + 2], level)
+        grey[r:r + 3] = np.minimum(grey[r:r + 3], level)
     return grey
 
 
@@ -115,18 +115,25 @@ def test_a_ruled_line_is_removed_and_the_digit_kept():
     plain = ring(shape=(100, 120), box=(20, 40, 80, 80), stroke=8)
     with_line = lined(plain, [50])
     soft = hw.flatten_paper(hw.ink_bright(with_line))
-    assert soft[50:52, :30].min() > 0.5                 # the line is ink before the step
+    assert soft[51, :30].min() > 0.5                    # the line is ink before the step
     cleaned = hw.remove_ruled_lines(soft)
-    assert cleaned[49:53, :35].max() < 0.05 and cleaned[49:53, 85:].max() < 0.05
-    assert cleaned[50:52, 41:47].min() > 0.9            # the ring's sides, where it crosses
-    assert cleaned[50:52, 73:79].min() > 0.9
-    np.testing.assert_allclose(hw.prepare(with_line).input, hw.prepare(plain).input, atol=0.05)
+    assert cleaned[48:55, :35].max() < 0.05 and cleaned[48:55, 85:].max() < 0.05
+    assert cleaned[50:53, 41:47].min() > 0.9            # the ring's sides, where it crosses
+    assert cleaned[50:53, 73:79].min() > 0.9
+    assert_prepared_alike(with_line, plain)
+
+
+def assert_prepared_alike(grey, expected):
+    """grey prepares into the digit that expected does (compared before the centring: a
+    digit whose centre of mass lies on a half pixel may go either way by a pixel)."""
+    np.testing.assert_allclose(hw.prepare(grey).step('fitted into 20x20'),
+                               hw.prepare(expected).step('fitted into 20x20'), atol=0.05)
 
 
 def test_a_vertical_ruled_line_is_removed():
     plain = ring(shape=(120, 100), box=(40, 20, 80, 80), stroke=8)
     with_line = lined(plain.T, [15]).T      # a margin line down the page
-    np.testing.assert_allclose(hw.prepare(with_line).input, hw.prepare(plain).input, atol=0.05)
+    assert_prepared_alike(with_line, plain)
 
 
 def test_a_seven_bar_across_the_photo_is_not_a_ruled_line():
@@ -152,7 +159,10 @@ def test_crop_is_the_ink_box_without_specks():
     grey[110:112, 110:113] = 0.1
     soft = hw.flatten_paper(hw.ink_bright(grey))
     crop = hw.crop_to_ink(soft)
-    assert crop.shape == (60, 40)
+    # The ink's box, and its soft edge (the smoothing spreads it by a pixel).
+    top, bottom, left, right = bounding_box(crop, 0.5)
+    assert (bottom - top, right - left) == (60, 40)
+    assert crop.shape <= (62, 42)
 
 
 def test_parts_of_a_digit_are_not_specks():
@@ -160,7 +170,8 @@ def test_parts_of_a_digit_are_not_specks():
     grey[20:80, 45:53] = 0.1          # a stem
     grey[10:16, 30:60] = 0.1          # a bar apart from it (a 5's top, say): a third of its size
     crop = hw.crop_to_ink(hw.flatten_paper(hw.ink_bright(grey)))
-    assert crop.shape == (70, 30)
+    top, bottom, left, right = bounding_box(crop, 0.5)
+    assert (bottom - top, right - left) == (70, 30)
 
 
 def test_components_join_diagonal_neighbours():
@@ -200,7 +211,8 @@ def test_aspect_is_kept(box, size):
     assert (bottom - top, right - left) == pytest.approx(size, abs=1)
 
 
-@pytest.mark.parametrize('grey', [ring(), seven(), seven(shape=(150, 90), at=(60, 5), size=70),
+@pytest.mark.parametrize('grey', [ring(), seven(), seven(shape=(150, 90), at=(60, 5), size=70,
+                                                        stroke=12),
                                   ring(shape=(60, 200), box=(10, 150, 50, 190), stroke=4)],
                          ids=['ring', 'seven', 'seven low left', 'small ring far right'])
 def test_centre_of_mass_within_half_a_pixel_of_mnist_centre(grey):
@@ -208,9 +220,19 @@ def test_centre_of_mass_within_half_a_pixel_of_mnist_centre(grey):
     assert abs(cy - hw.CENTRE) <= 0.5 + 1e-6 and abs(cx - hw.CENTRE) <= 0.5 + 1e-6
 
 
+def test_a_digit_too_lopsided_to_centre_stays_whole():
+    # A long bar over a thin stem: centred by its mass, the stem's foot would leave the frame.
+    fitted = np.zeros((20, 20), np.float32)
+    fitted[:3] = 1
+    fitted[3:, 18] = 0.5
+    placed = hw.centre_in_frame(fitted)
+    assert placed.sum() == pytest.approx(fitted.sum())
+    assert placed[-1].max() > 0 and hw.centre_of_mass(placed)[0] < hw.CENTRE - 0.5
+
+
 def test_centre_in_frame_places_a_point_at_the_centre():
     dot = np.zeros((20, 20), np.float32)
-    dot[3, 17] = 1
+    dot[8, 12] = 1
     placed = hw.centre_in_frame(dot)
     assert placed[14, 14] == 1 and placed.sum() == 1
 
