@@ -11,10 +11,13 @@ checkpoint that deep_cnn.py trained classifies them all, restored once:
     python classify.py --recipe fast examples/              # every image of the folder
     python classify.py --recipe fast my7.jpg --json         # the same, as JSON
     python classify.py --recipe fast examples/ --explain explain/   # a figure per image
+    python classify.py --recipe fast --serve                # a page to draw digits on
 
 One line per image on stdout, ``PATH: D (P %), next E (Q %)``. An image that cannot
 be read or holds no digit gets one line on stderr saying why; the rest are still
 classified, and the exit code is 1. The checkpoint flags are the visualiser's.
+``--serve`` opens a local page instead (deep_mnist/drawing_page.py): draw a digit and
+see it read after each stroke, the drawing prepared exactly as a photo is.
 """
 
 import json
@@ -24,7 +27,7 @@ import sys
 import numpy as np
 
 import deep_cnn
-from deep_mnist import checkpoints, cli, handwriting, signals
+from deep_mnist import checkpoints, cli, drawing_page, handwriting, signals
 
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 
@@ -39,14 +42,20 @@ def parse_args(argv=None):
     p = cli.ArgumentParser(
         description='Classify photos or scans of handwritten digits with a deep_cnn.py '
                     'checkpoint, each prepared the way MNIST was.')
-    p.add_argument('paths', nargs='+', metavar='IMAGE_OR_FOLDER',
+    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
                    help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
     p.add_argument('--explain', metavar='DIR',
                    help='write a figure per image into DIR: the photo, each step of the '
                         'preparation, the conv1 and conv2 activations, the probabilities')
-    return checkpoints.parse_checkpoint_flags(p, argv)
+    drawing_page.add_serve_flags(p)
+    args = checkpoints.parse_checkpoint_flags(p, argv)
+    if args.serve and (args.paths or args.json or args.explain):
+        p.error('--serve classifies drawings: no images, --json or --explain beside it')
+    if not args.serve and not args.paths:
+        p.error('give images or folders to classify (or --serve for the drawing page)')
+    return args
 
 
 # --- the images -----------------------------------------------------------------------------
@@ -114,6 +123,8 @@ def line(result):
 
 def classify(args):
     """Prepare, restore once, classify in batches, print; returns the exit code."""
+    if args.serve:
+        return serve(args)
     prepared, failed = prepare_all(args.paths)
     results, about = [], {}
     if prepared:
@@ -133,6 +144,14 @@ def classify(args):
         for result in results:
             print(line(result))
     return 1 if failed else 0
+
+
+def serve(args):
+    """The drawing page with the checkpoint, until Ctrl-C; returns the exit code."""
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
+        if net.note:
+            print('classify: %s' % net.note, file=sys.stderr)
+        return drawing_page.serve_main(args, net)
 
 
 # --- --explain ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ The server is the standard library's ThreadingHTTPServer: one page and one JSON
 endpoint on 127.0.0.1 need no framework, and the page then needs nothing installed.
 """
 
+import argparse
 import base64
 import errno
 import http.server
@@ -31,7 +32,7 @@ import urllib.parse
 import numpy as np
 from PIL import Image
 
-from deep_mnist import figures, handwriting
+from deep_mnist import figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 DEFAULT_HOST = '127.0.0.1'
@@ -226,24 +227,37 @@ class DrawingServer(http.server.ThreadingHTTPServer):
         return 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
 
 
+def port(text):
+    """argparse type of --port: 0 to 65535."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError('%r is not a port (0 to 65535)' % text)
+    return number
+
+
 def add_serve_flags(parser):
     """--serve, --port, --host: classify.py's drawing page."""
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
-    group.add_argument('--port', type=int, default=DEFAULT_PORT,
+    group.add_argument('--port', type=port, default=DEFAULT_PORT,
                        help='the port to serve on (default: %(default)s; 0: any free one)')
     group.add_argument('--host', default=DEFAULT_HOST,
                        help='the address to serve on (default: %(default)s, this computer '
                             'only; 0.0.0.0 lets other computers in)')
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve_main(args, net):
-    """Serve the drawing page with ``net`` until Ctrl-C; the exit code: 0 when stopped by
-    Ctrl-C (the way to stop it), 1 when it cannot listen (the port in use, a bad host)."""
-    if not 0 <= args.port <= 65535:
-        print('error: --port %d is not a port (0 to 65535)' % args.port, file=sys.stderr)
-        return 1
+    """Serve the drawing page with ``net`` (a restored checkpoint) on ``args.host`` and
+    ``args.port`` until Ctrl-C or SIGTERM; the exit code: 0 when stopped so (the way to
+    stop it), 1 when it cannot listen (the port in use, a host it cannot bind)."""
     try:
         server = DrawingServer((args.host, args.port), classifier(net))
     except OSError as e:
@@ -253,11 +267,17 @@ def serve_main(args, net):
         else:
             print('error: cannot serve on %s: %s' % (where, e.strerror or e), file=sys.stderr)
         return 1
-    print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
     try:
-        server.serve_forever()
+        with signals.stop_requests() as early:   # a Ctrl-C while the checkpoint loaded
+            pass
+        if not early:
+            print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
+            # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
+            with signals.stop_signals_to(_interrupt):
+                server.serve_forever()
     except KeyboardInterrupt:
-        print('stopped serving %s' % server.url, file=sys.stderr)
+        pass
     finally:
         server.server_close()
+    print('stopped serving %s' % server.url, file=sys.stderr)
     return 0

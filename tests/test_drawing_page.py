@@ -14,8 +14,13 @@ import json
 import os
 import shutil
 import socket
+import re
+import signal
+import subprocess
+import sys
 import threading
 import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
@@ -23,6 +28,7 @@ from PIL import Image, ImageDraw
 
 import deep_cnn
 import mnist_data
+from conftest import REPO_ROOT, run_script
 from deep_mnist import checkpoints, drawing_page, handwriting
 
 pytestmark = pytest.mark.slow
@@ -347,3 +353,42 @@ def test_a_request_without_a_length_gets_411(server):
     assert reply.startswith(b'HTTP/1.0 411 ')
     assert request(server, 'GET', '/?from=test')[0] == 200
     assert urllib.parse.urlsplit(server.url).hostname == '127.0.0.1'
+
+
+# --- classify.py --serve ------------------------------------------------------------
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
+def test_classify_serve_answers_and_stops_on_ctrl_c_with_one_line(fast_checkpoint):
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
+                             '--port', '0', '--checkpoint_dir', str(fast_checkpoint)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        first = proc.stdout.readline()      # after the checkpoint is restored
+        url = re.fullmatch(r'serving on (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)\n', first)
+        assert url, first
+        with urllib.request.urlopen(url.group(1), timeout=WAIT) as reply:
+            assert b'<canvas id="pad"' in reply.read()
+        drawing = urllib.request.Request(url.group(1) + 'classify', data=bar_png(), method='POST')
+        with urllib.request.urlopen(drawing, timeout=WAIT) as reply:
+            assert json.load(reply)['digit'] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0
+    assert 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == 'stopped serving %s' % url.group(1)
+
+
+def test_classify_serve_on_a_port_in_use_says_so_in_one_line(fast_checkpoint):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_script('classify.py', '--serve', '--port', port,
+                          '--checkpoint_dir', fast_checkpoint)
+    assert done.returncode == 1
+    assert done.stdout == ''
+    assert done.stderr.strip().splitlines()[-1] == (
+        'error: 127.0.0.1 port %d is in use; choose another with --port' % port)
+    assert 'Traceback' not in done.stderr
