@@ -54,7 +54,8 @@ def parse_args(argv=None):
     if args.serve and (args.paths or args.json or args.explain):
         p.error('--serve classifies drawings: no images, --json or --explain beside it')
     if not args.serve and not args.paths:
-        p.error('give images or folders to classify (or --serve for the drawing page)')
+        p.error('the following arguments are required: IMAGE_OR_FOLDER '
+                '(or --serve, for the drawing page)')
     return args
 
 

@@ -17,7 +17,6 @@ The server is the standard library's ThreadingHTTPServer: one page and one JSON
 endpoint on 127.0.0.1 need no framework, and the page then needs nothing installed.
 """
 
-import argparse
 import base64
 import errno
 import http.server
@@ -32,7 +31,7 @@ import urllib.parse
 import numpy as np
 from PIL import Image
 
-from deep_mnist import figures, handwriting, signals
+from deep_mnist import cli, figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 DEFAULT_HOST = '127.0.0.1'
@@ -42,6 +41,7 @@ LINGER_BYTES = 64 * 1024 * 1024   # read and dropped after a 413, so the client 
 LINGER_SECONDS = 2.0
 READ_TIMEOUT = 30             # seconds a client may take to send its request
 CONV1_LAYER = 'h_conv1'
+PORT = cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535')
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
@@ -227,23 +227,12 @@ class DrawingServer(http.server.ThreadingHTTPServer):
         return 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
 
 
-def port(text):
-    """argparse type of --port: 0 to 65535."""
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError('%r is not a port (0 to 65535)' % text)
-    return number
-
-
 def add_serve_flags(parser):
     """--serve, --port, --host: classify.py's drawing page."""
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
-    group.add_argument('--port', type=port, default=DEFAULT_PORT,
+    group.add_argument('--port', type=PORT, default=DEFAULT_PORT,
                        help='the port to serve on (default: %(default)s; 0: any free one)')
     group.add_argument('--host', default=DEFAULT_HOST,
                        help='the address to serve on (default: %(default)s, this computer '

@@ -45,11 +45,11 @@ WAIT = 30                   # seconds for the page to answer a stroke (under 0.1
 def find_browser():
     """(chromium, chromedriver) paths: $CHROMIUM and $CHROMEDRIVER, Debian's packages,
     or a Chrome and its driver on PATH (GitHub's Ubuntu runners have those); None, None."""
-    browser = (os.environ.get('CHROMIUM') or shutil.which('chromium')
-               or shutil.which('google-chrome') or shutil.which('chromium-browser'))
-    driver = os.environ.get('CHROMEDRIVER') or shutil.which('chromedriver')
-    if not driver and os.environ.get('CHROMEWEBDRIVER'):
-        driver = shutil.which('chromedriver', path=os.environ['CHROMEWEBDRIVER'])
+    def first(*names, path=None):
+        return next(filter(None, (shutil.which(n, path=path) for n in names if n)), None)
+    browser = first(os.environ.get('CHROMIUM'), 'chromium', 'google-chrome', 'chromium-browser')
+    driver = (first(os.environ.get('CHROMEDRIVER'), 'chromedriver')
+              or first('chromedriver', path=os.environ.get('CHROMEWEBDRIVER') or os.devnull))
     return (browser, driver) if browser and driver else (None, None)
 
 
