@@ -251,3 +251,29 @@ def test_explain_into_an_unwritable_place_is_one_line(capsys, fast_checkpoint, p
     assert code == 1
     assert err.strip().startswith('error: --explain: cannot write into')
     assert len(err.strip().splitlines()) == 1
+
+
+def test_batches_keep_the_order_and_restore_once(capsys, monkeypatch, fast_checkpoint,
+                                                 photo_dir):
+    directory, labels = photo_dir
+    names = sorted(labels)[:7]
+    opened, real = [], checkpoints.open_checkpoint
+
+    def counting(*args, **kwargs):
+        opened.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(classify.checkpoints, 'open_checkpoint', counting)
+    monkeypatch.setattr(classify, 'BATCH', 3)
+    code, out, err = classify_main(capsys, '--checkpoint_dir', fast_checkpoint,
+                                   *[directory / n for n in names[:4]],
+                                   directory / 'missing.png',
+                                   *[directory / n for n in names[4:]])
+    assert code == 1 and opened == [1]
+    paths = [LINE.match(text)['path'] for text in out.splitlines()]
+    assert paths == [str(directory / n) for n in names]
+
+
+def test_figure_names_are_unique():
+    names = classify.FigureNames()
+    assert [names(p) for p in ['a/3.jpg', 'a/3.png', 'b/3.jpg', 'b/3-2.png']] == \
+        ['3.png', '3-2.png', '3-3.png', '3-2-2.png']
