@@ -20,6 +20,7 @@ classified, and the exit code is 1. The checkpoint flags are the visualiser's.
 see it read after each stroke, the drawing prepared exactly as a photo is.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -30,6 +31,8 @@ import deep_cnn
 from deep_mnist import checkpoints, cli, drawing_page, handwriting, signals
 
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
+BATCH = 250             # images prepared, then classified, at a time
+EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image until drawn
 
 
 class Failed(Exception):
@@ -90,19 +93,29 @@ def expand(paths):
             yield path, None
 
 
-def prepare_all(paths):
-    """([(path, Prepared)], [(path, reason)]) of the images the paths name."""
-    prepared, failed = [], []
+def prepared_batches(paths, failed, size, keep_steps):
+    """Lists of up to ``size`` (path, Prepared) of the images the paths name, in order;
+    each path that gives nothing is appended to ``failed`` as (path, reason) and told on
+    stderr. Without ``keep_steps`` only the network's input is kept: a folder of a few
+    thousand photos needs no more memory than a batch."""
+    batch = []
     for path, error in expand(paths):
         if error is None:
             try:
-                prepared.append((path, handwriting.prepare_file(path)))
+                prepared = handwriting.prepare_file(path)
+                if not keep_steps:
+                    prepared.steps = []
+                batch.append((path, prepared))
+                if len(batch) == size:
+                    yield batch
+                    batch = []
                 continue
             except handwriting.HandwritingError as e:
                 error = str(e)
         failed.append((path, error))
-        print('%s: %s' % (path, error), file=sys.stderr)
-    return prepared, failed
+        print('%s: %s' % (path, error), file=sys.stderr, flush=True)
+    if batch:
+        yield batch
 
 
 # --- the answers ------------------------------------------------------------------------------
@@ -123,27 +136,32 @@ def line(result):
 
 
 def classify(args):
-    """Prepare, restore once, classify in batches, print; returns the exit code."""
+    """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
+    restored once, when the first image is ready. Returns the exit code."""
     if args.serve:
         return serve(args)
-    prepared, failed = prepare_all(args.paths)
-    results, about = [], {}
-    if prepared:
-        inputs = np.stack([p.input for _, p in prepared])
-        with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
-            if net.note:
-                print('classify: %s' % net.note, file=sys.stderr)
-            probabilities = net.predict(inputs)
-            about = {'checkpoint': net.prefix, 'recipe': net.config.recipe, 'step': net.step}
+    failed, results, about = [], [], {}
+    names = FigureNames()
+    with contextlib.ExitStack() as stack:
+        net = None
+        for batch in prepared_batches(args.paths, failed, EXPLAIN_BATCH if args.explain
+                                      else BATCH, keep_steps=bool(args.explain)):
+            if net is None:
+                net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
+                if net.note:
+                    print('classify: %s' % net.note, file=sys.stderr)
+                about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
+                         'step': net.step}
+            probabilities = net.predict(np.stack([p.input for _, p in batch]))
+            for (path, _), p in zip(batch, probabilities):
+                results.append(answer(path, p))
+                if not args.json:
+                    print(line(results[-1]), flush=True)
             if args.explain:
-                write_explanations(args.explain, prepared, probabilities, net, about)
-        results = [answer(path, p) for (path, _), p in zip(prepared, probabilities)]
+                write_explanations(args.explain, batch, probabilities, net, about, names)
     if args.json:
         print(json.dumps(dict(about, results=results,
                               errors=[{'path': p, 'error': e} for p, e in failed]), indent=1))
-    else:
-        for result in results:
-            print(line(result))
     return 1 if failed else 0
 
 
@@ -157,30 +175,34 @@ def serve(args):
 
 # --- --explain ---------------------------------------------------------------------------------
 
-def figure_names(paths):
-    """A PNG name per path, from its file name, unique among them (3.jpg, 3.png: 3.png, 3-2.png)."""
-    names, taken = [], set()
-    for path in paths:
+class FigureNames:
+    """A PNG name per image, from its file name, unique among those given
+    (3.jpg, then 3.png: 3.png, 3-2.png)."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def __call__(self, path):
         stem = os.path.splitext(os.path.basename(path))[0] or 'image'
         name, n = stem + '.png', 1
-        while name in taken:
+        while name in self.taken:
             n += 1
             name = '%s-%d.png' % (stem, n)
-        taken.add(name)
-        names.append(name)
-    return names
+        self.taken.add(name)
+        return name
 
 
-def write_explanations(directory, prepared, probabilities, net, about):
-    """One figure per image into ``directory``: see deep_mnist/figures.plot_explain."""
+def write_explanations(directory, prepared, probabilities, net, about, names):
+    """One figure per image into ``directory``, named by ``names`` (FigureNames): see
+    deep_mnist/figures.plot_explain."""
     import matplotlib.pyplot as plt
     from deep_mnist import figures
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
-    names = figure_names([path for path, _ in prepared])
-    for (path, p), probs, name in zip(prepared, probabilities, names):
+    for (path, p), probs in zip(prepared, probabilities):
+        name = names(path)
         maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.input[None])
         photo = handwriting.load_photo(path, figures.STEP_CELL)
         fig = figures.plot_explain(

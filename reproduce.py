@@ -37,7 +37,7 @@ import sys
 
 import deep_cnn
 import mnist_data
-from deep_mnist import cli, reproduction, report
+from deep_mnist import cli, report, reproduction, signals
 
 
 def parse_args(argv):
@@ -107,4 +107,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import cli, rundir, tfstart
+from deep_mnist import cli, rundir, signals, tfstart
 # The two versions of the model (write-ups 003 and 000): a table beside the CNN's recipes.
 from deep_mnist.recipes import SOFTMAX_RECIPES as RECIPES
 
@@ -172,4 +172,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

@@ -35,7 +35,7 @@ import numpy as np
 
 import deep_cnn
 import mnist_data
-from deep_mnist import checkpoints, cli, curves, figures, rundir, tfstart
+from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
 CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
 MISCLASSIFIED_NAME, CURVE_NAME = 'misclassified.png', 'learning_curve.png'
@@ -293,4 +293,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

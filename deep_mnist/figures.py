@@ -403,7 +403,7 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
     width = max(MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP),
                 left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
     lines = wrap('%s\n%s' % (subtitle, EXPLAIN_CAPTION), width - 2 * MARGIN)
-    y_steps = header_height(len(lines)) + CAPTION_H
+    y_steps = header_height(len(lines)) + CAPTION_H + CAPTION_PAD
     y = y_steps + STEP_CELL + SECTION_GAP
     rows = []           # (name, first map, y) of each row of maps
     for name, values in maps.items():
@@ -466,7 +466,7 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
     for d, p in enumerate(probabilities):
         ax.text(d, p + 0.03, '%.0f%%' % (100 * p) if p >= 0.005 else '', ha='center',
                 va='bottom', fontsize=INDEX_SIZE + 0.5, color=GREY)
-    ax.set_ylim(0, 1.25)
+    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
     ax.set_xlim(-0.6, 9.6)
     ax.set_xticks(range(10))
     ax.set_yticks([])

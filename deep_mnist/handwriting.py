@@ -210,9 +210,10 @@ def paper_level(ink):
                         ImageFilter.MaxFilter, 5)[2:-2, 2:-2]
     else:
         tiles = np.full_like(tiles, tiles.min())
-    padded = np.pad(tiles, 1, mode='reflect', reflect_type='odd')   # a 3x3 mean, then
-    if min(tiles.shape) < 2:                                           # bilinear to full size
-        padded = np.pad(tiles, 1, mode='edge')
+    # A 3x3 mean (the edges continued as above), then bilinear back to full size.
+    continued = dict(mode='reflect', reflect_type='odd') if min(tiles.shape) >= 2 \
+        else dict(mode='edge')
+    padded = np.pad(tiles, 1, **continued)
     tiles = sum(padded[i:i + tiles.shape[0], j:j + tiles.shape[1]]
                 for i in range(3) for j in range(3)) / 9
     return np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
