@@ -100,7 +100,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """The path of an allowed request; RequestError (404, 405) otherwise."""
         path = urllib.parse.urlsplit(self.path).path
         if path not in self.routes:
-            raise RequestError(404, 'no such page: %s (the page is at /)' % path)
+            shown = path if len(path) <= 80 else path[:77] + '...'
+            raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
         if self.command not in self.routes[path]:
             allowed = ', '.join(self.routes[path])
             raise RequestError(405, '%s is not allowed on %s (only %s)'

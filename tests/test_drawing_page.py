@@ -321,6 +321,7 @@ def test_the_answer_is_the_photo_preparation_and_the_predict_function(server, ne
     ('POST', '/classify', b'', {}, 400, 'empty body'),
     ('POST', '/classify', png(Image.new('RGB', (280, 280), 'white')), {}, 422, 'no ink'),
     ('GET', '/nowhere', None, {}, 404, 'no such page'),
+    ('GET', '/' + 'x' * 5000, None, {}, 404, 'xxx...'),
     ('GET', '/classify', None, {}, 405, 'only POST'),
     ('POST', '/', b'x', {}, 405, 'only GET'),
     ('DELETE', '/classify', None, {}, 405, 'not allowed'),
@@ -330,7 +331,7 @@ def test_a_bad_request_gets_a_4xx_with_a_one_line_reason(server, method, path, b
     got, headers, answer = request(server, method, path, body, headers)
     assert got == status
     error = json.loads(answer)['error']
-    assert reason in error and '\n' not in error
+    assert reason in error and '\n' not in error and len(error) < 200
     assert request(server, 'GET', '/')[0] == 200      # and it keeps serving
     assert server.said == []
 
@@ -394,3 +395,21 @@ def test_classify_serve_on_a_port_in_use_says_so_in_one_line(fast_checkpoint):
     assert done.stderr.strip().splitlines()[-1] == (
         'error: 127.0.0.1 port %d is in use; choose another with --port' % port)
     assert 'Traceback' not in done.stderr
+
+
+def test_a_bug_in_classify_is_a_500_and_one_line_and_the_server_goes_on():
+    def broken(image_bytes):
+        raise ValueError('a bug')
+    said = []
+    server = drawing_page.DrawingServer(('127.0.0.1', 0), broken, say=said.append)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, _, body = request(server, 'POST', '/classify', bar_png())
+        assert status == 500 and json.loads(body) == {'error': 'internal error'}
+        assert said == ['drawing page: ValueError on /classify: a bug']
+        assert request(server, 'GET', '/')[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
