@@ -1,13 +1,16 @@
 """The drawing page's answer time: how long a stroke waits for its digit (goal: < 100 ms).
 
-    python bench/bench_drawing_page.py --checkpoint_dir train_data/fast [--requests 100]
+    python bench/bench_drawing_page.py --checkpoint_dir train_data/fast [--requests 100] [--browser]
 
 Starts ``classify.py --serve --port 0`` as a learner does and POSTs drawings to it, one
 at a time, each on a new connection as the page's fetch makes it: a vertical bar and an
 MNIST test digit traced as strokes, 280x280 PNGs as the page's canvas sends them. Prints
 the median, min, p90 and max round trip per drawing. Then, in this process with the same
 checkpoint, where the time goes: reading the PNG, the preparation, the predict function,
-conv1's maps, and the answer's PNGs and JSON.
+conv1's maps, and the answer's PNGs and JSON. With --browser, also what a learner waits:
+headless Chromium (Debian's chromium and chromium-driver) draws a bar on the page
+--requests times, and the page's own clock gives the time from the stroke's end to its
+answer drawn (canvas.toBlob, the POST, the bars, the input and the 32 maps).
 """
 
 import argparse
@@ -16,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -64,8 +68,9 @@ def summary(times):
             'n': len(ms)}
 
 
-def round_trips(drawings, requests, checkpoint_dir):
-    """{name: [seconds]} of POSTs to a real ``classify.py --serve``, drawings alternating."""
+def round_trips(drawings, requests, checkpoint_dir, browser):
+    """{name: [seconds]} of POSTs to a real ``classify.py --serve``, drawings alternating;
+    with ``browser``, also of strokes drawn on its page."""
     server = subprocess.Popen(
         [sys.executable, common.REPO_ROOT + '/classify.py', '--serve', '--port', '0',
          '--checkpoint_dir', checkpoint_dir],
@@ -80,10 +85,45 @@ def round_trips(drawings, requests, checkpoint_dir):
                     json.load(r)
                 if n >= 2:                    # the first two warm TensorFlow up
                     times[name].append(time.perf_counter() - start)
+        if browser:
+            times['a bar drawn on the page'] = in_the_browser(url[:-len('classify')], requests)
         return times
     finally:
         server.terminate()
         server.wait()
+
+
+def in_the_browser(url, strokes):
+    """Seconds from each stroke's end to its answer on the page, as the page measures."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    options = webdriver.ChromeOptions()
+    options.binary_location = '/usr/bin/chromium'
+    for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update',
+                 '--window-size=1100,860', '--user-data-dir=' + tempfile.mkdtemp()):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=options)
+    try:
+        driver.set_script_timeout(30)
+        driver.get(url)
+        pad, times = driver.find_element('id', 'pad'), []
+        for n in range(1, strokes + 3):
+            driver.find_element('id', 'clear').click()
+            ActionChains(driver, duration=5).move_to_element_with_offset(pad, 0, -80) \
+                .click_and_hold().move_by_offset(0, 160).release().perform()
+            driver.execute_async_script("""
+                const [sent, done] = [arguments[0].dataset.sent, arguments[1]];
+                const check = () => document.body.dataset.answered === sent
+                    ? done() : setTimeout(check, 5);
+                check();""", pad)
+            if n > 2:
+                times.append(float(driver.find_element('tag name', 'body')
+                                   .get_attribute('data-ms')) / 1000)
+        return times
+    finally:
+        driver.quit()
 
 
 def breakdown(drawing, net, repeat):
@@ -112,14 +152,16 @@ def main():
     p.add_argument('--checkpoint_dir', required=True, help='a trained checkpoint directory')
     p.add_argument('--requests', type=cli.positive_int, default=100,
                    help='POSTs per drawing (default: %(default)s)')
+    p.add_argument('--browser', action='store_true',
+                   help='also draw on the page in headless Chromium, --requests strokes')
     args = p.parse_args()
     load = common.warn_if_busy('bench_drawing_page')
     digit = mnist_data.read_data_sets(common.DATA_DIR).test.images[0]
     drawings = {'vertical bar': bar(), 'traced test digit 0 (a 7)': traced(digit)}
 
     trips = {name: summary(t) for name, t in
-             round_trips(drawings, args.requests, args.checkpoint_dir).items()}
-    print('round trip to classify.py --serve, %d POSTs each:' % args.requests)
+             round_trips(drawings, args.requests, args.checkpoint_dir, args.browser).items()}
+    print('round trip to classify.py --serve, %d each:' % args.requests)
     print('%-28s %8s %8s %8s %8s' % ('drawing', 'median', 'min', 'p90', 'max'))
     for name, s in trips.items():
         print('%-28s %6.1f ms %5.1f ms %5.1f ms %5.1f ms'

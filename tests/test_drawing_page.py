@@ -236,6 +236,7 @@ def test_a_vertical_bar_is_read_as_one(browser, server):
     draw(browser, pad, [[(140, 50), (140, 140), (140, 230)]])
     seen = shown(browser)
     assert_answer(seen, 1)
+    assert re.match(r'Read in \d+ ms\. ', seen['status']), seen['status']
     # A bar fitted into 20x20 keeping its aspect: 20 rows tall, a few columns wide.
     grey = np.array(seen['input']).reshape(28, 28)
     rows, cols = np.nonzero(grey > 128)
