@@ -205,6 +205,7 @@ class DrawingServer(http.server.ThreadingHTTPServer):
     """The page's server: ``classify`` answers drawings, ``say`` reports a bug in a line."""
 
     daemon_threads = True
+    request_queue_size = 64   # connections waiting to be accepted (the default, 5, drops some)
 
     def __init__(self, address, classify, say=None):
         host = address[0]

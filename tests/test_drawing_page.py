@@ -414,3 +414,20 @@ def test_a_bug_in_classify_is_a_500_and_one_line_and_the_server_goes_on():
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_many_drawings_at_once_are_all_answered(server):
+    """Strokes from several pages at once: 32 connections opened together, all answered."""
+    drawing = bar_png()
+    head = (b'POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
+            % len(drawing))
+    connections = [socket.create_connection(server.server_address[:2], timeout=WAIT)
+                   for _ in range(32)]
+    try:
+        for connection in connections:
+            connection.sendall(head + drawing)
+        replies = [c.makefile('rb').read() for c in connections]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert [r[:13] for r in replies] == [b'HTTP/1.0 200 '] * 32
