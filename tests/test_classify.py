@@ -1,4 +1,4 @@
-"""classify.py with a real `fast` checkpoint (trained once per session, 300 steps) on
+"""classify.py with a real `fast` checkpoint (conftest's, trained once per session) on
 photos of MNIST test digits made by deep_mnist/photos.py, and on bad inputs."""
 
 import json
@@ -14,11 +14,10 @@ from PIL import Image
 import classify
 import deep_cnn
 import mnist_data
-from conftest import DATA_DIR, run_script
+from conftest import DATA_DIR, FAST_CLASSIFIER_STEPS, run_script
 from deep_mnist import checkpoints, figures, handwriting, photos
 
 PHOTOS = 240            # the photo set: at least 200
-FAST_STEPS = 300        # 99.0 % of the 300-photo set (150 steps: 97.7 %, too near 95 %), ~30 s
 LINE = re.compile(r'^(?P<path>.+): (?P<digit>\d) \((?P<p>\d+\.\d) %\), '
                   r'next (?P<next>\d) \((?P<q>\d+\.\d) %\)$')
 
@@ -26,15 +25,9 @@ pytestmark = pytest.mark.long
 
 
 @pytest.fixture(scope='session')
-def fast_checkpoint(tmp_path_factory, data_dir):
-    """A directory holding a `fast` checkpoint of FAST_STEPS steps."""
-    base = tmp_path_factory.mktemp('fast')
-    code = deep_cnn.main(['--recipe', 'fast', '--steps', str(FAST_STEPS), '--seed', '1',
-                          '--data_dir', data_dir, '--checkpoint_dir', str(base / 'ckpt'),
-                          '--log_dir', str(base / 'logs'), '--log_every', '0',
-                          '--summary_every', '0'])
-    assert code == 0
-    return str(base / 'ckpt')
+def fast_checkpoint(fast_classifier):
+    """conftest's shared `fast` checkpoint directory, as a string."""
+    return str(fast_classifier)
 
 
 @pytest.fixture(scope='session')
@@ -115,8 +108,8 @@ def test_json_has_every_result_and_error(capsys, fast_checkpoint, photo_dir, tmp
                                    directory / name, tmp_path / 'missing.png')
     assert code == 1
     data = json.loads(out)
-    assert data['recipe'] == 'fast' and data['step'] == FAST_STEPS
-    assert data['checkpoint'].endswith('model.ckpt-%d' % FAST_STEPS)
+    assert data['recipe'] == 'fast' and data['step'] == FAST_CLASSIFIER_STEPS
+    assert data['checkpoint'].endswith('model.ckpt-%d' % FAST_CLASSIFIER_STEPS)
     [result] = data['results']
     assert set(result) == {'path', 'digit', 'probability', 'next', 'next_probability',
                            'probabilities'}

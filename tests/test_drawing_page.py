@@ -86,18 +86,12 @@ def browser(tmp_path_factory):
 # --- the server, with a trained network ------------------------------------------------
 
 @pytest.fixture(scope='module')
-def fast_checkpoint(tmp_path_factory, data_dir):
-    """A short `fast` run (600 steps, seed 1): its checkpoint directory."""
-    base = tmp_path_factory.mktemp('fast')
-    ckpt = base / 'ckpt'
-    code = deep_cnn.main(['--recipe', 'fast', '--steps', '600', '--seed', '1',
-                          '--data_dir', data_dir, '--checkpoint_dir', str(ckpt),
-                          '--log_dir', str(base / 'log'), '--log_every', '0',
-                          '--summary_every', '0'])
-    assert code == 0
-    accuracy = checkpoints.checkpoint_test_accuracy(deep_cnn.deepnn, str(ckpt), data_dir)
+def fast_checkpoint(fast_classifier, data_dir):
+    """conftest's shared short `fast` run, checked good enough to read drawings."""
+    accuracy = checkpoints.checkpoint_test_accuracy(deep_cnn.deepnn, str(fast_classifier),
+                                                    data_dir)
     assert accuracy >= MIN_ACCURACY
-    return ckpt
+    return fast_classifier
 
 
 @pytest.fixture(scope='module')
