@@ -22,15 +22,15 @@ import math
 import random
 import sys
 
+import numpy as np
+
 import mnist_data
-from deep_mnist import checkpoints, cli, record, signals, summaries, tfstart, training
+from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
 from deep_mnist.recipes import FLAGS, RECIPES, precision_line, resolve
 
 # tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
 # seconds, and a wrong flag should be answered at once.
 tf = None
-
-EVAL_BATCH = 1000      # test images per forward pass: bounded memory, same accuracy
 
 
 def _bind_tf():
@@ -74,6 +74,7 @@ class Net:
     """What deepnn() builds: the output, the dropout knob, and every named tensor."""
     y_conv: object      # logits, or softmax probabilities where the recipe says so
     logits: object
+    probabilities: object  # the softmax of the logits, whatever y_conv is
     keep_prob: object
     layers: dict        # 'W_conv1', 'h_pool1', ... as in the tutorial
     variables: dict     # the trainable variables by tutorial name
@@ -145,11 +146,12 @@ def deepnn(x, config):
         W_fc2 = var(weight_variable, [fc_units, 10], 'W_fc2')
         b_fc2 = var(bias_variable, [10], 'b_fc2')
         logits = tf.matmul(h_fc1_drop, W_fc2) + b_fc2
-    y_conv = tf.nn.softmax(logits) if config.output == 'softmax' else logits
+    probabilities = tf.nn.softmax(logits, name='probabilities')
+    y_conv = probabilities if config.output == 'softmax' else logits
 
     layers.update(x_image=x_image, h_fc1=h_fc1, logits=logits)
-    return Net(y_conv=y_conv, logits=logits, keep_prob=keep_prob, layers=layers,
-               variables=variables)
+    return Net(y_conv=y_conv, logits=logits, probabilities=probabilities, keep_prob=keep_prob,
+               layers=layers, variables=variables)
 
 
 # --- the training graph ------------------------------------------------------------
@@ -165,7 +167,6 @@ class Model:
     train_step: object
     global_step: object
     accuracy: object
-    correct_count: object
     example_loss_sum: object
     full_summaries: object  # write-up 002's merged summaries, or None
     saver: object
@@ -217,14 +218,13 @@ def build_model(config):
         with tf.name_scope('accuracy'):
             correct_prediction = tf.equal(tf.argmax(y_conv, 1), tf.argmax(y_, 1))
             accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
-            correct_count = tf.reduce_sum(tf.cast(correct_prediction, tf.float32))
 
         full = summaries.add_full_summaries(net) if config.full_summaries else None
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
         saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
     return Model(graph=graph, x=x, y_=y_, net=net, cross_entropy=cross_entropy,
                  train_step=train_step, global_step=global_step, accuracy=accuracy,
-                 correct_count=correct_count, example_loss_sum=example_loss_sum,
+                 example_loss_sum=example_loss_sum,
                  full_summaries=full, saver=saver, learning_rate=rate)
 
 
@@ -253,33 +253,21 @@ def train(sess, model, mnist, config, run):
     return 0
 
 
-def evaluate(sess, model, images, labels, batch_size=EVAL_BATCH, stop=None):
-    """(accuracy, mean cross entropy) over all images, batch_size at a time; None if
-    ``stop`` (a StopRequest) was signalled midway."""
-    correct = loss = 0.0
-    for start in range(0, len(images), batch_size):
-        if stop:
-            return None
-        feed = {model.x: images[start:start + batch_size],
-                model.y_: labels[start:start + batch_size]}
-        c, l = sess.run([model.correct_count, model.example_loss_sum], feed_dict=feed)
-        correct += float(c)
-        loss += float(l)
-    return correct / len(images), loss / len(images)
-
-
-def checkpoint_test_accuracy(checkpoint_dir, data_dir=None):
-    """Test accuracy of the newest checkpoint in checkpoint_dir, rebuilt from the config
-    its run.json records, in the precision it trained in."""
-    config, _ = record.config_of(checkpoint_dir)
-    if config is None:
-        raise checkpoints.CheckpointError('no run.json config in %s' % checkpoint_dir)
-    mnist = mnist_data.read_data_sets(data_dir or config.data_dir, one_hot=True)
-    model = build_model(config)
-    with tfstart.new_session(model.graph, config=tfstart.session_config(config.precision)) as sess:
-        checkpoints.with_newest(checkpoint_dir,
-                                lambda prefix: checkpoints.restore(sess, model.saver, prefix))
-        return evaluate(sess, model, mnist.test.images, mnist.test.labels)[0]
+def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, stop=None):
+    """(accuracy, mean cross entropy) over all images and their one-hot labels, from the
+    network's probabilities batch_size images at a time; None if ``stop`` (a
+    StopRequest) was signalled midway."""
+    probabilities = checkpoints.predict(sess, model.x, model.net.probabilities, images,
+                                        batch_size, stop)
+    if probabilities is None:
+        return None
+    truth = labels.argmax(1)
+    correct = probabilities.argmax(1) == truth
+    # -log of the true digit's probability; a probability that underflowed to 0 counts
+    # as the smallest float32 (the hand-written loss would make it inf)
+    seen = probabilities[np.arange(len(truth)), truth]
+    loss = -np.log(np.maximum(seen, np.finfo(np.float32).tiny))
+    return float(correct.mean()), float(loss.mean())
 
 
 # --- the command line -----------------------------------------------------------

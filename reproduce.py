@@ -35,8 +35,9 @@ deep_mnist.report (verdicts, REPRODUCTION.md, reproduction.png).
 import os
 import sys
 
+import deep_cnn
 import mnist_data
-from deep_mnist import cli, reproduction, report
+from deep_mnist import cli, report, reproduction, signals
 
 
 def parse_args(argv):
@@ -89,7 +90,7 @@ def main(argv=None):
 
     stopped = 0 if args.report_only else reproduction.Runner(
         reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,
-        json_path, tf_version).run()
+        json_path, tf_version, deep_cnn.deepnn).run()
 
     # Even when nothing ran: the three files always exist.
     reproduction.save_records(json_path, records)
@@ -106,4 +107,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

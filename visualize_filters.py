@@ -27,10 +27,7 @@ This script finds, restores and runs the checkpoint; the layouts are in
 """
 
 import dataclasses
-import functools
 import os
-import re
-import shlex
 import sys
 
 import matplotlib
@@ -38,16 +35,15 @@ import numpy as np
 
 import deep_cnn
 import mnist_data
-from deep_mnist import checkpoints, cli, curves, figures, recipes, record, rundir, tfstart
+from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
-DEFAULT_RECIPE = 'expert'
 CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
 MISCLASSIFIED_NAME, CURVE_NAME = 'misclassified.png', 'learning_curve.png'
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 
 
 class VisualizeError(Exception):
-    """No checkpoint, or one no recipe fits; the message says which."""
+    """A flag that does not fit the checkpoint, or figures that cannot be written."""
 
 
 # --- flags ------------------------------------------------------------------------
@@ -56,12 +52,7 @@ def parse_args(argv=None):
     p = cli.ArgumentParser(
         description='Plot the filters, activations, mistakes and learning curve of a '
                     'deep_cnn.py checkpoint (write-up 001).')
-    where = p.add_mutually_exclusive_group()
-    where.add_argument('--checkpoint_dir',
-                       help='restore the latest checkpoint here (default: train_data/%s)'
-                            % DEFAULT_RECIPE)
-    where.add_argument('--checkpoint', metavar='PATH',
-                       help='restore this checkpoint, e.g. train_data/expert/model.ckpt-20000')
+    checkpoints.add_checkpoint_flags(p)
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     p.add_argument('--output_dir', default='figures', help='where the PNGs go (default: figures)')
@@ -84,89 +75,10 @@ def parse_args(argv=None):
     p.add_argument('--upsample', action='store_true',
                    help="draw conv2.png's 7x7 maps smoothly interpolated (bilinear) instead "
                         'of as blocks of cells, as write-up 001 does')
-    return p.parse_args(argv)
+    return checkpoints.parse_checkpoint_flags(p, argv)
 
 
-# --- the checkpoint and the config that trained it ----------------------------------
-
-def train_hint(checkpoint_dir):
-    """A command that trains a checkpoint into checkpoint_dir, written as the README
-    writes commands; train_data/<recipe> gets that recipe."""
-    parent, name = os.path.split(os.path.normpath(checkpoint_dir))
-    recipe = DEFAULT_RECIPE
-    if name in recipes.RECIPES and os.path.basename(parent) == 'train_data':
-        recipe = name
-    words = ['.venv/bin/python', 'deep_cnn.py']
-    if recipe != DEFAULT_RECIPE:
-        words += ['--recipe', recipe]
-    if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
-        words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
-    return 'train one first, e.g. %s' % ' '.join(words)
-
-
-def find_checkpoint(checkpoint_dir=None, checkpoint=None):
-    """(directory, prefix) of the checkpoint to restore: ``checkpoint`` (a prefix, or its
-    .index or .data file, or a directory), else prefix None: the newest one in
-    ``checkpoint_dir``, chosen when it is read (a running training prunes them)."""
-    if checkpoint:
-        if os.path.isdir(checkpoint):
-            checkpoint_dir = checkpoint
-        else:
-            prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
-            if not checkpoints.exists(prefix):
-                if not os.path.exists(checkpoint):
-                    raise VisualizeError('no checkpoint at %s' % checkpoint)
-                prefix = checkpoint     # not a checkpoint's name: the reader says what it is
-            return os.path.dirname(prefix) or '.', prefix
-    checkpoint_dir = checkpoint_dir or rundir.default_checkpoint_dir(DEFAULT_RECIPE)
-    if not os.path.isdir(checkpoint_dir):
-        raise VisualizeError('no checkpoint directory %s; %s'
-                             % (checkpoint_dir, train_hint(checkpoint_dir)))
-    if checkpoints.latest_checkpoint(checkpoint_dir) is None:
-        raise VisualizeError('no checkpoint in %s; %s'
-                             % (checkpoint_dir, train_hint(checkpoint_dir)))
-    return checkpoint_dir, None
-
-
-@functools.lru_cache(maxsize=None)
-def network_shapes(config):
-    """{variable name: shape} of config's network, as deep_cnn.deepnn builds it."""
-    tf = tfstart.import_tf()
-    with tf.Graph().as_default():
-        tf.set_random_seed(0)   # never run: a seed only so op determinism allows the graph
-        net = deep_cnn.deepnn(tf.placeholder(tf.float32, [None, 784]), config)
-        return {v.op.name: v.shape.as_list() for v in net.variables.values()}
-
-
-def misfit(config, shapes):
-    """The first variable of config's network the checkpoint lacks or shapes otherwise,
-    as (name, shape in the network); None when the checkpoint fits."""
-    for name, shape in network_shapes(config).items():
-        if shapes.get(name) != shape:
-            return name, shape
-    return None
-
-
-def fitting_config(prefix, shapes, stored, run):
-    """(Config, run.json record, note) for the checkpoint: ``stored`` (the config of
-    its run.json ``run``) when its network fits; else guessed from the variable shapes
-    (several recipes share a network: expert, original, summaries and fast do), with
-    an empty record and a note that says so."""
-    if stored is not None and misfit(stored, shapes) is None:
-        return stored, run, None
-    why = ('run.json names recipe %r, but the checkpoint holds another network'
-           % stored.recipe if stored else 'no run.json config beside it')
-    fits = [name for name, row in recipes.RECIPES.items() if misfit(row, shapes) is None]
-    if not fits:
-        row = recipes.RECIPES[DEFAULT_RECIPE]
-        name, shape = misfit(row, shapes)
-        found = 'has no %s' % name if name not in shapes else 'has %s %s' % (name, shapes[name])
-        raise VisualizeError('%s matches no recipe of deep_cnn.py: it %s, recipe %s has %s'
-                             % (prefix, found, row.recipe, shape))
-    note = ('visualize_filters: %s: %s; guessed recipe %s from the variable shapes (they '
-            'fit %s)' % (prefix, why, fits[0], ', '.join(fits)))
-    return recipes.resolve(fits[0]), {}, note
-
+# --- the checkpoint and the flags that must fit it -----------------------------------
 
 def check_filter_flags(args, shapes, recipe):
     """--subfilter and --conv2_filter must name filters the network has."""
@@ -179,64 +91,6 @@ def check_filter_flags(args, shapes, recipe):
                 ('--conv2_filter', args.conv2_filter, w2[3], 'conv2 has %d filters')):
             if value is not None and value >= limit:
                 raise VisualizeError('%s %d: %s, 0-%d' % (flag, value, what % limit, limit - 1))
-
-
-def flags_fit(args, shapes):
-    """Whether --subfilter and --conv2_filter fit a network of these shapes."""
-    try:
-        check_filter_flags(args, shapes, '')
-        return True
-    except VisualizeError:
-        return False
-
-
-class Network:
-    """config's network in a graph of its own, and a session to restore a checkpoint
-    into and run it."""
-
-    def __init__(self, config, conv2_filter=None):
-        tf = tfstart.import_tf()
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            # The initialisers never run (the checkpoint is restored), but once a seeded run
-            # in this process has turned op determinism on, random ops need a seed to be built.
-            tf.set_random_seed(0)
-            self.x = tf.placeholder(tf.float32, [None, 784], name='x-input')
-            net = deep_cnn.deepnn(self.x, config)
-            layers = net.layers
-            self.prediction = tf.argmax(net.logits, 1)
-            self.fetches = {n: layers[n] for n in ('W_conv1', 'h_pool1', 'W_conv2', 'h_pool2')
-                            if n in layers}
-            if conv2_filter is not None:
-                k = conv2_filter
-                # 001: conv2 filter K runs each of its 32 sub-filters over the matching
-                # pooled conv1 map and adds the results; depthwise_conv2d keeps them apart.
-                self.fetches['contributions'] = tf.nn.depthwise_conv2d(
-                    layers['h_pool1'][:1], layers['W_conv2'][:, :, :, k:k + 1],
-                    strides=[1, 1, 1, 1], padding='SAME')[0]
-                self.fetches['h_conv2_k'] = layers['h_conv2'][0, :, :, k]
-            # Only the network's variables: global_step and Adam's slots stay on disk.
-            self.saver = tf.train.Saver(var_list=list(net.variables.values()))
-        # The precision it was trained in (bf16 for fast), so its accuracy is the one printed.
-        self.sess = tfstart.new_session(
-            self.graph, config=tfstart.session_config(config.precision))
-
-    def restore(self, prefix):
-        checkpoints.restore(self.sess, self.saver, prefix)
-
-    def run(self, images, samples):
-        """Numpy arrays: 'W_conv1' (and 'W_conv2'), the pooled maps 'h_pool1' (and
-        'h_pool2') of the first ``samples`` images, 'predictions' for all ``images``
-        (deep_cnn.EVAL_BATCH at a time) and, with a conv2 filter K, for the first image
-        'contributions' (each sub-filter of K on its pooled conv1 map) and 'h_conv2_k'."""
-        out = self.sess.run(self.fetches, feed_dict={self.x: images[:samples]})
-        out['predictions'] = np.concatenate([
-            self.sess.run(self.prediction, feed_dict={self.x: images[i:i + deep_cnn.EVAL_BATCH]})
-            for i in range(0, len(images), deep_cnn.EVAL_BATCH)])
-        return out
-
-    def close(self):
-        self.sess.close()
 
 
 def misclassified(labels, predictions):
@@ -266,43 +120,40 @@ class Seen:
             os.path.basename(self.checkpoint), self.config.recipe, self.step, self.accuracy)
 
 
+def conv2_sums(k):
+    """The extra layers of --conv2_filter K: 001's conv2 filter K runs each of its 32
+    sub-filters over the matching pooled conv1 map and adds the results;
+    depthwise_conv2d keeps them apart ('contributions', for the first image), and
+    'h_conv2_k' is what they add up to."""
+    def extras(layers):
+        tf = tfstart.import_tf()
+        return {'contributions': tf.nn.depthwise_conv2d(
+                    layers['h_pool1'][:1], layers['W_conv2'][:, :, :, k:k + 1],
+                    strides=[1, 1, 1, 1], padding='SAME')[0],
+                'h_conv2_k': layers['h_conv2'][0, :, :, k]}
+    return extras
+
+
 def look(args):
-    """Find and read the checkpoint, check the flags against it, run it on the test set.
-    Without --checkpoint, the newest checkpoint that still exists when it is read."""
-    directory, prefix = find_checkpoint(args.checkpoint_dir, args.checkpoint)
-    stored, run = record.config_of(directory)   # a malformed field: one warning, dropped
+    """Find and restore the checkpoint, check the flags against it, run it on the test
+    set. Without --checkpoint or --step, the newest checkpoint that still exists when it
+    is read."""
     test = mnist_data.read_data_sets(args.data_dir).test
-    networks = {}
-
-    def network(config):
-        if config not in networks:
-            networks[config] = Network(config, args.conv2_filter)
-        return networks[config]
-
-    def restore(prefix):
-        shapes, step = checkpoints.read_checkpoint(prefix)
-        config, found, note = fitting_config(prefix, shapes, stored, run)
-        check_filter_flags(args, shapes, config.recipe)
-        network(config).restore(prefix)
-        return prefix, step, config, found, note
-
-    try:
-        if stored is not None and flags_fit(args, network_shapes(stored)):
-            # Built before a checkpoint is chosen: a training that is still running
-            # prunes its older checkpoints within seconds.
-            network(stored)
-        prefix, step, config, found, note = (
-            restore(prefix) if prefix else checkpoints.with_newest(directory, restore))
-        if note:
-            print(note, file=sys.stderr)
-        out = networks[config].run(test.images, args.samples)
-    finally:
-        for built in networks.values():
-            built.close()
-    seen = Seen(prefix, step, config, found, test.images, test.labels, out,
+    with checkpoints.open_checkpoint(
+            deep_cnn.deepnn, args,
+            extras=conv2_sums(args.conv2_filter) if args.conv2_filter is not None else None,
+            check=lambda shapes, config: check_filter_flags(args, shapes, config.recipe)) as net:
+        if net.note:
+            print('visualize_filters: %s' % net.note, file=sys.stderr)
+        names = [n for n in ('W_conv1', 'h_pool1', 'W_conv2', 'h_pool2', 'contributions',
+                             'h_conv2_k') if n in net.layers]
+        out = net.run(names, test.images[:args.samples])
+        out['predictions'] = net.predict(test.images).argmax(1)
+    seen = Seen(net.prefix, net.step, net.config, net.record, test.images, test.labels, out,
                 misclassified(test.labels, out['predictions']))
     print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'
-          % (prefix, config.recipe, step, seen.accuracy, len(seen.wrong)), file=sys.stderr)
+          % (net.prefix, net.config.recipe, net.step, seen.accuracy, len(seen.wrong)),
+          file=sys.stderr)
     return seen
 
 
@@ -442,4 +293,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(signals.quiet_if_stdout_closes(main))

@@ -2,7 +2,7 @@
 
     python bench/bench_eval.py [--repeat 5]
 
-batched: deep_cnn.evaluate, EVAL_BATCH images a run; one_shot: the tutorial's one run on
+batched: deep_cnn.evaluate, checkpoints.EVAL_BATCH images a run; one_shot: the tutorial's one run on
 all 10000. Same weights (expert, graph seed 1). One process per mode, as the peak-RSS
 mark (VmHWM, Linux) is per process; it is reset after loading, whose own peak would hide
 a smaller one. Exit 1 if the accuracies differ by more than 1e-6.
@@ -83,7 +83,7 @@ def main():
     a, b = (results[m]['accuracy'] for m in MODES)
     agree = abs(a - b) <= TOLERANCE
     print('accuracies %s (%.6f vs %.6f)' % ('agree' if agree else 'DIFFER', a, b))
-    common.write_report('eval', load, repeat=args.repeat, eval_batch=deep_cnn.EVAL_BATCH,
+    common.write_report('eval', load, repeat=args.repeat, eval_batch=checkpoints.EVAL_BATCH,
                         accuracies_agree=agree, results=results)
     return 0 if agree else 1
 

@@ -8,7 +8,8 @@ top of the repository call.
 - ``record``: run.json and the one schema every reader uses
 - ``rundir``: run directories: defaults, the lock, atomic writes, partial files
 - ``summaries`` and ``events``: writing TensorBoard summaries, reading event files
-- ``progress``, ``signals``: steps/s and ETA on stderr; SIGINT and SIGTERM
+- ``progress``, ``signals``: steps/s and ETA on stderr; SIGINT, SIGTERM and a closed stdout
 - ``tfstart``, ``machine``, ``cli``: TensorFlow start-up, the CPU, command-line types
 - ``figures``: the visualiser's layout engine; ``reproduction``: reproduce.py's machinery
+- ``notebook_links``: the notebook's Colab badge and clone URL, from pyproject.toml
 """

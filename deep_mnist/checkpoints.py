@@ -1,22 +1,33 @@
-"""A run's checkpoints on disk: found from the files themselves, restored (the one place
-that restores one), saved, pruned, and set aside when damaged.
+"""A run's checkpoints on disk: found from the files themselves, chosen from the command
+line, restored (the one place that restores one), saved, pruned, and set aside when
+damaged; and ``predict``, the one function that runs a network forward for its
+probabilities.
 
 A checkpoint is ``model.ckpt-<step>.index`` plus its ``.data-*`` shards; the
 ``checkpoint`` state file is written for tf.train.latest_checkpoint's sake but never
 trusted, since a killed run may leave it naming a checkpoint that is gone.
+
+The network itself is built by the script that teaches it (``deep_cnn.deepnn``): the
+functions here that need it take it as ``build``, so the package never imports a script.
 """
 
+import functools
 import glob
 import json
 import os
 import re
-import sys
+import shlex
 
-from deep_mnist import rundir, tfstart
+import numpy as np
+
+import mnist_data
+from deep_mnist import recipes, record, rundir, tfstart
 
 CHECKPOINT_PREFIX = 'model.ckpt'
 DAMAGED_DIR = 'damaged'
 KEEP_LAST = 3          # checkpoints kept besides the milestones
+EVAL_BATCH = 1000      # images per forward pass: bounded memory, the same probabilities
+DEFAULT_RECIPE = 'expert'
 _INDEX = re.compile(r'^%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
 
 
@@ -124,8 +135,8 @@ def with_newest(directory, use, attempts=5):
 class Checkpoints:
     """The checkpoints of one run directory: restore the newest intact one, save, prune."""
 
-    def __init__(self, directory, saver, keep_every=0):
-        self.dir, self.saver, self.keep_every = directory, saver, keep_every
+    def __init__(self, directory, saver, keep_every=0, say=print):
+        self.dir, self.saver, self.keep_every, self.say = directory, saver, keep_every, say
         self.prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         self.saved_step = None      # the step of the newest checkpoint on disk
 
@@ -145,8 +156,8 @@ class Checkpoints:
             except CheckpointError as e:
                 problem = e.reason
             where = move_aside(prefix)
-            print('deep_cnn: skipped %s: damaged (%s); moved it to %s'
-                  % (os.path.basename(prefix), problem, where), file=sys.stderr)
+            self.say('skipped %s: damaged (%s); moved it to %s'
+                     % (os.path.basename(prefix), problem, where))
         sess.run(tf.global_variables_initializer())
         return 0
 
@@ -193,3 +204,247 @@ class Checkpoints:
             if item not in kept:
                 remove_checkpoint(item[1])
         write_checkpoint_state(self.dir, [prefix for _, prefix in kept])
+
+
+# --- running a network forward: the one predict function -----------------------------
+
+def predict(sess, x, probabilities, images, batch_size=EVAL_BATCH, stop=None):
+    """The ten probabilities of each image, ``batch_size`` images per forward pass: an
+    [N, 10] float32 array, or None if ``stop`` (a StopRequest) was signalled midway.
+    deep_cnn.py's test accuracy, the visualiser and classify.py all come through here."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        if stop:
+            return None
+        out.append(sess.run(probabilities, feed_dict={x: images[start:start + batch_size]}))
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+# --- choosing a checkpoint from the command line ---------------------------------------
+
+def add_checkpoint_flags(parser, default_recipe=DEFAULT_RECIPE):
+    """The flags that choose a checkpoint, the same in every script that reads one."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument('--recipe', choices=recipes.RECIPES,
+                       help='the newest checkpoint of train_data/RECIPE (default: %s)'
+                            % default_recipe)
+    where.add_argument('--checkpoint_dir',
+                       help='the newest checkpoint here (default: train_data/%s)'
+                            % default_recipe)
+    where.add_argument('--checkpoint', metavar='PATH',
+                       help='this checkpoint, e.g. train_data/expert/model.ckpt-20000')
+    parser.add_argument('--step', type=int, metavar='N',
+                        help="the checkpoint of step N in the directory, not the newest")
+
+
+def parse_checkpoint_flags(parser, argv=None):
+    """parser.parse_args(argv), refusing --step beside --checkpoint (exit 2)."""
+    args = parser.parse_args(argv)
+    if args.step is not None and args.checkpoint:
+        parser.error('argument --step: not allowed with --checkpoint (it names one checkpoint)')
+    return args
+
+
+def train_hint(checkpoint_dir):
+    """A command that trains a checkpoint into checkpoint_dir, written as the README
+    writes commands; train_data/<recipe> gets that recipe."""
+    parent, name = os.path.split(os.path.normpath(checkpoint_dir))
+    recipe = DEFAULT_RECIPE
+    if name in recipes.RECIPES and os.path.basename(parent) == 'train_data':
+        recipe = name
+    words = ['.venv/bin/python', 'deep_cnn.py']
+    if recipe != DEFAULT_RECIPE:
+        words += ['--recipe', recipe]
+    if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
+        words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
+    return 'train one first, e.g. %s' % ' '.join(words)
+
+
+def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
+    """(directory, prefix) of the checkpoint the flags name: ``checkpoint`` (a prefix, its
+    .index or .data file, or a directory), the one of ``step``, else prefix None: the
+    newest one of the directory, chosen when it is read (a running training prunes them).
+    CheckpointError, with a command that trains one, where there is none."""
+    if checkpoint:
+        if os.path.isdir(checkpoint):
+            checkpoint_dir = checkpoint
+        else:
+            prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
+            if not exists(prefix):
+                if not os.path.exists(checkpoint):
+                    raise CheckpointError('no checkpoint at %s' % checkpoint)
+                prefix = checkpoint     # not a checkpoint's name: the reader says what it is
+            return os.path.dirname(prefix) or '.', prefix
+    checkpoint_dir = checkpoint_dir or rundir.default_checkpoint_dir(recipe or DEFAULT_RECIPE)
+    if not os.path.isdir(checkpoint_dir):
+        raise CheckpointError('no checkpoint directory %s; %s'
+                              % (checkpoint_dir, train_hint(checkpoint_dir)))
+    found = checkpoints(checkpoint_dir)
+    if not found:
+        raise CheckpointError('no checkpoint in %s; %s'
+                              % (checkpoint_dir, train_hint(checkpoint_dir)))
+    if step is None:
+        return checkpoint_dir, None
+    prefix = dict(found).get(step)
+    if prefix is None:
+        raise CheckpointError('no checkpoint of step %d in %s (steps there: %s)' % (
+            step, checkpoint_dir, ', '.join(str(s) for s, _ in found)))
+    return checkpoint_dir, prefix
+
+
+# --- which network a checkpoint holds ----------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def network_shapes(build, config):
+    """{variable name: shape} of config's network, as ``build`` makes it."""
+    tf = tfstart.import_tf()
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)   # never run: a seed only so op determinism allows the graph
+        net = build(tf.placeholder(tf.float32, [None, 784]), config)
+        return {v.op.name: v.shape.as_list() for v in net.variables.values()}
+
+
+def misfit(build, config, shapes):
+    """The first variable of config's network the checkpoint lacks or shapes otherwise,
+    as (name, shape in the network); None when the checkpoint fits."""
+    for name, shape in network_shapes(build, config).items():
+        if shapes.get(name) != shape:
+            return name, shape
+    return None
+
+
+def fitting_config(build, prefix, shapes, stored, run):
+    """(Config, run.json record, note) for the checkpoint: ``stored`` (the config of
+    its run.json ``run``) when its network fits; else guessed from the variable shapes
+    (several recipes share a network: expert, original, summaries and fast do), with
+    an empty record and a note that says so."""
+    if stored is not None and misfit(build, stored, shapes) is None:
+        return stored, run, None
+    why = ('run.json names recipe %r, but the checkpoint holds another network'
+           % stored.recipe if stored else 'no run.json config beside it')
+    fits = [name for name, row in recipes.RECIPES.items() if misfit(build, row, shapes) is None]
+    if not fits:
+        row = recipes.RECIPES[DEFAULT_RECIPE]
+        name, shape = misfit(build, row, shapes)
+        found = 'has no %s' % name if name not in shapes else 'has %s %s' % (name, shapes[name])
+        raise CheckpointError('%s matches no recipe of deep_cnn.py: it %s, recipe %s has %s'
+                              % (prefix, found, row.recipe, shape))
+    note = ('%s: %s; guessed recipe %s from the variable shapes (they fit %s)'
+            % (prefix, why, fits[0], ', '.join(fits)))
+    return recipes.resolve(fits[0]), {}, note
+
+
+# --- a checkpoint's network, restored for looking and predicting --------------------------
+
+class Restored:
+    """config's network built by ``build`` in a graph and session of its own (in the
+    precision it trained in), into which a checkpoint is restored: its probabilities by
+    ``predict``, any layer by ``run``. ``extras(layers)`` adds tensors of the caller's
+    (the visualiser's conv2 sums) to ``layers``."""
+
+    def __init__(self, build, config, extras=None):
+        tf = tfstart.import_tf()
+        self.config = config
+        self.prefix = self.step = self.note = None
+        self.record = {}
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            # The initialisers never run (the checkpoint is restored), but once a seeded run
+            # in this process has turned op determinism on, random ops need a seed to be built.
+            tf.set_random_seed(0)
+            self.x = tf.placeholder(tf.float32, [None, 784], name='x-input')
+            self.net = build(self.x, config)
+            self.layers = dict(self.net.layers)
+            if extras:
+                self.layers.update(extras(self.layers))
+            # Only the network's variables: global_step and Adam's slots stay on disk.
+            self.saver = tf.train.Saver(var_list=list(self.net.variables.values()))
+        self.sess = tfstart.new_session(
+            self.graph, config=tfstart.session_config(config.precision))
+
+    def restore(self, prefix):
+        """Restore ``prefix``; CheckpointError if it cannot be."""
+        restore(self.sess, self.saver, prefix)
+        self.prefix = prefix
+
+    def predict(self, images, batch_size=EVAL_BATCH, stop=None):
+        """[N, 10] probabilities of images [N, 784] (ink 1, paper 0, as MNIST's)."""
+        return predict(self.sess, self.x, self.net.probabilities, images, batch_size, stop)
+
+    def run(self, names, images):
+        """{name: array} of the named layers ('h_conv1', 'W_conv1', ...) for ``images``."""
+        return self.sess.run({n: self.layers[n] for n in names}, feed_dict={self.x: images})
+
+    def close(self):
+        self.sess.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
+                    recipe=None, extras=None, check=None):
+    """The checkpoint the flags name (``flags``: what add_checkpoint_flags parsed, or the
+    same four as arguments; see ``find``), restored into the network of the config
+    that trained it (run.json's, or guessed from the variable shapes: ``note`` says so):
+    a Restored with ``prefix``, ``step``, ``config`` and ``record`` set. ``check(shapes,
+    config)`` may refuse the checkpoint (a flag that does not fit it) before it is built.
+    Without a chosen step, the newest checkpoint still there when it is read."""
+    if flags is not None:
+        checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
+        step, recipe = flags.step, flags.recipe
+    directory, prefix = find(checkpoint_dir, checkpoint, step, recipe)
+    stored, run = record.config_of(directory)   # a malformed field: one warning, dropped
+    built = {}
+
+    def network(config):
+        if config not in built:
+            built[config] = Restored(build, config, extras)
+        return built[config]
+
+    def restore(prefix):
+        shapes, step = read_checkpoint(prefix)
+        config, found, note = fitting_config(build, prefix, shapes, stored, run)
+        if check:
+            check(shapes, config)
+        chosen = network(config)
+        chosen.restore(prefix)
+        chosen.step, chosen.record, chosen.note = step, found, note
+        return chosen
+
+    try:
+        if stored is not None and prefix is None and _passes(check, build, stored):
+            # Built before a checkpoint is chosen: a training that is still running
+            # prunes its older checkpoints within seconds.
+            network(stored)
+        chosen = restore(prefix) if prefix else with_newest(directory, restore)
+    except BaseException:
+        for net in built.values():
+            net.close()
+        raise
+    for net in built.values():
+        if net is not chosen:
+            net.close()
+    return chosen
+
+
+def _passes(check, build, config):
+    """Whether config's own network passes ``check`` (None passes)."""
+    try:
+        if check:
+            check(network_shapes(build, config), config)
+        return True
+    except Exception:
+        return False
+
+
+def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):
+    """Test accuracy of the newest checkpoint in checkpoint_dir, rebuilt from the config
+    its run.json records, in the precision it trained in."""
+    with open_checkpoint(build, checkpoint_dir=checkpoint_dir) as net:
+        test = mnist_data.read_data_sets(data_dir or net.config.data_dir).test
+        probabilities = net.predict(test.images)
+    return float(np.mean(probabilities.argmax(1) == test.labels))

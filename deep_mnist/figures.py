@@ -365,3 +365,114 @@ def plot_misclassified(images, labels, predictions, indices, total, title='', su
                   ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
     grid.draw(fig)
     return fig
+
+
+# --- classify.py --explain: one photo, its preparation, what the network saw ------------------
+
+STEP_CELL = 110     # the photo and each step of its preparation
+STEP_GAP = 12
+MAP_CELL = 30       # one conv map
+MAPS_PER_ROW = 32
+BARS_H = 110        # the probabilities' bars
+BAR_W = 36
+SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+EXPLAIN_CAPTION = ('Top: the photo and each step of its preparation, the ink drawn as MNIST '
+                   'has it, light on black (the grey step as the photo looks). Then the conv1 '
+                   'maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
+                   'prepared 28\u00d728 input: white = 0, black = the map\'s largest value. '
+                   'Bottom: the ten probabilities.')
+
+
+def fit_cell(values, cell):
+    """A 2-D array resized to fit a cell x cell square, keeping its aspect: blocks when
+    enlarged (the pixels stay visible), each pixel the mean of its area when shrunk."""
+    from PIL import Image
+    h, w = values.shape
+    scale = cell / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = Image.fromarray(np.asarray(values, np.float32), 'F')
+    return np.asarray(image.resize(size, Image.NEAREST if scale >= 1 else Image.BOX), float)
+
+
+def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
+    """classify.py's figure of one image: ``photo`` (a PIL RGB image) and ``steps``
+    ((name, array) of handwriting.prepare: 'grey' in grey levels, the rest ink), across
+    the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], 'h_conv2': ...}) in rows of
+    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
+    left = LABEL_W
+    width = max(MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP),
+                left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
+    lines = wrap('%s\n%s' % (subtitle, EXPLAIN_CAPTION), width - 2 * MARGIN)
+    y_steps = header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+    y = y_steps + STEP_CELL + SECTION_GAP
+    rows = []           # (name, first map, y) of each row of maps
+    for name, values in maps.items():
+        for first in range(0, values.shape[-1], MAPS_PER_ROW):
+            rows.append((name, first, y))
+            y += MAP_CELL + GAP
+        y += SECTION_GAP - GAP
+    y_bars = y + CAPTION_H
+    height = y_bars + BARS_H + CAPTION_H + MARGIN
+    fig = new_figure(width, height)
+    draw_header(fig, title, lines)
+    sheet = np.full((height, width), np.nan)
+
+    def put(values, x, y, cell):
+        """values fitted into the cell at (x, y), centred, framed; its box."""
+        cell_values = fit_cell(values, cell)
+        h, w = cell_values.shape
+        top, lft = y + (cell - h) // 2, x + (cell - w) // 2
+        sheet[top - BORDER_W:top + h + BORDER_W, lft - BORDER_W:lft + w + BORDER_W] = BORDER
+        sheet[top:top + h, lft:lft + w] = cell_values
+        return lft, top, lft + w, top + h
+
+    def caption(x, y, text, **kwargs):
+        fig.text(x / width, (height - y) / height, text, parse_math=False, **kwargs)
+
+    # The photo in colour, in its own axes where its cell is.
+    pw, ph = photo.size
+    scale = STEP_CELL / max(pw, ph)
+    w, h = pw * scale, ph * scale
+    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y_steps + (STEP_CELL - h) / 2
+    ax = fig.add_axes([x0 / width, 1 - (y0 + h) / height, w / width, h / height])
+    ax.imshow(np.asarray(photo), interpolation='antialiased')
+    ax.set_xticks([])
+    ax.set_yticks([])
+    caption(MARGIN, y_steps - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
+    for i, (name, values) in enumerate(steps, start=1):
+        x = MARGIN + i * (STEP_CELL + STEP_GAP)
+        # gray_r draws 1 black: the grey step as it looks, the ink light on black.
+        put(1 - np.asarray(values), x, y_steps, STEP_CELL)
+        caption(x, y_steps - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+    for name, first, y in rows:
+        values = maps[name]
+        last = min(first + MAPS_PER_ROW, values.shape[-1])
+        for j in range(first, last):
+            put(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y, MAP_CELL)
+        caption(left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (name, first, last - 1),
+                ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    ax.imshow(np.ma.masked_invalid(sheet), cmap=CMAP, vmin=0, vmax=1, interpolation='nearest',
+              extent=(0, width, height, 0), aspect='auto')
+    fig.axes[0].set_zorder(1)   # the photo above the sheet
+    # The bars: the answer black, the others grey, each with its percentage.
+    bars_w = 10 * BAR_W * 1.5
+    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / height, bars_w / width,
+                       BARS_H / height])
+    best = int(np.argmax(probabilities))
+    ax.bar(range(10), probabilities, width=0.66,
+           color=['black' if d == best else '0.7' for d in range(10)])
+    for d, p in enumerate(probabilities):
+        ax.text(d, p + 0.03, '%.0f%%' % (100 * p) if p >= 0.005 else '', ha='center',
+                va='bottom', fontsize=INDEX_SIZE + 0.5, color=GREY)
+    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
+    ax.set_xlim(-0.6, 9.6)
+    ax.set_xticks(range(10))
+    ax.set_yticks([])
+    for side in ('top', 'right', 'left'):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
+    caption(left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right', va='center',
+            fontsize=LABEL_SIZE, color=GREY)
+    return fig

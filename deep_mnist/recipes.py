@@ -111,6 +111,24 @@ SCHEDULES = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class SoftmaxRecipe:
+    """One version of softmax_baseline.py's softmax regression."""
+    name: str
+    source: str          # the write-up it comes from
+    loss: str            # 'logits': CE with logits; 'softmax': -sum(y_ * log(softmax))
+    learning_rate: float
+    steps: int
+    batch_size: int
+    expect: str          # what the text promises
+
+
+SOFTMAX_RECIPES = {r.name: r for r in (
+    SoftmaxRecipe('expert', '003', 'logits', 0.5, 1000, 100, 'about 92%'),
+    SoftmaxRecipe('original', '000', 'softmax', 0.01, 1000, 50, '91%'),
+)}
+
+
 def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
     """Training steps in one epoch of ``examples`` images (read_data_sets' training
     split unless a run trains on other data)."""

@@ -137,7 +137,8 @@ class RunRecord:
     """run.json of a run: the resolved config, one segment per invocation that trained,
     the step lines and epoch losses. Written at every checkpoint and at the end."""
 
-    def __init__(self, config, previous, start, steps_per_epoch):
+    def __init__(self, config, stored, previous, start, steps_per_epoch):
+        """``stored`` and ``previous``: the Config and record of the run.json so far."""
         self.config, self.start = config, start
         self.t0 = self.t1 = None    # when this segment's training loop started and ended
         self.steps_per_epoch = steps_per_epoch
@@ -147,7 +148,6 @@ class RunRecord:
         self.epoch_loss = partial[1] if partial and partial[0] == start else 0.0
         # A fallback to an older checkpoint redoes steps: earlier segments end at `start`.
         self.segments = [_cut(s, start) for s in previous.get('segments', []) if s['from'] < start]
-        stored = recipes.config_from_record(previous, warn=False)
         self.changed = {} if stored is None or not start else {
             k: v for k, v in recipes.config_changes(stored, config).items()
             if k not in recipes.PLACES}

@@ -26,8 +26,7 @@ import sys
 import threading
 import time
 
-import softmax_baseline
-from deep_mnist import machine, progress, record as run_record, recipes, rundir, signals
+from deep_mnist import checkpoints, machine, progress, record as run_record, recipes, rundir, signals
 
 # The scripts sit at the top of the checkout, beside this package.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,7 +129,7 @@ CLAIMS = {
 # --- the recipes, in step order ---------------------------------------------------
 
 def recipe_tables():
-    return {'softmax': softmax_baseline.RECIPES, 'cnn': recipes.RECIPES}
+    return {'softmax': recipes.SOFTMAX_RECIPES, 'cnn': recipes.RECIPES}
 
 
 def recipe_names():
@@ -236,7 +235,7 @@ def planned_steps(run):
     overrides = flag_overrides(run)
     if run.kind == 'cnn':
         return recipes.resolve(run.recipe, **overrides).steps
-    return overrides.get('steps', softmax_baseline.RECIPES[run.recipe].steps)
+    return overrides.get('steps', recipes.SOFTMAX_RECIPES[run.recipe].steps)
 
 
 def tensorflow_version():
@@ -416,11 +415,11 @@ def as_printed(accuracy):
     return float('%g' % accuracy) if isinstance(accuracy, (int, float)) else None
 
 
-def recompute(checkpoint_dir, data_dir):
-    """(test accuracy of the saved checkpoint, evaluated afresh in this process, error)."""
-    import deep_cnn  # here, not at the top: it brings in the trainer, which the flags never need
+def recompute(checkpoint_dir, data_dir, build):
+    """(test accuracy of the saved checkpoint, evaluated afresh in this process by the
+    network ``build`` makes, error)."""
     try:
-        return float(deep_cnn.checkpoint_test_accuracy(checkpoint_dir, data_dir)), None
+        return checkpoints.checkpoint_test_accuracy(build, checkpoint_dir, data_dir), None
     except Exception as e:  # a failed cross-check must not lose the run it checks
         return None, '%s: %s' % (type(e).__name__, e)
 
@@ -433,7 +432,7 @@ def result_of(info):
             'steps_per_s': info.get('steps_per_s'), 'train_time_s': info.get('wall_time_s')}
 
 
-def cnn_result(job, data_dir):
+def cnn_result(job, data_dir, build):
     """What deep_cnn.py's run.json and checkpoint tell about the run."""
     checkpoint_dir = os.path.join(job.dir, 'ckpt')
     config, info = run_record.config_of(checkpoint_dir)
@@ -442,7 +441,7 @@ def cnn_result(job, data_dir):
         return result
     if config is not None:
         result['config'] = dataclasses.asdict(config)   # the run's resolved config
-    result['recomputed_accuracy'], error = recompute(checkpoint_dir, data_dir)
+    result['recomputed_accuracy'], error = recompute(checkpoint_dir, data_dir, build)
     if error:
         result['recompute_error'] = error
         print('reproduce: warning: %s seed %d: not recomputed from its checkpoint: %s'
@@ -459,8 +458,9 @@ def softmax_result(job):
     return result
 
 
-def make_record(job, data_dir, tf_version):
-    """The JSON record of a finished job."""
+def make_record(job, data_dir, tf_version, build):
+    """The JSON record of a finished job; ``build`` makes the network to re-evaluate a
+    CNN's checkpoint with (deep_cnn.deepnn)."""
     run = job.run
     record = {
         'name': run.name, 'script': run.script, 'recipe': run.recipe, 'seed': run.seed,
@@ -476,7 +476,7 @@ def make_record(job, data_dir, tf_version):
     }
     result = {}
     if job.proc.returncode == 0:
-        result = cnn_result(job, data_dir) if run.kind == 'cnn' else softmax_result(job)
+        result = cnn_result(job, data_dir, build) if run.kind == 'cnn' else softmax_result(job)
     if result.get('test_accuracy') is None:
         lines = job.read('stderr.txt').strip().splitlines()
         record.update(status='failed', error=lines[-1] if job.proc.returncode and lines
@@ -530,13 +530,13 @@ def interrupts():
 class Runner:
     """Runs the plan's missing runs, recording each one as soon as it ends."""
 
-    def __init__(self, todo, args, records, json_path, tf_version):
+    def __init__(self, todo, args, records, json_path, tf_version, build):
         # Quick runs share two slots: the CNN runs (the plan's tail) go first, so the
         # short softmax runs fill the gaps at the end.
         self.pending = list(reversed(todo)) if args.quick else list(todo)
         self.total = len(todo)
         self.args, self.records, self.json_path = args, records, json_path
-        self.tf_version = tf_version
+        self.tf_version, self.build = tf_version, build
         self.out_dir, self.data_dir = os.path.abspath(args.out), os.path.abspath(args.data_dir)
         self.jobs = QUICK_JOBS if args.quick else 1
         self.running, self.started, self.last_beat = [], 0, time.monotonic()
@@ -599,7 +599,7 @@ class Runner:
 
     def finish(self, job):
         job.close()
-        record = make_record(job, self.data_dir, self.tf_version)
+        record = make_record(job, self.data_dir, self.tf_version, self.build)
         if not replace_record(self.records, record, job.run, self.tf_version):
             print('reproduce: %s seed %d failed; its earlier record stays'
                   % (job.run.name, job.run.seed), file=sys.stderr)

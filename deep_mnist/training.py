@@ -44,7 +44,8 @@ def clear_run(config):
 
 
 def check_resume(config):
-    """The usable run.json of config's checkpoint directory ({} if none). Checkpoints of
+    """(Config, record) of the run.json of config's checkpoint directory (None and {} if
+    none), read once for the whole run. Checkpoints of
     another recipe are refused (RunError); a flag that differs from the run so far is
     applied and said, with a note where it changes the training from here on."""
     directory = config.checkpoint_dir
@@ -54,7 +55,7 @@ def check_resume(config):
                               'evaluate' % directory)
     stored, previous = record.config_of(directory)
     if not found or stored is None:
-        return previous
+        return stored, previous
     changed = recipes.config_changes(stored, config)
     fixed = [name for name in changed if name not in recipes.RESUMABLE]
     if fixed:
@@ -68,7 +69,7 @@ def check_resume(config):
         raise rundir.RunError('%s holds %s: %s, or choose another --checkpoint_dir to start a '
                               'new one' % (directory, what, how))
     if found[-1][0] >= config.steps:
-        return previous     # nothing resumes: the checkpoint is only evaluated
+        return stored, previous     # nothing resumes: the checkpoint is only evaluated
     for name, (was, now) in changed.items():
         if name in recipes.PLACES or name in ('expect', 'source'):
             continue
@@ -76,7 +77,7 @@ def check_resume(config):
             name == 'steps' and stored.schedule != 'constant')
         say('resuming with %s %s (the run so far used %s)%s' % (
             name, now, was, '; this changes the training from here on' if math else ''))
-    return previous
+    return stored, previous
 
 
 def load_data(config, mnist=None):
@@ -94,15 +95,15 @@ def load_data(config, mnist=None):
 class Run:
     """What the training loop calls out to. ``start`` is the step it resumes from."""
 
-    def __init__(self, sess, model, config, mnist, stop, previous, evaluate):
+    def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
         self.stop, self.evaluate = stop, evaluate
         self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
-                                                   config.keep_every)
+                                                   config.keep_every, say)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
         epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
-        self.record = record.RunRecord(config, previous, self.start, epoch)
+        self.record = record.RunRecord(config, *resumed, self.start, epoch)
         self.writers = self.progress = None
 
     # the loop's surroundings: a context for TensorBoard writers, progress and the clock
@@ -251,7 +252,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             rundir.remove_partial_files(config.checkpoint_dir)
             if fresh:
                 clear_run(config)
-            previous = check_resume(config)
+            resumed = check_resume(config)
             mnist = load_data(config, mnist)
             tf = tfstart.import_tf()
             if stop:
@@ -262,7 +263,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             model = build_model(config)
             options = tfstart.session_config(config.precision)
             with tfstart.new_session(model.graph, config=options) as sess:
-                the_run = Run(sess, model, config, mnist, stop, previous, evaluate)
+                the_run = Run(sess, model, config, mnist, stop, resumed, evaluate)
                 if the_run.start and the_run.start >= config.steps:
                     code = the_run.evaluate_only()
                     stop.done = True    # the result is out: teardown changes nothing

@@ -150,7 +150,7 @@ def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tm
                                 log_dir=str(tmp_path / 'r' / 'logs'))
     assert record['config'] == dataclasses.asdict(expected)
     # The checkpoint, rebuilt from run.json's config alone, gives the printed accuracy.
-    recomputed = deep_cnn.checkpoint_test_accuracy(ckpt, data_dir)
+    recomputed = checkpoints.checkpoint_test_accuracy(deep_cnn.deepnn, ckpt, data_dir)
     assert '%g' % recomputed == '%g' % printed_accuracy(proc.stdout)
 
 
@@ -228,15 +228,14 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_
 
 @pytest.mark.slow
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
-    mnist = mnist_data.read_data_sets(data_dir, one_hot=True)
-    model = deep_cnn.build_model(deep_cnn.resolve('expert'))
-    with tfstart.new_session(model.graph) as sess:
-        checkpoints.restore(sess, model.saver,
-                            checkpoints.latest_checkpoint(str(expert_run[0] / 'ckpt')))
-        batched, _ = deep_cnn.evaluate(sess, model, mnist.test.images, mnist.test.labels)
-        whole = sess.run(model.accuracy, feed_dict={model.x: mnist.test.images,
-                                                    model.y_: mnist.test.labels})
-    assert batched == pytest.approx(float(whole), abs=1e-6)
+    test = mnist_data.read_data_sets(data_dir).test
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, str(expert_run[0] / 'ckpt')) as net:
+        in_batches = net.predict(test.images)
+        at_once = net.predict(test.images, batch_size=len(test.images))
+    assert in_batches.shape == (10000, 10)
+    np.testing.assert_allclose(in_batches, at_once, atol=1e-5)
+    batched = float(np.mean(in_batches.argmax(1) == test.labels))
+    assert batched == float(np.mean(at_once.argmax(1) == test.labels))
     assert '%g' % batched == expert_run[1].stdout.split()[-1]
 
 

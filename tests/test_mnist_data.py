@@ -638,6 +638,125 @@ def test_bad_http_download_leaves_nothing(tmp_path, offline, http_server, file_m
     assert leftovers(directory) == []
 
 
+# --- the name lookup: bounded by HTTP_TIMEOUT like the rest of the download -----------
+
+MIRROR_HOST = 'mnist-mirror.test'   # .test never resolves: only the tests' resolver knows it
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """answer(port=None, delay=0): mnist_data's name lookups go to a stand-in that waits
+    ``delay`` seconds, then answers MIRROR_HOST with 127.0.0.1 (``port`` given) or stays
+    silent until the test ends (a DNS server that never answers). Returns the hosts
+    looked up."""
+    asked, ended = [], threading.Event()
+
+    def answer(port=None, delay=0):
+        def look_up(host, port_asked, *args):
+            asked.append(host)
+            if port is None:
+                ended.wait(60)
+                raise socket.gaierror(socket.EAI_AGAIN, 'no answer')
+            time.sleep(delay)
+            assert host == MIRROR_HOST
+            return socket.getaddrinfo('127.0.0.1', port_asked, *args)
+        monkeypatch.setattr(mnist_data, 'RESOLVE', look_up)
+        return asked
+    yield answer
+    ended.set()
+
+
+def test_a_silent_name_lookup_is_given_up_naming_the_host(tmp_path, offline, resolver,
+                                                          monkeypatch, capsys):
+    asked = resolver()
+    url = 'https://%s/mnist/' % MIRROR_HOST
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 0.5)
+    start = time.monotonic()
+    message = assert_data_error(lambda: fetch(tmp_path, mnist_data.TEST_LABELS), tmp_path,
+                                r'no DNS answer for %s within 0\.5 s' % MIRROR_HOST)
+    assert time.monotonic() - start < 0.5 + 2
+    assert asked == [MIRROR_HOST]
+    assert stderr_lines(capsys) == [
+        'mnist_data: %st10k-labels-idx1-ubyte.gz: failed (no DNS answer for %s within 0.5 s)'
+        % (url, MIRROR_HOST)]
+    assert '\n' not in message
+    assert leftovers(tmp_path) == []
+
+
+def test_a_slow_name_lookup_in_time_fetches_from_its_address(real_bytes, tmp_path, offline,
+                                                             resolver, monkeypatch, capsys):
+    # The system resolver knows no .test host: the file can only come through the
+    # address the bounded lookup found, with the mirror's name in the Host header.
+    hosts = []
+
+    class HostsSeen(Quiet):
+        def do_GET(self):
+            hosts.append(self.headers['Host'])
+            super().do_GET()
+
+    root = tmp_path / 'mirror'
+    root.mkdir()
+    name = mnist_data.TEST_LABELS
+    (root / (name + '.gz')).write_bytes(gzip.compress(real_bytes[name], compresslevel=1))
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(HostsSeen, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        asked = resolver(port, delay=0.3)
+        url = 'http://%s:%d/' % (MIRROR_HOST, port)
+        monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+        monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 2)
+        directory = tmp_path / 'data'
+        directory.mkdir()
+        path = fetch(directory, name)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert mnist_data.read_bytes(path) == real_bytes[name]
+    assert asked == [MIRROR_HOST]
+    assert hosts == ['%s:%d' % (MIRROR_HOST, port)]
+    assert stderr_lines(capsys) == ['mnist_data: fetched %s.gz from %s (verified)' % (name, url)]
+
+
+@pytest.mark.skipif(shutil.which('openssl') is None, reason='needs openssl to make a certificate')
+def test_https_through_the_looked_up_address_keeps_sni_and_the_certificate_check(
+        real_bytes, tmp_path, offline, resolver, monkeypatch):
+    import ssl
+    cert, key = tmp_path / 'cert.pem', tmp_path / 'key.pem'
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+                    '-keyout', str(key), '-out', str(cert), '-subj', '/CN=' + MIRROR_HOST,
+                    '-addext', 'subjectAltName=DNS:' + MIRROR_HOST],
+                   check=True, capture_output=True, timeout=60)
+    names = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, server_name, ctx: names.append(server_name)
+
+    root = tmp_path / 'mirror'
+    root.mkdir()
+    name = mnist_data.TEST_LABELS
+    (root / (name + '.gz')).write_bytes(gzip.compress(real_bytes[name], compresslevel=1))
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Quiet, directory=str(root)))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        resolver(port)
+        monkeypatch.setattr(mnist_data, 'MIRRORS', ('https://%s:%d/' % (MIRROR_HOST, port),))
+        monkeypatch.setenv('SSL_CERT_FILE', str(cert))   # trust the test's certificate
+        directory = tmp_path / 'data'
+        directory.mkdir()
+        path = fetch(directory, name)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert mnist_data.read_bytes(path) == real_bytes[name]
+    assert names == [MIRROR_HOST]     # SNI: the mirror's name, not the address
+
+
 def test_missing_file_without_sources_says_what_was_tried(tmp_path, offline):
     directory = str(tmp_path / 'data')
     message = assert_data_error(lambda: mnist_data.maybe_download(directory), directory,

@@ -435,3 +435,31 @@ def test_a_disk_that_fills_after_the_checkpoint_is_one_line_and_run_json_stays_v
     record = run_json(ckpt)             # the one written as the run began: true, and whole
     assert record['status'] == 'running' and record['steps'] == 0
     assert steps_in(ckpt) == [10]
+
+
+def test_a_resumed_run_reads_its_config_once(data_dir, trained, monkeypatch):
+    from deep_mnist import recipes
+    parsed = []
+    real = recipes.config_from_record
+
+    def counting(*args, **kwargs):
+        parsed.append(args)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(recipes, 'config_from_record', counting)
+    assert cnn(data_dir, trained, '--steps', 40, '--checkpoint_every', 10) == 0
+    assert len(parsed) == 1
+    assert run_json(trained)['segments'][-1]['from'] == 30
+
+
+def test_a_damaged_checkpoint_is_named_by_the_run_that_found_it(data_dir, trained, tmp_path):
+    """The line's prefix comes from the run (deep_cnn's own say), not a constant."""
+    data = trained / 'model.ckpt-30.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:100])
+    tf = tfstart.import_tf()
+    model = deep_cnn.build_model(deep_cnn.resolve('expert'))
+    said = []
+    with tfstart.new_session(model.graph) as sess:
+        kept = checkpoints.Checkpoints(str(trained), model.saver, say=said.append)
+        assert kept.restore_or_initialise(sess, model.graph, model.global_step, 'expert') == 20
+    assert tf is not None and len(said) == 1
+    assert said[0].startswith('skipped model.ckpt-30: damaged (the file is truncated)')

@@ -325,7 +325,7 @@ def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_drawn
     with open(expert.out / 'misclassified.json') as f:
         report = json.load(f)
     # deep_cnn's own evaluation of the same checkpoint counts the same mistakes.
-    accuracy = deep_cnn.checkpoint_test_accuracy(str(expert.ckpt), DATA_DIR)
+    accuracy = checkpoints.checkpoint_test_accuracy(deep_cnn.deepnn, str(expert.ckpt), DATA_DIR)
     assert report['misclassified'] == round((1 - accuracy) * len(test.labels)) > 0
     assert report['step'] == 200
     shown = report['shown']
@@ -760,7 +760,7 @@ def test_errors_exit_1_with_one_line(case, bad_checkpoints, expert, single, tmp_
 
 
 def test_the_training_hint_is_the_readme_s_command_for_that_directory():
-    hint = vf.train_hint
+    hint = checkpoints.train_hint
     assert hint('train_data/expert') == 'train one first, e.g. .venv/bin/python deep_cnn.py'
     assert hint('train_data/fast/').endswith('.venv/bin/python deep_cnn.py --recipe fast')
     assert hint('/runs/train_data/single_conv').endswith(

@@ -1,0 +1,248 @@
+"""Photos of MNIST test digits, made up: the photo set classify.py is tested and
+benchmarked on, and the example photos in examples/.
+
+Nobody can ship a few hundred photos of handwriting with a repository, but the test
+digits (never trained on) can be made to look like photos of them: each digit inked
+onto paper that is not white, not even and not clean, the way a learner's phone sees a
+digit on a sheet: dark ink on light paper or chalk on a dark board, several shades and
+colours, 70-220 pixels tall, off centre, slightly turned, on a ruled line or not,
+blurred, noisy, saved as JPEG of some quality or PNG, some with an EXIF orientation tag
+that turns them upright, some PNGs with transparent paper. Every photo is a function of
+(seed, index) alone: the same on every machine with the same Pillow.
+
+    python -m deep_mnist.photos photos/ --count 300       # photos/*.jpg|png, labels.json
+    python -m deep_mnist.photos examples/ --examples      # the repository's examples/
+"""
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import sys
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+ORIENTATION = 0x0112      # the EXIF tag; 3, 6, 8: turned 180, 90 clockwise, 90 anticlockwise
+# What exif_transpose does for each tag, undone here so that it brings the photo upright.
+STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+             8: Image.Transpose.ROTATE_270}
+INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30, 0.30, 0.32),
+        'red': (0.55, 0.08, 0.08)}
+PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0.93, 0.95),
+          'blue': (0.92, 0.95, 1.0)}
+BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
+
+
+@dataclasses.dataclass
+class Look:
+    """How one photo of a digit looks; see draw_look for the ranges."""
+    height: int             # the digit's height, pixels
+    canvas: tuple           # (width, height) of the photo
+    at: tuple               # (x, y) of the digit's centre, as fractions of the free room
+    angle: float            # degrees, anticlockwise
+    dark_ink: bool          # dark ink on light paper, or light chalk on a dark board
+    ink: tuple              # RGB in [0, 1]
+    paper: tuple            # RGB in [0, 1], before the light falls on it
+    light: float            # the shade the light casts: paper level from 1 - light to 1
+    blur: float             # Gaussian radius, pixels
+    noise: float            # standard deviation of the sensor noise, of 1 = white
+    ruled: bool             # blue ruled lines across the sheet
+    orientation: int        # EXIF orientation tag: 1 upright, 3, 6 or 8
+    format: str             # 'JPEG', 'PNG' or 'PNG-alpha' (transparent paper)
+    quality: int            # JPEG quality
+
+    @property
+    def suffix(self):
+        return '.jpg' if self.format == 'JPEG' else '.png'
+
+
+def draw_look(rng):
+    """A Look drawn at random (numpy Generator ``rng``)."""
+    height = int(rng.integers(70, 221))
+    canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
+    dark_ink = rng.random() < 0.75
+    if dark_ink:
+        ink = INKS[rng.choice(list(INKS))]
+        shade = rng.uniform(0.72, 1.0)
+        paper = tuple(v * shade for v in PAPERS[rng.choice(list(PAPERS))])
+    else:
+        ink = tuple([rng.uniform(0.7, 0.97)] * 3)                   # chalk
+        paper = BOARDS[rng.choice(list(BOARDS))]
+    form = rng.choice(['JPEG', 'PNG', 'PNG-alpha'], p=[0.7, 0.25, 0.05]) if dark_ink \
+        else rng.choice(['JPEG', 'PNG'], p=[0.7, 0.3])
+    return Look(height=height, canvas=canvas, at=(rng.random(), rng.random()),
+                angle=float(rng.uniform(-8, 8)), dark_ink=bool(dark_ink), ink=ink, paper=paper,
+                light=float(rng.uniform(0, 0.35)), blur=float(rng.uniform(0, 1.2)),
+                noise=float(rng.uniform(0, 0.04)), ruled=bool(dark_ink and rng.random() < 0.3),
+                orientation=int(rng.choice([1, 3, 6, 8], p=[0.8, 0.05, 0.1, 0.05])),
+                format=str(form), quality=int(rng.integers(40, 96)))
+
+
+def stroke_alpha(digit, look):
+    """How much ink covers each pixel: the 28x28 digit (ink 1) cut to its box, enlarged
+    to look.height, turned by look.angle, its soft edges sharpened to a pen's."""
+    rows, cols = np.flatnonzero(digit.max(1) > 0), np.flatnonzero(digit.max(0) > 0)
+    box = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
+    scale = look.height / (rows[-1] - rows[0] + 1)
+    size = (round(box.shape[1] * scale), round(box.shape[0] * scale))
+    big = Image.fromarray(box.astype(np.float32), 'F').resize(size, Image.BICUBIC)
+    big = big.rotate(look.angle, Image.BILINEAR, expand=True)
+    return np.clip((np.asarray(big) - 0.3) / 0.4, 0, 1)
+
+
+def smooth_field(rng, shape, cells=4):
+    """Noise in [-1, 1] that varies over a few cells across the photo: the paper's grain."""
+    coarse = rng.uniform(-1, 1, (cells, cells)).astype(np.float32)
+    return np.asarray(Image.fromarray(coarse, 'F').resize(shape[::-1], Image.BICUBIC))
+
+
+def render(digit, look, rng):
+    """The photo of ``digit`` (28x28, ink 1) as ``look`` says: an RGB or RGBA image,
+    stored turned as its orientation tag says (encode writes the tag)."""
+    alpha = stroke_alpha(digit, look)
+    w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
+    x = int(look.at[0] * (w - alpha.shape[1]))
+    y = int(look.at[1] * (h - alpha.shape[0]))
+    cover = np.zeros((h, w), np.float32)
+    cover[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
+    # The light: a shade falling across the sheet in some direction, and the grain.
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    ramp = (np.cos(angle) * xx + np.sin(angle) * yy)
+    ramp = (ramp - ramp.min()) / max(ramp.max() - ramp.min(), 1e-6)
+    light = 1 - look.light * ramp + 0.04 * smooth_field(rng, (h, w))
+    paper = np.ones((h, w, 3), np.float32) * np.array(look.paper, np.float32)
+    if look.ruled:
+        spacing = look.height * rng.uniform(0.45, 0.8)
+        thick = int(rng.integers(1, 3))
+        line = np.zeros(h, np.float32)
+        for top in np.arange(rng.uniform(0, spacing), h, spacing).astype(int):
+            line[top:top + thick] = rng.uniform(0.35, 0.6)
+        paper = paper * (1 - line[:, None, None]) + np.array([0.35, 0.5, 0.8]) * line[:, None, None]
+    ink = np.array(look.ink, np.float32)
+    rgb = paper * (1 - cover[..., None]) + ink * cover[..., None]
+    rgb = rgb * light[..., None]
+    image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB')
+    if look.blur > 0.05:
+        image = image.filter(ImageFilter.GaussianBlur(look.blur * look.height / 100))
+    values = np.asarray(image, np.float32) + rng.normal(0, look.noise * 255, (h, w, 1))
+    image = Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), 'RGB')
+    if look.format == 'PNG-alpha':      # a drawing on transparent paper: the ink alone
+        image.putalpha(Image.fromarray((cover * 255).astype(np.uint8), 'L'))
+    if look.orientation != 1:
+        image = image.transpose(STORED_AS[look.orientation])
+    return image
+
+
+def encode(image, look):
+    """The photo's file contents, with its EXIF orientation tag."""
+    exif = Image.Exif()
+    if look.orientation != 1:
+        exif[ORIENTATION] = look.orientation
+    out = io.BytesIO()
+    if look.format == 'JPEG':
+        image.save(out, 'JPEG', quality=look.quality, exif=exif.tobytes())
+    else:
+        image.save(out, 'PNG', exif=exif.tobytes())
+    return out.getvalue()
+
+
+def make_photo(digit, seed, index, **changes):
+    """(file contents, Look) of photo ``index`` of the set ``seed``: a Look drawn from
+    (seed, index), ``changes`` overriding any of its fields."""
+    rng = np.random.default_rng([seed, index])
+    look = dataclasses.replace(draw_look(rng), **changes)
+    return encode(render(digit, look, rng), look), look
+
+
+def photo_set(images, labels, count, seed=0):
+    """Yields (file name, contents, label, Look) of ``count`` photos of the first
+    ``count`` of ``images`` [N, 784] (MNIST's test digits)."""
+    for i in range(count):
+        label = int(labels[i])
+        contents, look = make_photo(images[i].reshape(28, 28), seed, i)
+        yield 'photo%04d_%d%s' % (i, label, look.suffix), contents, label, look
+
+
+def write_photo_set(directory, images, labels, count, seed=0):
+    """Write the photos and labels.json ({file name: {label, look}}) into ``directory``;
+    returns {file name: label}."""
+    os.makedirs(directory, exist_ok=True)
+    written, about = {}, {}
+    for name, contents, label, look in photo_set(images, labels, count, seed):
+        with open(os.path.join(directory, name), 'wb') as f:
+            f.write(contents)
+        written[name] = label
+        about[name] = {'label': label, 'look': dataclasses.asdict(look)}
+    with open(os.path.join(directory, 'labels.json'), 'w') as f:
+        json.dump(about, f, indent=1)
+    return written
+
+
+# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
+# that index; the Look drawn from (EXAMPLES_SEED, index), then these fields changed.
+EXAMPLES_SEED = 1
+EXAMPLES = [
+    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True,
+                                     dark_ink=True, format='JPEG', quality=85)),
+    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
+                                       paper=BOARDS['green'], format='JPEG', quality=85)),
+    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
+                                       dark_ink=True, ruled=False, format='JPEG', quality=85)),
+    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1),
+                                        dark_ink=True, ink=INKS['black'], ruled=False,
+                                        paper=PAPERS['grey'], noise=0.0, blur=0.3,
+                                        format='PNG')),
+    ('4_turned_by_exif.jpg', 4, dict(orientation=6, dark_ink=True, ink=INKS['black'],
+                                     paper=PAPERS['white'], format='JPEG', quality=85)),
+    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, dark_ink=True,
+                                         ink=INKS['black'], paper=PAPERS['grey'],
+                                         ruled=False, format='JPEG', quality=45)),
+    ('6_transparent.png', 11, dict(format='PNG-alpha', dark_ink=True, ink=INKS['black'],
+                                   noise=0.0, orientation=1, ruled=False)),
+    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'], dark_ink=True,
+                               format='JPEG', quality=85)),
+]
+EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
+
+
+def write_examples(directory, images):
+    """The EXAMPLES photos of MNIST's test ``images`` into ``directory``; their names."""
+    os.makedirs(directory, exist_ok=True)
+    for name, index, changes in EXAMPLES:
+        changes = dict(dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS), **changes)
+        contents, _ = make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index, **changes)
+        with open(os.path.join(directory, name), 'wb') as f:
+            f.write(contents)
+    return [name for name, _, _ in EXAMPLES]
+
+
+def main(argv=None):
+    import mnist_data
+    p = argparse.ArgumentParser(prog='python -m deep_mnist.photos',
+                                description='Write photos of MNIST test digits.')
+    p.add_argument('directory')
+    p.add_argument('--count', type=int, default=300, help='how many (default: 300)')
+    p.add_argument('--seed', type=int, default=0, help='which set (default: 0)')
+    p.add_argument('--data_dir', default=mnist_data.default_data_dir())
+    p.add_argument('--examples', action='store_true',
+                   help="write the repository's examples/ photos instead (see EXAMPLES)")
+    args = p.parse_args(argv)
+    try:
+        test = mnist_data.read_data_sets(args.data_dir).test
+    except mnist_data.MNISTDataError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    if args.examples:
+        names = write_examples(args.directory, test.images)
+        print('wrote %d example photos into %s' % (len(names), args.directory))
+        return 0
+    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed)
+    print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
