@@ -4,7 +4,9 @@ against `expert`: one command, one process, interleaved.
     .venv/bin/python bench/bench_ceiling.py [--rounds 3] [--seconds 4]
 
 Measures, round by round (so drift hits all alike):
-  - the ceiling: a 2048 x 2048 matrix product, fp32 (and bf16 where the CPU has it);
+  - the ceiling, the best of: a 2048 x 2048 matrix product in TensorFlow and in numpy,
+    and a large 3x3 convolution (512 channels) through oneDNN; fp32, and bf16 where the
+    CPU has it;
   - the two conv layers alone (forward, and backward to their weights and conv2's input);
   - the whole training step of the expert network: `expert` (fp32, batch 50), `fast` in
     fp32 (its fp32 schedule's batch) and, where native, in bf16 (batch 128).
@@ -85,6 +87,24 @@ def numpy_matmul_case():
     return (lambda: a @ b), 2 * N ** 3
 
 
+def big_conv_case(precision, stack):
+    """A 3x3 convolution of 512 channels to 512 on 16 maps of 32 x 32: the compute-bound
+    work oneDNN's kernels do best (TensorFlow's and numpy's matrix products reached
+    well under it on the AMD EPYC); in bf16 through the run's rewrite."""
+    tf = tfstart.tf
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = np.random.RandomState(0)
+        x = tf.Variable(rng.randn(16, 32, 32, 512).astype(np.float32))
+        w = tf.Variable(rng.randn(3, 3, 512, 512).astype(np.float32) / 50)
+        out = tf.reduce_sum(tf.nn.conv2d(x, w, [1, 1, 1, 1], 'SAME'))
+        init = tf.global_variables_initializer()
+    sess = stack.enter_context(tfstart.new_session(
+        graph, config=tfstart.session_config(precision)))
+    sess.run(init)
+    return (lambda: sess.run(out)), 2 * 16 * 32 * 32 * 512 * 512 * 9
+
+
 def conv_case(precision, batch_size, mnist, stack):
     """The two conv layers (with ReLU and pooling) forward and backward on one batch."""
     tf = tfstart.tf
@@ -143,8 +163,10 @@ def main():
     with contextlib.ExitStack() as stack:
         cases = {'matmul fp32': matmul_case('fp32', stack),
                  'matmul fp32 (numpy)': numpy_matmul_case()}
+        cases['big conv fp32'] = big_conv_case('fp32', stack)
         if has_bf16:
             cases['matmul bf16'] = matmul_case('bf16', stack)
+            cases['big conv bf16'] = big_conv_case('bf16', stack)
         cases['conv layers fp32, batch 256'] = conv_case('fp32', 256, mnist, stack)
         if has_bf16:
             cases['conv layers bf16, batch 128'] = conv_case('bf16', 128, mnist, stack)
@@ -161,16 +183,21 @@ def main():
     gflops = {name: statistics.median(f) / 1e9 for name, f in flops.items()}
     # the better of TensorFlow's and numpy's product; under load either can fall below
     # the training step itself, which then says the ceiling was not measured
-    ceiling = {'fp32': max(gflops['matmul fp32'], gflops['matmul fp32 (numpy)']),
-               'bf16': gflops.get('matmul bf16')}
+    ceiling = {'fp32': max(gflops['matmul fp32'], gflops['matmul fp32 (numpy)'],
+                           gflops['big conv fp32']),
+               'bf16': max(gflops.get('matmul bf16', 0), gflops.get('big conv bf16', 0)) or None}
+    print('ceiling: fp32 %.1f GFLOP/s%s' % (ceiling['fp32'], ', bf16 %.1f GFLOP/s' % ceiling['bf16']
+                                             if ceiling['bf16'] else ''))
     print('%-30s %8s %14s %14s' % ('case', 'GFLOP/s', 'of fp32 ceil.', 'of bf16 ceil.'))
     for name, g in gflops.items():
         print('%-30s %8.1f %13.0f%% %14s' % (
             name, g, 100 * g / ceiling['fp32'],
             '%.0f%%' % (100 * g / ceiling['bf16']) if ceiling['bf16'] else '-'))
-    if max(g for n, g in gflops.items() if 'step' in n) > ceiling['fp32']:
-        print('note: a training step ran above the matmul "ceiling": the products did not '
-              'reach the CPU\'s peak (busy cores?); the fractions are upper bounds at best')
+    above = [n for n, g in gflops.items() if 'step' in n and
+             g > (ceiling['bf16'] if 'bf16' in n else ceiling['fp32'])]
+    if above:
+        print('note: %s ran above its precision\'s ceiling: the ceiling cases did not reach '
+              'the CPU\'s peak (busy cores?); take the fractions as upper bounds' % above[0])
     per_image = train_flops_per_image()
     rate = {name: g * 1e9 / per_image for name, g in gflops.items() if 'step' in name}
     expert_s = expert.steps * expert.batch_size / rate['expert step (fp32, batch 50)']
