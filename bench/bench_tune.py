@@ -1,7 +1,7 @@
 """The tuning of `fast`, rerun: each candidate schedule of docs/fast.md's table trained on
 the given seeds, and its VALIDATION accuracy (never the test set's).
 
-    .venv/bin/python bench/bench_tune.py [--candidates fp32-3x256,...] [--seeds 101,102,103]
+    .venv/bin/python bench/bench_tune.py [--candidates fp32-3x128-5e-3,...] [--seeds 101,102,103]
 
 Each run is deep_cnn's training of the expert network (layers, sizes, initialisation,
 dropout unchanged) with the candidate's schedule, in a temporary directory; its final
@@ -56,6 +56,8 @@ CANDIDATES = {
     'fp32-3x256-7e-3': candidate('fp32', 3, 256, 7e-3),
     'fp32-2.5x256-7e-3': candidate('fp32', 2.5, 256, 7e-3),
     'fp32-2.5x128-5e-3': candidate('fp32', 2.5, 128, 5e-3),
+    'fp32-3.5x128-5e-3': candidate('fp32', 3.5, 128, 5e-3),
+    'fp32-3x128-7e-3': candidate('fp32', 3, 128, 7e-3),
 }
 
 candidate_list = cli.checked_type(lambda text: text.split(','),
