@@ -1,9 +1,14 @@
-"""Shared fixtures: the repository root and a verified MNIST data directory."""
+"""Shared fixtures: the repository root, a verified MNIST data directory, and short real
+training runs made once per session; helpers that run a script as a user would (a new
+process) or call its main() here (no new Python, no TensorFlow start-up)."""
 
+import contextlib
+import io
 import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -12,7 +17,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Test the working tree's modules, even when an older copy of the project is installed.
 sys.path.insert(0, str(REPO_ROOT))
 
-import mnist_data  # noqa: E402  (needs the path above)
+import deep_cnn  # noqa: E402  (needs the path above; imports TensorFlow only when asked)
+import mnist_data  # noqa: E402
+import softmax_baseline  # noqa: E402
 
 # $MNIST_DATA_DIR or <repo>/MNIST_data; the data_dir fixture makes sure it is filled.
 DATA_DIR = os.path.abspath(os.environ.get('MNIST_DATA_DIR') or REPO_ROOT / 'MNIST_data')
@@ -53,3 +60,101 @@ def data_dir():
     """
     mnist_data.maybe_download(DATA_DIR)
     return DATA_DIR
+
+
+# --- a script's main() in this process ---------------------------------------------------
+
+class Ran:
+    """What a script did when its main() was called here: as subprocess.CompletedProcess
+    has it (returncode, stdout, stderr), without a new Python and TensorFlow start-up."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+    def __repr__(self):
+        return 'Ran(returncode=%r, stderr=%r)' % (self.returncode, self.stderr[-2000:])
+
+
+@contextlib.contextmanager
+def _fd_captured(fd):
+    """What is written to file descriptor ``fd`` in the block (TensorFlow's C++ side
+    writes there, not to sys.stderr): a list that holds that text after the block."""
+    text = []
+    with tempfile.TemporaryFile() as tmp:
+        stream = sys.stdout if fd == 1 else sys.stderr
+        stream.flush()
+        saved = os.dup(fd)
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield text
+        finally:
+            stream.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            text.append(tmp.read().decode(errors='replace'))
+
+
+def call_main(main, *args, cwd=None):
+    """``main(argv)`` of one of the scripts, as ``python script.py args`` runs it from
+    ``cwd`` (default: the repository): a Ran with its exit code (a SystemExit's too, as
+    argparse's 2) and everything it printed, by Python or by native code."""
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd or REPO_ROOT)
+    try:
+        with _fd_captured(1) as native_out, _fd_captured(2) as native_err, \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code
+            if code is None:
+                code = 0
+            elif not isinstance(code, int):      # sys.exit('message'): printed, status 1
+                print(code, file=sys.stderr)
+                code = 1
+    finally:
+        os.chdir(here)
+    return Ran(code, ''.join(native_out) + out.getvalue(), ''.join(native_err) + err.getvalue())
+
+
+# --- short real runs, trained once per session ----------------------------------------------
+# Tests that change a run's directory copy it first (shutil.copytree into tmp_path).
+
+EXPERT_STEPS = 300
+
+
+@pytest.fixture(scope='session')
+def expert_run(data_dir, tmp_path_factory):
+    """deep_cnn.py's tutorial recipe for 300 seeded steps (seed 1), a step line and
+    TensorBoard scalars every 20 steps, checkpoints at 100, 200 and 300: (the run's
+    directory, holding ckpt/ and logs/; the Ran)."""
+    base = tmp_path_factory.mktemp('expert')
+    ran = call_main(deep_cnn.main, '--steps', EXPERT_STEPS, '--seed', 1, '--log_every', 20,
+                    '--summary_every', 20, '--checkpoint_every', 100, '--data_dir', data_dir,
+                    '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
+    assert ran.returncode == 0, ran.stderr
+    return base, ran
+
+
+@pytest.fixture(scope='session')
+def fast_run(data_dir, tmp_path_factory):
+    """deep_cnn.py --recipe fast for 20 seeded steps: (its directory, the Ran)."""
+    base = tmp_path_factory.mktemp('fast')
+    ran = call_main(deep_cnn.main, '--recipe', 'fast', '--steps', 20, '--seed', 1,
+                    '--log_every', 20, '--summary_every', 20, '--data_dir', data_dir,
+                    '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
+    assert ran.returncode == 0, ran.stderr
+    return base, ran
+
+
+@pytest.fixture(scope='session')
+def softmax_run(data_dir, tmp_path_factory):
+    """softmax_baseline.py's expert recipe with --seed 7 and a --record: (the record's
+    directory, where it is run.json; the Ran)."""
+    base = tmp_path_factory.mktemp('softmax')
+    ran = call_main(softmax_baseline.main, '--data_dir', data_dir, '--seed', 7,
+                    '--record', base / 'run.json')
+    return base, ran
+

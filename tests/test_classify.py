@@ -22,7 +22,7 @@ FAST_STEPS = 300        # 99.0 % of the 300-photo set (150 steps: 97.7 %, too ne
 LINE = re.compile(r'^(?P<path>.+): (?P<digit>\d) \((?P<p>\d+\.\d) %\), '
                   r'next (?P<next>\d) \((?P<q>\d+\.\d) %\)$')
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 
 @pytest.fixture(scope='session')

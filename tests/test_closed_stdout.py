@@ -65,7 +65,7 @@ def test_mnist_data_into_a_closed_pipe(data_dir):
     assert 'Traceback' not in proc.stderr and 'BrokenPipe' not in proc.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_softmax_baseline_into_a_closed_pipe_still_writes_its_record(data_dir, tmp_path):
     record = tmp_path / 'softmax.json'
     proc = run_reader_gone('softmax_baseline.py', '--steps', 20, '--data_dir', data_dir,
@@ -76,7 +76,7 @@ def test_softmax_baseline_into_a_closed_pipe_still_writes_its_record(data_dir, t
     assert 0 < json.loads(record.read_text(encoding='utf-8'))['test_accuracy'] <= 1
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(shutil.which('bash') is None or shutil.which('head') is None,
                     reason='needs bash and head')
 def test_deep_cnn_piped_into_head_saves_its_final_checkpoint(data_dir, tmp_path):

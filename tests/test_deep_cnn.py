@@ -1,4 +1,9 @@
-"""deep_cnn.py on real MNIST: short runs, checkpoints, resume, signals, summaries."""
+"""deep_cnn.py on real MNIST: short runs, checkpoints, resume, signals, summaries.
+
+The runs call deep_cnn.main() in this process (conftest.call_main), as the command line
+would; a new process only where the claim is about one: exit codes and the single error
+line of ``python deep_cnn.py`` with a bad flag, and a real SIGINT. The tutorial's
+300-step run is conftest's session-wide ``expert_run``."""
 
 import dataclasses
 import json
@@ -12,14 +17,19 @@ import pytest
 import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, events, tfstart
-from conftest import run_script, start_script_until
+from conftest import EXPERT_STEPS, call_main, run_script, start_script_until
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
 
 
 def run_cnn(repo_root, data_dir, *args, timeout=600):
-    """Run deep_cnn.py to completion; returns the CompletedProcess."""
+    """Run deep_cnn.py to completion in a new process; returns the CompletedProcess."""
     return run_script('deep_cnn.py', '--data_dir', data_dir, *args, timeout=timeout)
+
+
+def cnn(data_dir, *args):
+    """deep_cnn.main() with these flags, here; a Ran (returncode, stdout, stderr)."""
+    return call_main(deep_cnn.main, '--data_dir', data_dir, *args)
 
 
 def dirs(tmp_path, name):
@@ -41,14 +51,8 @@ def checkpoint_steps(ckpt_dir):
     return [step for step, _ in checkpoints.checkpoints(str(ckpt_dir))]
 
 
-@pytest.fixture(scope='module')
-def expert_run(repo_root, data_dir, tmp_path_factory):
-    """300 seeded steps of the tutorial's recipe, shared by several tests."""
-    tmp = tmp_path_factory.mktemp('expert')
-    proc = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', '--summary_every', '100',
-                   *dirs(tmp, 'run'))
-    assert proc.returncode == 0, proc.stderr
-    return tmp / 'run', proc
+# Where conftest's expert_run logs a step and TensorBoard scalars.
+LOGGED = list(range(0, EXPERT_STEPS, 20))
 
 
 @pytest.mark.parametrize('flags', [
@@ -66,12 +70,12 @@ def test_bad_flags_exit_2_with_one_line(repo_root, data_dir, flags, tmp_path):
     assert not (tmp_path / 'bad').exists()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     run, proc = expert_run
-    assert step_lines(proc.stdout) == [0, 100, 200]
+    assert step_lines(proc.stdout) == LOGGED
     assert printed_accuracy(proc.stdout) >= 0.90
-    assert checkpoint_steps(run / 'ckpt')[-1] == 300
+    assert checkpoint_steps(run / 'ckpt') == [100, 200, 300]
     record = json.loads((run / 'ckpt' / 'run.json').read_text())
     config = record['config']
     assert config['recipe'] == 'expert' and record['status'] == 'finished'
@@ -79,23 +83,24 @@ def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     assert config['learning_rate'] == 1e-4 and config['batch_size'] == 50
     assert config['keep_prob'] == 0.5 and config['network'] == 'two_conv'
     assert '%g' % record['test_accuracy'] == proc.stdout.split()[-1]
-    assert [h[0] for h in record['history']] == [0, 100, 200]
+    assert [h[0] for h in record['history']] == LOGGED
     assert record['steps_per_s'] > 0 and record['tensorflow']
 
 
-@pytest.mark.slow
-def test_same_seed_gives_same_lines(repo_root, data_dir, expert_run, tmp_path):
+@pytest.mark.long
+def test_same_seed_gives_same_lines(data_dir, expert_run, tmp_path):
     _, first = expert_run
-    again = run_cnn(repo_root, data_dir, '--steps', '300', '--seed', '1', '--summary_every',
-                    '100', *dirs(tmp_path, 'again'))
+    again = cnn(data_dir, '--steps', EXPERT_STEPS, '--seed', '1', '--log_every', '20',
+                '--summary_every', '20', '--checkpoint_every', '100', *dirs(tmp_path, 'again'))
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout
 
 
-@pytest.mark.slow
-def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_path):
+@pytest.mark.long
+def test_resume_continues_the_step_count(data_dir, expert_run, tmp_path):
     shutil.copytree(expert_run[0], tmp_path / 'run')
-    proc = run_cnn(repo_root, data_dir, '--steps', '400', '--seed', '1', *dirs(tmp_path, 'run'))
+    proc = cnn(data_dir, '--steps', '400', '--seed', '1', '--log_every', '100',
+               *dirs(tmp_path, 'run'))
     assert proc.returncode == 0, proc.stderr
     assert 'resuming from' in proc.stderr
     assert step_lines(proc.stdout) == [300]
@@ -103,16 +108,15 @@ def test_resume_continues_the_step_count(repo_root, data_dir, expert_run, tmp_pa
     record = json.loads((tmp_path / 'run' / 'ckpt' / 'run.json').read_text())
     assert record['steps'] == 400
     assert [(s['from'], s['to']) for s in record['segments']] == [(0, 300), (300, 400)]
-    assert [h[0] for h in record['history']] == [0, 100, 200, 300]
+    assert [h[0] for h in record['history']] == LOGGED + [300]
 
-    fresh = run_cnn(repo_root, data_dir, '--steps', '10', '--log_every', '5', '--fresh',
-                    *dirs(tmp_path, 'run'))
+    fresh = cnn(data_dir, '--steps', '10', '--log_every', '5', '--fresh', *dirs(tmp_path, 'run'))
     assert fresh.returncode == 0, fresh.stderr
     assert 'resuming' not in fresh.stderr and step_lines(fresh.stdout) == [0, 5]
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt') == [10]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--steps', 20000,
                               '--log_every', 50, *dirs(tmp_path, 'run'), line='step 100,')
@@ -128,18 +132,18 @@ def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     record = json.loads((tmp_path / 'run' / 'ckpt' / 'run.json').read_text())
     assert record['status'] == 'interrupted' and record['steps'] == saved[-1]
 
-    again = run_cnn(repo_root, data_dir, '--steps', str(saved[-1] + 20), '--log_every', '50',
-                    *dirs(tmp_path, 'run'))
+    again = cnn(data_dir, '--steps', str(saved[-1] + 20), '--log_every', '50',
+                *dirs(tmp_path, 'run'))
     assert again.returncode == 0, again.stderr
     assert 'resuming from' in again.stderr and 'step 0,' not in again.stdout
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == saved[-1] + 20
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize('recipe', sorted(deep_cnn.RECIPES))
-def test_every_recipe_builds_trains_and_restores(repo_root, data_dir, recipe, tmp_path):
-    proc = run_cnn(repo_root, data_dir, '--recipe', recipe, '--steps', '20',
-                   '--log_every', '10', '--summary_every', '10', *dirs(tmp_path, 'r'))
+def test_every_recipe_builds_trains_and_restores(data_dir, recipe, tmp_path):
+    proc = cnn(data_dir, '--recipe', recipe, '--steps', '20', '--log_every', '10',
+               '--summary_every', '10', *dirs(tmp_path, 'r'))
     assert proc.returncode == 0, proc.stderr
     assert step_lines(proc.stdout) == [0, 10]
     ckpt = str(tmp_path / 'r' / 'ckpt')
@@ -174,33 +178,33 @@ def test_single_conv_weights_share_001s_random_stream():
     assert not np.array_equal(expert['W_fc2'][:100], expert['W_conv1'][:100])
 
 
-@pytest.mark.slow
-def test_single_conv_full_schedule_reaches_95(repo_root, data_dir, tmp_path):
-    proc = run_cnn(repo_root, data_dir, '--recipe', 'single_conv', '--seed', '1',
-                   *dirs(tmp_path, 'single'))
+@pytest.mark.long
+def test_single_conv_full_schedule_reaches_95(data_dir, tmp_path):
+    proc = cnn(data_dir, '--recipe', 'single_conv', '--seed', '1', *dirs(tmp_path, 'single'))
     assert proc.returncode == 0, proc.stderr
     assert step_lines(proc.stdout)[-1] == 1000
     assert printed_accuracy(proc.stdout) >= 0.95
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_event_files_hold_graph_and_scalars(expert_run):
     logs = expert_run[0] / 'logs'
     train_tags, train_graph = events.tags(str(logs / 'train'))
     test_tags, _ = events.tags(str(logs / 'test'))
     assert train_graph
-    assert train_tags.get('accuracy') == 3 and train_tags.get('cross_entropy') == 3
+    n = len(LOGGED)
+    assert train_tags.get('accuracy') == n and train_tags.get('cross_entropy') == n
     # test/ also gets the final step's scalars: its curve reaches the end of the run.
-    assert test_tags.get('accuracy') == 4 and test_tags.get('cross_entropy') == 4
+    assert test_tags.get('accuracy') == n + 1 and test_tags.get('cross_entropy') == n + 1
     test = events.read_scalars(str(logs), 'test')
-    assert sorted(test['accuracy']) == [0, 100, 200, 300]
-    assert '%g' % test['accuracy'][300] == expert_run[1].stdout.split()[-1]
+    assert sorted(test['accuracy']) == LOGGED + [EXPERT_STEPS]
+    assert '%g' % test['accuracy'][EXPERT_STEPS] == expert_run[1].stdout.split()[-1]
 
 
-@pytest.mark.slow
-def test_summaries_recipe_writes_write_up_002s_summaries(repo_root, data_dir, tmp_path):
-    proc = run_cnn(repo_root, data_dir, '--recipe', 'summaries', '--steps', '3',
-                   '--log_every', '0', '--summary_every', '2', *dirs(tmp_path, 's'))
+@pytest.mark.long
+def test_summaries_recipe_writes_write_up_002s_summaries(data_dir, tmp_path):
+    proc = cnn(data_dir, '--recipe', 'summaries', '--steps', '3', '--log_every', '0',
+               '--summary_every', '2', *dirs(tmp_path, 's'))
     assert proc.returncode == 0, proc.stderr
     tags, _ = events.tags(str(tmp_path / 's' / 'logs' / 'train'))
     plain = tags   # the clean names, without TF 2's '_1' suffix
@@ -213,23 +217,23 @@ def test_summaries_recipe_writes_write_up_002s_summaries(repo_root, data_dir, tm
         assert any(t.startswith(image + '/image') for t in tags), (image, sorted(tags))
 
 
-@pytest.mark.slow
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(repo_root, data_dir, tmp_path):
-    first = run_cnn(repo_root, data_dir, '--recipe', 'original', '--steps', '10',
-                    *dirs(tmp_path, 'n'))
+@pytest.mark.long
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
+    first = cnn(data_dir, '--recipe', 'original', '--steps', '10', *dirs(tmp_path, 'n'))
     assert first.returncode == 0, first.stderr
-    blowup = run_cnn(repo_root, data_dir, '--recipe', 'original', '--steps', '500',
-                     '--learning_rate', '1000', *dirs(tmp_path, 'n'))
+    blowup = cnn(data_dir, '--recipe', 'original', '--steps', '500', '--learning_rate', '1000',
+                 *dirs(tmp_path, 'n'))
     assert blowup.returncode == 1
     assert 'cross_entropy became nan' in blowup.stderr and 'model.ckpt-10' in blowup.stderr
     assert 'test accuracy' not in blowup.stdout
     assert checkpoint_steps(tmp_path / 'n' / 'ckpt') == [10]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     test = mnist_data.read_data_sets(data_dir).test
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, str(expert_run[0] / 'ckpt')) as net:
+    ckpt = str(expert_run[0] / 'ckpt')
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=ckpt) as net:
         in_batches = net.predict(test.images)
         at_once = net.predict(test.images, batch_size=len(test.images))
     assert in_batches.shape == (10000, 10)
@@ -239,7 +243,7 @@ def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     assert '%g' % batched == expert_run[1].stdout.split()[-1]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_epochs_recipe_prints_write_up_004s_epoch_losses(data_dir, capsys, tmp_path):
     full = mnist_data.read_data_sets(data_dir, one_hot=True, seed=0)
     small = mnist_data.Datasets(

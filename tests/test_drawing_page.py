@@ -30,7 +30,7 @@ import mnist_data
 from conftest import REPO_ROOT, run_script
 from deep_mnist import checkpoints, drawing_page, handwriting
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 PAD = 280                   # the canvas's own pixels (drawing_page.html)
 PEN = 18                    # its pen's width

@@ -1,6 +1,6 @@
 """Tests of the loader: IDX parsing, DataSet batching, verification and fetching, the
 real MNIST splits, the CLI, and the tutorials' calls driving it in short training runs
-(marked slow: ``pytest -m "not slow"`` leaves them out)."""
+(marked long: ``pytest -m "not long"`` leaves them out)."""
 
 import functools
 import gzip
@@ -1044,7 +1044,7 @@ for split_name in ('validation', 'test'):
 '''
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_softmax_regression_reaches_tutorial_accuracy(repo_root, data_dir, tmp_path):
     lines = run_from_tutorial_dir(SOFTMAX_SCRIPT, repo_root, data_dir, tmp_path)
     assert len(lines) == 3 and lines[0] == 'sizes 55000 5000 10000', lines
@@ -1144,7 +1144,7 @@ def summaries_by_step(run_events):
     return logged
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_tensorboard_summaries_of_a_short_run(repo_root, data_dir, tmp_path):
     log_dir = tmp_path / 'logs'
     lines = run_from_tutorial_dir(SUMMARIES_SCRIPT, repo_root, data_dir, tmp_path,

@@ -62,7 +62,7 @@ def pictures(cell):
 
 def test_the_notebook_is_committed_clean():
     """No outputs or execution counts in the repository (a small file, readable diffs);
-    the cells the slow test checks are tagged; the Colab link opens this file."""
+    the cells the long test checks are tagged; the Colab link opens this file."""
     nb = read_notebook()
     code = [c for c in nb['cells'] if c['cell_type'] == 'code']
     dirty = [c.get('id') for c in code if c['outputs'] or c['execution_count'] is not None]
@@ -88,7 +88,7 @@ def kernel_of_this_python(tmp_path, monkeypatch):
     return 'python3'
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_notebook_runs_top_to_bottom(tmp_path, data_dir, monkeypatch, kernel_of_this_python):
     nbformat = pytest.importorskip('nbformat')
     nbclient = pytest.importorskip('nbclient')

@@ -76,7 +76,7 @@ def test_the_data_loader_verifies_mnist(data_dir):
     assert len(proc.stdout.strip().splitlines()) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_deep_cnn_trains_checkpoints_resumes_and_refuses_a_second_run(data_dir, tmp_path):
     ckpt, logs = tmp_path / 'run dätä' / 'ckpt', tmp_path / 'run dätä' / 'logs'
     where = ['--data_dir', data_dir, '--checkpoint_dir', ckpt, '--log_dir', logs,

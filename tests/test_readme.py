@@ -240,7 +240,7 @@ def failure(snippet, proc, why):
     return '%s\n%s\n--- its output, last lines ---\n%s' % (snippet, why, '\n'.join(tail))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_commands_of_the_readme_and_docs_work_as_written(tmp_path, data_dir):
     venv = REPO_ROOT / '.venv'
     if not (venv / 'bin' / 'python').exists():

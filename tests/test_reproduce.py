@@ -215,7 +215,7 @@ def test_report_only_runs_nothing_and_shows_the_seeds_recorded(tmp_path, data_di
     assert '| not run |' in next(line for line in markdown.splitlines() if '`cnn/fast`' in line)
 
 
-# --- end to end (slow: real runs) ------------------------------------------------------
+# --- end to end (long: real runs) ------------------------------------------------------
 
 @pytest.fixture(scope='module')
 def quick_subset(tmp_path_factory, data_dir):
@@ -230,7 +230,7 @@ def load_runs(out):
     return json.loads((out / 'reproduction.json').read_text())['runs']
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_quick_writes_the_three_files(quick_subset):
     out, proc = quick_subset
     assert proc.returncode == 0, proc.stderr
@@ -271,7 +271,7 @@ def test_quick_writes_the_three_files(quick_subset):
     assert 'python reproduce.py --quick' in markdown and '## Notes' in markdown
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_rerun_skips_what_is_recorded_and_reruns_what_is_stale(quick_subset, tmp_path, data_dir):
     out = tmp_path / 'out'
     shutil.copytree(quick_subset[0], out)
@@ -298,7 +298,7 @@ def test_rerun_skips_what_is_recorded_and_reruns_what_is_stale(quick_subset, tmp
     assert after['softmax/expert']['date'] > old['date']  # a new run, seconds later
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_the_child_and_keeps_the_report(quick_subset, tmp_path, data_dir, signum):
     """Ctrl-C, or a kill: even where the shell left SIGINT ignored (a background job)."""

@@ -2,13 +2,16 @@
 checkpoint directories, malformed run.json, bad paths, resumes that change the math.
 
 Most runs here call deep_cnn.main() in-process (no TensorFlow start-up per run) for a
-few dozen steps; the faults are real: real signals, real damaged files, a real full
+few dozen steps, most from a copy of one 30-step run trained once for the module; a new
+process where the claim is about one (signals, locks, a script's exit status). The
+faults are real: real signals, real damaged files, a real full
 file system (a small tmpfs, where the test may mount one).
 """
 
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,11 +21,12 @@ import pytest
 
 import deep_cnn
 import mnist_data
+import visualize_filters
 from deep_mnist import checkpoints, rundir, tfstart
-from conftest import REPO_ROOT, run_script, start_script_until
+from conftest import REPO_ROOT, call_main, run_script, start_script_until
 
 # Every test here trains or runs a script.
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 
 def cnn(data_dir, ckpt, *args, recipe='expert'):
@@ -44,12 +48,20 @@ def error_lines(text):
     return [line for line in text.splitlines() if line.startswith('error:')]
 
 
-@pytest.fixture
-def trained(data_dir, tmp_path):
-    """A directory with the checkpoints of 30 expert steps, saved every 10."""
-    ckpt = tmp_path / 'ckpt'
+@pytest.fixture(scope='module')
+def trained_once(data_dir, tmp_path_factory):
+    """The checkpoints of 30 expert steps (seed 3), saved every 10: trained once."""
+    ckpt = tmp_path_factory.mktemp('trained') / 'ckpt'
     assert cnn(data_dir, ckpt, '--steps', 30, '--checkpoint_every', 10, '--seed', 3) == 0
     assert steps_in(ckpt) == [10, 20, 30]
+    return ckpt
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """A copy, this test's own, of the directory of 30 expert steps saved every 10."""
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(trained_once, ckpt)
     return ckpt
 
 
@@ -146,8 +158,8 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact(data_dir, t
 def test_the_visualiser_says_a_truncated_checkpoint_is_unreadable(data_dir, trained, tmp_path):
     index = trained / 'model.ckpt-30.index'
     index.write_bytes(index.read_bytes()[:20])
-    proc = run_script('visualize_filters.py', '--checkpoint', index, '--data_dir', data_dir,
-                      '--output_dir', tmp_path / 'fig', timeout=120)
+    proc = call_main(visualize_filters.main, '--checkpoint', index, '--data_dir', data_dir,
+                     '--output_dir', tmp_path / 'fig')
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and 'Traceback' not in proc.stderr
     assert 'model.ckpt-30' in proc.stderr
@@ -305,9 +317,8 @@ def test_a_malformed_run_json_is_one_warning_and_treated_as_absent(data_dir, tra
     assert len([l for l in err.splitlines() if l.startswith('warning:')]) == 1, err
     assert run_json(trained)['steps'] == 35
     (trained / 'run.json').write_text(content)
-    proc = run_script('visualize_filters.py', '--checkpoint_dir', trained, '--data_dir',
-                      data_dir, '--output_dir', tmp_path / 'fig', '--misclassified', 0,
-                      timeout=180)
+    proc = call_main(visualize_filters.main, '--checkpoint_dir', trained, '--data_dir',
+                     data_dir, '--output_dir', tmp_path / 'fig', '--misclassified', 0)
     assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr
 
 

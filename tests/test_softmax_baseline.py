@@ -1,4 +1,9 @@
-"""softmax_baseline.py from the command line: accuracy floors, seeding, flag errors."""
+"""softmax_baseline.py from the command line: accuracy floors, seeding, flag errors.
+
+The training runs call its main(argv) in this process (conftest.call_main; the seed-7
+expert run is conftest's session-wide ``softmax_run``); the flag errors run
+``python softmax_baseline.py`` as a new process, where the claim is about its exit
+status and that it answers before importing TensorFlow."""
 
 import json
 import re
@@ -7,12 +12,19 @@ import sys
 
 import pytest
 
-from conftest import DATA_DIR, REPO_ROOT, run_script
+import softmax_baseline
+from conftest import DATA_DIR, REPO_ROOT, call_main, run_script
 from deep_mnist import record
 
 
 def run(*args, timeout=300):
+    """python softmax_baseline.py with these flags, a new process."""
     return run_script('softmax_baseline.py', *args, timeout=timeout)
+
+
+def train(*args):
+    """softmax_baseline.main() with these flags, here."""
+    return call_main(softmax_baseline.main, *args)
 
 
 def accuracy_of(proc):
@@ -26,15 +38,15 @@ def accuracy_of(proc):
     return float(match.group(1))
 
 
-@pytest.fixture(scope='module')
-def record_dir(tmp_path_factory):
-    """Where the seed-7 expert run writes its --record, as run.json."""
-    return tmp_path_factory.mktemp('record')
+@pytest.fixture
+def record_dir(softmax_run):
+    """Where the seed-7 expert run wrote its --record, as run.json."""
+    return softmax_run[0]
 
 
-@pytest.fixture(scope='module')
-def expert_seed7(record_dir):
-    return run('--data_dir', DATA_DIR, '--seed', '7', '--record', record_dir / 'run.json')
+@pytest.fixture
+def expert_seed7(softmax_run):
+    return softmax_run[1]
 
 
 def test_expert_reaches_the_tutorials_accuracy(expert_seed7):
@@ -42,12 +54,12 @@ def test_expert_reaches_the_tutorials_accuracy(expert_seed7):
 
 
 def test_original_reaches_the_older_texts_accuracy():
-    proc = run('--data_dir', DATA_DIR, '--recipe', 'original', '--seed', '7')
+    proc = train('--data_dir', DATA_DIR, '--recipe', 'original', '--seed', '7')
     assert accuracy_of(proc) >= 0.89  # 000: "91 %"
 
 
 def test_same_seed_same_accuracy(expert_seed7):
-    again = run('--data_dir', DATA_DIR, '--seed', '7')
+    again = train('--data_dir', DATA_DIR, '--seed', '7')
     accuracy_of(again)
     assert again.stdout.splitlines()[-1] == expert_seed7.stdout.splitlines()[-1]
 
@@ -76,8 +88,8 @@ def test_record_is_the_printed_result_in_run_jsons_fields(expert_seed7, record_d
 
 def test_diverged_training_is_one_error_line(tmp_path):
     # The hand-written log(softmax) hits log(0) once the steps are far too large.
-    proc = run('--data_dir', DATA_DIR, '--recipe', 'original', '--learning_rate', '1',
-               '--steps', '20', '--seed', '7', '--record', tmp_path / 'run.json')
+    proc = train('--data_dir', DATA_DIR, '--recipe', 'original', '--learning_rate', '1',
+                 '--steps', '20', '--seed', '7', '--record', tmp_path / 'run.json')
     assert proc.returncode == 1
     assert proc.stdout == ''
     assert 'Traceback' not in proc.stderr

@@ -41,7 +41,7 @@ def test_rendering_as_a_terminal_does():
     assert rendered('step 3/9  ETA 2sstep 4, x\n') == ['step 3/9  ETA 2sstep 4, x']
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_step_lines_are_whole_under_a_pseudo_terminal(data_dir, tmp_path):
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(

@@ -1,9 +1,11 @@
 """visualize_filters.py on checkpoints of short real training runs.
 
-One expert run (200 steps, checkpoints at 100 and 200) and one single_conv run (100
-steps) are trained once for the module; the visualiser runs on them as a user would,
-through its command line, and in-process where a test looks at the matplotlib Figures
-it draws (deep_mnist/figures.py, deep_mnist/curves.py).
+conftest's expert run (300 steps, checkpoints at 100, 200 and 300) and fast run, and a
+single_conv run (100 steps) trained once for the module; the visualiser runs on them
+through its command line, main(argv), called in this process (conftest.call_main), and
+through its parts where a test looks at the matplotlib Figures it draws
+(deep_mnist/figures.py, deep_mnist/curves.py). A new process only where the claim is
+about one: a bad flag's exit status, and a training run still saving beside it.
 """
 
 import json
@@ -25,7 +27,7 @@ from matplotlib.text import Text  # noqa: E402
 import deep_cnn  # noqa: E402  (imports TensorFlow only when asked)
 import mnist_data  # noqa: E402
 import visualize_filters as vf  # noqa: E402
-from conftest import DATA_DIR, run_script, start_script_until  # noqa: E402
+from conftest import DATA_DIR, EXPERT_STEPS, call_main, run_script, start_script_until  # noqa: E402
 from deep_mnist import checkpoints, curves, events, figures, tfstart  # noqa: E402
 
 SAMPLES = 3
@@ -34,45 +36,47 @@ TIMEOUT = 600
 
 
 def train(base, recipe, steps, *flags):
-    """A short seeded deep_cnn.py run into base/ckpt and base/logs."""
-    proc = run_script('deep_cnn.py', '--recipe', recipe, '--steps', steps, '--seed', 1,
-                      '--log_every', 20, '--summary_every', 20, '--fresh',
-                      '--data_dir', DATA_DIR, '--checkpoint_dir', base / 'ckpt',
-                      '--log_dir', base / 'logs', *flags, timeout=TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
+    """A short seeded deep_cnn.py run into base/ckpt and base/logs; its run.json."""
+    ran = call_main(deep_cnn.main, '--recipe', recipe, '--steps', steps, '--seed', 1,
+                    '--log_every', 20, '--summary_every', 20, '--fresh',
+                    '--data_dir', DATA_DIR, '--checkpoint_dir', base / 'ckpt',
+                    '--log_dir', base / 'logs', *flags)
+    assert ran.returncode == 0, ran.stderr
     with open(base / 'ckpt' / 'run.json') as f:
         return json.load(f)
 
 
 def visualize(*args, cwd=None):
-    return run_script('visualize_filters.py', '--data_dir', DATA_DIR, *args, cwd=cwd,
-                      timeout=TIMEOUT)
+    """visualize_filters.py with these flags (and the test data), its main() called here."""
+    return call_main(vf.main, '--data_dir', DATA_DIR, *args, cwd=cwd)
 
 
-def trained_and_drawn(tmp_path_factory, recipe, steps, checkpoint=None, train_flags=(),
-                      flags=()):
-    """A short run of ``recipe`` and the visualiser's figures of it: of its checkpoint
-    directory, or of the checkpoint named ``checkpoint`` there."""
-    base = tmp_path_factory.mktemp(recipe)
-    record = train(base, recipe, steps, *train_flags)
-    out = base / 'figures'
+def drawn(base, checkpoint=None, flags=(), out=None):
+    """The visualiser's figures of the run in base (into out, default base/figures): of
+    its checkpoint directory, or of the checkpoint named ``checkpoint`` there."""
+    out = out or base / 'figures'
     where = (['--checkpoint', base / 'ckpt' / checkpoint] if checkpoint
              else ['--checkpoint_dir', base / 'ckpt'])
     proc = visualize(*where, '--output_dir', out, '--samples', SAMPLES, *flags)
     assert proc.returncode == 0, proc.stderr
+    with open(base / 'ckpt' / 'run.json') as f:
+        record = json.load(f)
     return types.SimpleNamespace(base=base, ckpt=base / 'ckpt', out=out, proc=proc,
                                  record=record)
 
 
 @pytest.fixture(scope='module')
-def expert(tmp_path_factory):
-    return trained_and_drawn(tmp_path_factory, 'expert', 200, None,
-                             ('--checkpoint_every', 100), ('--conv2_filter', CONV2_FILTER))
+def expert(expert_run, tmp_path_factory):
+    """conftest's expert run, drawn; its figures in a directory of this module's."""
+    out = tmp_path_factory.mktemp('expert_figures') / 'figures'
+    return drawn(expert_run[0], flags=('--conv2_filter', CONV2_FILTER), out=out)
 
 
 @pytest.fixture(scope='module')
 def single(tmp_path_factory):
-    return trained_and_drawn(tmp_path_factory, 'single_conv', 100, 'model.ckpt-100')
+    base = tmp_path_factory.mktemp('single_conv')
+    train(base, 'single_conv', 100)
+    return drawn(base, 'model.ckpt-100')
 
 
 def in_process(*argv):
@@ -176,7 +180,7 @@ def assert_texts_inside(fig, cells=()):
 
 # --- the figures ------------------------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_expert_figures_have_the_expected_grid(expert, expert_drawn):
     drawn, _ = expert_drawn
     out = expert.out
@@ -204,7 +208,7 @@ def test_expert_figures_have_the_expected_grid(expert, expert_drawn):
     assert_figure(out / 'misclassified.png', grid.size())
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_every_text_stays_inside_its_figure_and_off_the_cells(expert_drawn):
     drawn, _ = expert_drawn
     for name, fig in drawn.items():
@@ -212,7 +216,7 @@ def test_every_text_stays_inside_its_figure_and_off_the_cells(expert_drawn):
         assert len(assert_texts_inside(fig, cells)) >= 3, name
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_each_grid_is_one_image(expert_drawn):
     """One axes and one image per figure: 1128 axes of small images took most of the time."""
     drawn, _ = expert_drawn
@@ -239,7 +243,7 @@ def test_the_png_holds_the_composed_cells_pixel_for_pixel(tmp_path):
     plt.close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_every_written_file_is_announced(expert):
     names = ['conv1.png', 'conv2.png', 'conv2_filter%d.png' % CONV2_FILTER,
              'misclassified.png', 'learning_curve.png', 'misclassified.json']
@@ -248,7 +252,7 @@ def test_every_written_file_is_announced(expert):
     assert sorted(os.listdir(expert.out)) == sorted(names)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_digit_rows_show_the_first_test_digits(expert, expert_drawn):
     """The digit cell of each row is the test image itself, drawn 0..1 in gray_r."""
     images = mnist_data.read_data_sets(DATA_DIR).test.images[:SAMPLES]
@@ -264,7 +268,7 @@ def test_the_digit_rows_show_the_first_test_digits(expert, expert_drawn):
         assert np.mean(np.abs(cell - expected) < 0.02) > 0.98
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_single_conv_gets_its_16_filter_figure(single):
     image = gray(single.out / 'conv1.png')
     grid = figures.layer_grid(16, SAMPLES)
@@ -274,7 +278,7 @@ def test_single_conv_gets_its_16_filter_figure(single):
     assert_figure(single.out / 'learning_curve.png', curves.CURVE_SIZE)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_recipe_is_recognised_without_run_json(single, tmp_path):
     ckpt = tmp_path / 'ckpt'
     shutil.copytree(single.ckpt, ckpt)
@@ -310,7 +314,7 @@ def test_white_means_zero_on_the_maps_and_the_caption_says_so():
     plt.close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_layer_figures_say_white_is_zero(expert_drawn):
     drawn, _ = expert_drawn
     for name in ('conv1.png', 'conv2.png'):
@@ -319,7 +323,7 @@ def test_the_layer_figures_say_white_is_zero(expert_drawn):
 
 # --- the misclassified digits ---------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_drawn):
     test = mnist_data.read_data_sets(DATA_DIR).test
     with open(expert.out / 'misclassified.json') as f:
@@ -327,7 +331,7 @@ def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_drawn
     # deep_cnn's own evaluation of the same checkpoint counts the same mistakes.
     accuracy = checkpoints.checkpoint_test_accuracy(deep_cnn.deepnn, str(expert.ckpt), DATA_DIR)
     assert report['misclassified'] == round((1 - accuracy) * len(test.labels)) > 0
-    assert report['step'] == 200
+    assert report['step'] == EXPERT_STEPS
     shown = report['shown']
     assert len(shown) == min(50, report['misclassified'])
     indices = [d['index'] for d in shown]
@@ -410,15 +414,15 @@ def lines_labelled(fig, word):
     return [line for ax in fig.axes for line in ax.get_lines() if word in line.get_label()]
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_learning_curve_from_run_json(expert):
-    curve = curves.learning_curve(expert.record, '/nonexistent', 200, 0.9)
+    curve = curves.learning_curve(expert.record, '/nonexistent', EXPERT_STEPS, 0.9)
     assert curve['source'] == 'run.json'
-    assert [s for s, _ in curve['train']] == list(range(0, 200, 20))
-    assert curve['final'] == (200, 0.9)
+    assert [s for s, _ in curve['train']] == list(range(0, EXPERT_STEPS, 20))
+    assert curve['final'] == (EXPERT_STEPS, 0.9)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_learning_curve_from_event_files(single, tmp_path):
     curve = curves.learning_curve({}, str(single.base / 'logs'), 100)
     assert_summarised([s for s, _ in curve['train']], 100)
@@ -428,13 +432,13 @@ def test_learning_curve_from_event_files(single, tmp_path):
     assert curves.learning_curve({}, str(tmp_path), 100) is None
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_learning_curve_shows_test_error_and_loss_on_log_axes(expert):
     scalars = read_test_scalars(expert.base / 'logs')
     steps = sorted(scalars['accuracy'])
-    assert_summarised(steps, 200)
+    assert_summarised(steps, EXPERT_STEPS)
     assert sorted(scalars['cross_entropy']) == steps
-    curve = curves.learning_curve(expert.record, str(expert.base / 'logs'), 200, 0.9)
+    curve = curves.learning_curve(expert.record, str(expert.base / 'logs'), EXPERT_STEPS, 0.9)
     fig = curves.plot_learning_curve(curve, title='t')
     for tag, expected in (('accuracy', [1 - scalars['accuracy'][s] for s in steps]),
                           ('cross_entropy', [scalars['cross_entropy'][s] for s in steps])):
@@ -444,21 +448,21 @@ def test_learning_curve_shows_test_error_and_loss_on_log_axes(expert):
         assert len(found) == 1, 'no test line for %s' % tag
         assert list(found[0].get_xdata()) == steps
         assert found[0].axes.get_yscale() == 'log'
-    # Ten step lines in run.json: the training average spans the steps where its
+    # Fifteen step lines in run.json: the training average spans the steps where its
     # window holds five of them.
     logged = [s for s, _ in expert.record['history']]
-    assert logged == list(range(0, 200, 20))
+    assert logged == list(range(0, EXPERT_STEPS, 20))
     averages = lines_labelled(fig, 'moving average')
     assert list(averages[0].get_xdata()) == logged[2:-2]
     plt.close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_figure_of_an_older_checkpoint_stops_at_its_step(expert, tmp_path):
     """As while a run still trains: run.json and the event files go past the checkpoint."""
     args, seen = in_process('--checkpoint', expert.ckpt / 'model.ckpt-100',
                             '--output_dir', tmp_path, '--samples', 1)
-    assert seen.step == 100 and seen.record['steps'] == 200
+    assert seen.step == 100 and seen.record['steps'] == EXPERT_STEPS
     _, fig = vf.curve_figure(args, seen)
     drawn = [line for ax in fig.axes for line in ax.get_lines()]
     assert len(drawn) >= 4
@@ -560,7 +564,7 @@ def test_nothing_is_clipped_and_every_text_is_inside(tmp_path):
     plt.close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_learning_curve_png_keeps_its_text_inside(expert_drawn):
     drawn, _ = expert_drawn
     assert_texts_inside(drawn['learning_curve.png'])
@@ -572,7 +576,7 @@ def distinct_levels(grid, row, col):
     return len(np.unique(grid.gray_at(row, col)))
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_upsample_smooths_the_conv2_maps_only(expert_drawn):
     _, seen = expert_drawn
     out = seen.out
@@ -599,9 +603,9 @@ def test_upsample_smooths_the_conv2_maps_only(expert_drawn):
 
 # --- which recipe wrote the checkpoint ---------------------------------------------
 
-@pytest.mark.slow
-def test_a_fast_checkpoint_is_read_as_fast_and_guessed_without_run_json(tmp_path):
-    train(tmp_path, 'fast', 20)
+@pytest.mark.long
+def test_a_fast_checkpoint_is_read_as_fast_and_guessed_without_run_json(fast_run, tmp_path):
+    shutil.copytree(fast_run[0] / 'ckpt', tmp_path / 'ckpt')     # its run.json goes below
     with_record = visualize('--checkpoint_dir', tmp_path / 'ckpt', '--output_dir',
                             tmp_path / 'a', '--samples', 1, '--misclassified', 0)
     assert with_record.returncode == 0, with_record.stderr
@@ -628,7 +632,7 @@ MALFORMED = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize('case', MALFORMED)
 def test_a_malformed_run_json_field_is_one_warning_and_treated_as_absent(case, single,
                                                                           tmp_path):
@@ -653,7 +657,7 @@ def test_a_malformed_run_json_field_is_one_warning_and_treated_as_absent(case, s
 
 # --- a run that is still saving checkpoints -------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_a_checkpoint_pruned_while_it_is_chosen_gives_way_to_the_newest_left(
         expert, tmp_path, monkeypatch):
     """The newest checkpoint vanishes between being chosen and being read, as when a
@@ -670,11 +674,11 @@ def test_a_checkpoint_pruned_while_it_is_chosen_gives_way_to_the_newest_left(
         return read(prefix)
     monkeypatch.setattr(checkpoints, 'read_checkpoint', read_after_a_prune)
     _, seen = in_process('--checkpoint_dir', ckpt, '--samples', 1, '--misclassified', 0)
-    assert pruned == [str(ckpt / 'model.ckpt-200')]
-    assert seen.step == 100 and seen.checkpoint == str(ckpt / 'model.ckpt-100')
+    assert pruned == [str(ckpt / 'model.ckpt-300')]
+    assert seen.step == 200 and seen.checkpoint == str(ckpt / 'model.ckpt-200')
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_visualiser_reads_a_run_that_saves_every_two_steps(tmp_path):
     ckpt = tmp_path / 'ckpt'
     trainer = start_script_until(
@@ -744,7 +748,7 @@ ERROR_CASES = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize('case', ERROR_CASES)
 def test_errors_exit_1_with_one_line(case, bad_checkpoints, expert, single, tmp_path):
     args, message = ERROR_CASES[case]
@@ -772,6 +776,6 @@ def test_the_training_hint_is_the_readme_s_command_for_that_directory():
 @pytest.mark.parametrize('args', [['--samples', '0'], ['--subfilter', '-1'],
                                   ['--checkpoint', 'a', '--checkpoint_dir', 'b']])
 def test_bad_flags_exit_2_with_one_line(args):
-    proc = visualize(*args)
+    proc = run_script('visualize_filters.py', '--data_dir', DATA_DIR, *args, timeout=TIMEOUT)
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and 'error: ' in proc.stderr

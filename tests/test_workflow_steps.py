@@ -333,7 +333,7 @@ def test_a_typo_in_a_step_is_caught(tmp_path, monkeypatch, good, bad, message):
 
 
 @needs_bash
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_linux_cells_run_their_steps(tmp_path, data_dir):
     repo = tmp_path / 'workspace'
     repo.mkdir()

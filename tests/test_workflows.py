@@ -142,7 +142,7 @@ def test_quick_matrix_covers_three_systems_two_pythons_and_the_tensorflow_floor(
 def test_every_cell_runs_the_quick_loop_and_one_linux_job_the_whole_suite():
     lines = ci_lines()
     quick = '\n'.join(block(lines, 'quick', indent=2))
-    assert 'python -m pytest -m "not slow"' in quick
+    assert 'python -m pytest -m "not long"' in quick
     assert '"numpy<2"' in quick and 'tensorflow==${{ matrix.tf }}' in quick
     assert '--upgrade tensorflow' in quick     # the newest release, also on the schedule
     assert 'python mnist_data.py' in quick
