@@ -26,7 +26,7 @@ import numpy as np
 
 import mnist_data
 from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
-from deep_mnist.recipes import FLAGS, RECIPES, resolve
+from deep_mnist.recipes import FLAGS, RECIPES, precision_line, resolve
 
 # tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
 # seconds, and a wrong flag should be answered at once.
@@ -303,8 +303,9 @@ def parse_args(argv=None):
     p.add_argument('--full_summaries', action='store_true', default=None,
                    help="write-up 002's variable, histogram and image summaries too")
     p.add_argument('--precision', choices=('fp32', 'bf16'),
-                   help='bf16: mixed precision where the CPU has native bfloat16, else fp32 '
-                        '(recipe: fp32; fast: bf16)')
+                   help='bf16: mixed precision where the CPU has native bfloat16 '
+                        '(avx512_bf16, amx_bf16); elsewhere fp32 runs instead, and the first '
+                        'line says so (recipe: fp32; fast: bf16, with its own fp32 schedule)')
     p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
                    help="start over: remove this run's checkpoints, run.json and logs first")
@@ -321,6 +322,9 @@ def run(config, fresh=False, mnist=None):
 
 def main(argv=None):
     config, fresh = parse_args(argv)
+    line = precision_line(config)
+    if line:
+        training.say(line)
     return run(config, fresh)
 
 

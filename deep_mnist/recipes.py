@@ -11,7 +11,7 @@ import sys
 import typing
 
 import mnist_data
-from deep_mnist import rundir
+from deep_mnist import machine, rundir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Config:
     label_smoothing: float = 0.0       # train on (1 - e) * y_ + e / 10
     precision: str = 'fp32'            # or 'bf16': oneDNN mixed precision where the CPU
                                        # has native bfloat16 (else fp32)
+    tuned_for: str = ''                # the precision whose schedule this is (SCHEDULES)
     steps: typing.Optional[int] = 20000  # None: as many as `epochs` take
     epochs: int = 0                    # > 0: also print the loss of every epoch (004)
     batch_size: int = 50
@@ -97,9 +98,17 @@ RECIPES = {c.recipe: c for c in (
     # Adam's rate climbs to 5e-3 over the first 5 % and falls linearly to 0; labels
     # smoothed by 0.1; bf16 where the CPU has it (~1.7x the images/s of fp32).
     Config('fast', 'this project', learning_rate=5e-3, schedule='linear', warmup=0.05,
-           label_smoothing=0.1, precision='bf16', steps=1719, batch_size=128, log_every=500,
-           checkpoint_every=0, expect='0.9925'),
+           label_smoothing=0.1, precision='bf16', tuned_for='bf16', steps=1719,
+           batch_size=128, log_every=500, checkpoint_every=0, expect='0.9925'),
 )}
+
+# A recipe's schedule for the precision a run computes in, where it differs from the
+# row's: fp32 costs ~1.7x bf16's time per image, so `fast` in fp32 (a CPU without
+# native bfloat16, or --precision fp32) trains 3 epochs instead of 4 at a peak of 7e-3, chosen on the
+# validation split (docs/fast.md; rerun by bench/bench_tune.py).
+SCHEDULES = {
+    'fast': {'fp32': dict(steps=3 * 55000 // 128, batch_size=128, learning_rate=7e-3)},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,11 +135,24 @@ def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
     return examples // batch_size
 
 
+def computes_in(precision):
+    """The precision a run asking for ``precision`` computes in on this CPU: bf16 only
+    where the CPU has native bfloat16 (emulated bf16 would be slower than fp32)."""
+    return 'bf16' if precision == 'bf16' and machine.cpu_has_native_bf16() else 'fp32'
+
+
 def resolve(recipe='expert', **overrides):
-    """The Config of a run: RECIPES[recipe] with ``overrides`` (None: keep the recipe's),
-    its step count and directories filled in."""
+    """The Config of a run: RECIPES[recipe] with its schedule for the precision it will
+    compute in (SCHEDULES), then ``overrides`` (None: keep the recipe's), its step count
+    and directories filled in."""
     given = {k: v for k, v in overrides.items() if v is not None}
     config = dataclasses.replace(RECIPES[recipe], **given)
+    runs_in = computes_in(config.precision)
+    schedule = SCHEDULES.get(recipe, {}).get(runs_in)
+    if schedule is not None and config.tuned_for != runs_in:
+        # the flags given still win over the schedule's values
+        config = dataclasses.replace(RECIPES[recipe], **dict(schedule, tuned_for=runs_in))
+        config = dataclasses.replace(config, **given)
     steps = config.steps
     if steps is None:
         steps = config.epochs * steps_per_epoch(config.batch_size)
@@ -139,6 +161,37 @@ def resolve(recipe='expert', **overrides):
         data_dir=config.data_dir or mnist_data.default_data_dir(),
         checkpoint_dir=config.checkpoint_dir or rundir.default_checkpoint_dir(recipe),
         log_dir=config.log_dir or rundir.default_log_dir(recipe))
+
+
+def describe_schedule(config):
+    """The training a config runs, in words: 'N steps of B, ...'."""
+    epochs = config.steps * config.batch_size / mnist_data.TRAIN_EXAMPLES
+    text = '%d steps of %d (%.3g epochs), rate %g' % (
+        config.steps, config.batch_size, epochs, config.learning_rate)
+    if config.schedule != 'constant':
+        text += ' at its peak, %s to 0' % config.schedule
+    return text
+
+
+def precision_line(config):
+    """The line a run starts with where its precision needs saying (None where not): bf16
+    asked for on a CPU without it, and what runs instead; or a recipe (fast) whose
+    schedule depends on the precision, with the one it uses."""
+    runs_in = computes_in(config.precision)
+    tuned = config.recipe in SCHEDULES
+    if config.precision == 'bf16' and runs_in != 'bf16':
+        known = machine.cpu_has_native_bf16() is not None
+        return ('bf16 not in use: %s; running fp32 instead, which takes ~1.7x the time per '
+                'image of bf16 on a CPU that has it%s' % (
+                    'this CPU has no native bfloat16 (%s)' % ' or '.join(machine.BF16_FLAGS)
+                    if known else "this CPU's flags cannot be read",
+                    "; %s uses its fp32 schedule: %s" % (config.recipe, describe_schedule(config))
+                    if tuned else ''))
+    if tuned:
+        return '%s in %s (%s): %s' % (
+            config.recipe, runs_in, 'native bfloat16' if runs_in == 'bf16' else
+            '--precision fp32; its fp32 schedule', describe_schedule(config))
+    return None
 
 
 def learning_rate_at(config, step):

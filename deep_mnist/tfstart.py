@@ -61,17 +61,23 @@ def bf16_in_use(precision):
     return precision == 'bf16' and bool(machine.cpu_has_native_bf16())
 
 
-def session_config(precision):
+def session_config(precision, jit=False, intra_threads=0, inter_threads=0):
     """The session options of a run in ``precision``: where bf16_in_use, oneDNN's graph
     rewrite to mixed precision, which runs the convolutions and matrix products in bf16
-    (about 1.7x the images/s here); elsewhere None."""
-    if not bf16_in_use(precision):
+    (about 1.7x the images/s here); elsewhere None. ``jit`` (XLA's JIT for the whole
+    graph) and the thread counts (0: TensorFlow's choice) are bench/'s levers; the
+    product leaves them off (docs/performance.md says what they measured)."""
+    if not (bf16_in_use(precision) or jit or intra_threads or inter_threads):
         return None
     import_tf()
     from tensorflow.core.protobuf import rewriter_config_pb2
-    options = tf.ConfigProto()
-    options.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-        rewriter_config_pb2.RewriterConfig.ON)
+    options = tf.ConfigProto(intra_op_parallelism_threads=intra_threads,
+                             inter_op_parallelism_threads=inter_threads)
+    if bf16_in_use(precision):
+        options.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON)
+    if jit:
+        options.graph_options.optimizer_options.global_jit_level = tf.OptimizerOptions.ON_1
     return options
 
 
