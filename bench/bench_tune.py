@@ -70,14 +70,11 @@ seed_list = cli.checked_type(lambda text: [int(s) for s in text.split(',')],
 
 def validation_accuracy(config):
     """The validation accuracy of config's newest checkpoint."""
-    mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True)
-    model = deep_cnn.build_model(config)
-    with tfstart.new_session(model.graph,
-                             config=tfstart.session_config(config.precision)) as sess:
-        checkpoints.with_newest(config.checkpoint_dir,
-                                lambda prefix: checkpoints.restore(sess, model.saver, prefix))
-        return deep_cnn.evaluate(sess, model, mnist.validation.images,
-                                 mnist.validation.labels)[0]
+    validation = mnist_data.read_data_sets(config.data_dir).validation
+    with checkpoints.open_checkpoint(deep_cnn.deepnn,
+                                     checkpoint_dir=config.checkpoint_dir) as net:
+        probabilities = net.predict(validation.images)
+    return float((probabilities.argmax(1) == validation.labels).mean())
 
 
 def tune_one(name, seed, work_dir):
