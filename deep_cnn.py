@@ -26,7 +26,7 @@ import numpy as np
 
 import mnist_data
 from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
-from deep_mnist.recipes import FLAGS, RECIPES, precision_line, resolve
+from deep_mnist.recipes import FLAGS, RECIPES, resolve
 
 # tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
 # seconds, and a wrong flag should be answered at once.
@@ -322,9 +322,6 @@ def run(config, fresh=False, mnist=None):
 
 def main(argv=None):
     config, fresh = parse_args(argv)
-    line = precision_line(config)
-    if line:
-        training.say(line)
     return run(config, fresh)
 
 

@@ -252,6 +252,11 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             rundir.remove_partial_files(config.checkpoint_dir)
             if fresh:
                 clear_run(config)
+            # The run's first line, once the directory is its own (a refused run says
+            # only why): where bf16 is not in use, and fast's schedule for its precision.
+            line = recipes.precision_line(config)
+            if line:
+                say(line)
             resumed = check_resume(config)
             mnist = load_data(config, mnist)
             tf = tfstart.import_tf()
