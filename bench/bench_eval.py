@@ -18,7 +18,7 @@ import time
 import common
 import deep_cnn
 import mnist_data
-from deep_mnist import cli, tfstart
+from deep_mnist import checkpoints, cli, tfstart
 
 MODES = ('batched', 'one_shot')
 TOLERANCE = 1e-6

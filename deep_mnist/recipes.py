@@ -11,7 +11,7 @@ import sys
 import typing
 
 import mnist_data
-from deep_mnist import machine, rundir
+from deep_mnist import machine, rundir, tfstart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +107,8 @@ RECIPES = {c.recipe: c for c in (
 # native bfloat16, or --precision fp32) trains 3 epochs instead of 4 at a peak of 7e-3, chosen on the
 # validation split (docs/fast.md; rerun by bench/bench_tune.py).
 SCHEDULES = {
-    'fast': {'fp32': dict(steps=3 * 55000 // 128, batch_size=128, learning_rate=7e-3)},
+    'fast': {'fp32': dict(steps=3 * mnist_data.TRAIN_EXAMPLES // 128, batch_size=128,
+                          learning_rate=7e-3)},
 }
 
 
@@ -138,7 +139,7 @@ def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
 def computes_in(precision):
     """The precision a run asking for ``precision`` computes in on this CPU: bf16 only
     where the CPU has native bfloat16 (emulated bf16 would be slower than fp32)."""
-    return 'bf16' if precision == 'bf16' and machine.cpu_has_native_bf16() else 'fp32'
+    return 'bf16' if tfstart.bf16_in_use(precision) else 'fp32'
 
 
 def resolve(recipe='expert', **overrides):

@@ -14,7 +14,7 @@ from PIL import Image
 import classify
 import deep_cnn
 import mnist_data
-from conftest import DATA_DIR, FAST_CLASSIFIER_STEPS, run_script
+from conftest import FAST_CLASSIFIER_STEPS, run_script
 from deep_mnist import checkpoints, figures, handwriting, photos
 
 PHOTOS = 240            # the photo set: at least 200
