@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import checkpoints, progress, recipes, record, rundir, summaries, tfstart
+from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, summaries,
+                        tfstart)
 
 NAME = 'deep_cnn'
 
@@ -62,6 +63,12 @@ def check_resume(config):
         if 'recipe' in fixed:
             what = 'a run of recipe %s, not %s' % (stored.recipe, config.recipe)
             how = 'rerun with --recipe %s to resume it' % stored.recipe
+        elif 'tuned_for' in fixed:   # fast's schedule follows the precision it computes in
+            what = 'a run of %s on its %s schedule, and this run computes in %s' % (
+                stored.recipe, stored.tuned_for, config.tuned_for)
+            how = ('it resumes only where bf16 runs natively (a CPU with %s)'
+                   % ' or '.join(machine.BF16_FLAGS) if stored.tuned_for == 'bf16'
+                   else 'rerun with --precision %s to resume it' % stored.tuned_for)
         else:   # the recipe's row has changed since that run
             what = 'a run of recipe %s with %s %s (the recipe now has %s)' % (
                 stored.recipe, fixed[0], *changed[fixed[0]])

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from conftest import run_script
+import deep_cnn
+from conftest import call_main, run_script
 from deep_mnist import machine, recipes
 
 NO_BF16 = 'fpu sse2 avx avx2 fma avx512f'     # an AVX-512 Xeon without bf16
@@ -123,3 +124,19 @@ def test_fast_with_bf16_records_the_bf16_schedule(cpu, data_dir, tmp_path):
     run = json.loads((ckpt / 'run.json').read_text())
     assert run['bf16_in_use'] is True
     assert (run['config']['tuned_for'], run['config']['batch_size']) == ('bf16', 128)
+
+
+def test_a_run_on_the_other_precision_schedule_is_refused_in_words(cpu, data_dir, tmp_path):
+    """fast trained on its fp32 schedule (--precision fp32), then resumed where bf16 runs:
+    the schedules differ, so it is refused, in one line that says why and what resumes it."""
+    where = ['--recipe', 'fast', '--data_dir', data_dir, '--checkpoint_dir', tmp_path / 'ckpt',
+             '--log_dir', tmp_path / 'logs', '--summary_every', '0', '--log_every', '0']
+    cpu(BF16)
+    first = call_main(deep_cnn.main, *where, '--precision', 'fp32', '--steps', '2')
+    assert first.returncode == 0, first.stderr
+    again = call_main(deep_cnn.main, *where, '--steps', '4')
+    assert again.returncode == 1
+    errors = [line for line in again.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1, again.stderr
+    assert 'on its fp32 schedule, and this run computes in bf16' in errors[0]
+    assert 'rerun with --precision fp32 to resume it' in errors[0]
