@@ -175,11 +175,9 @@ def main():
         cases['fast step fp32 (batch %d)' % b] = train_case('fp32', b, mnist, stack)
         if has_bf16:
             cases['fast step bf16 (batch 128)'] = train_case('bf16', 128, mnist, stack)
-        flops = {name: [] for name in cases}
-        for r in range(args.rounds):
-            for name in list(cases)[::1 if r % 2 == 0 else -1]:
-                run, per_call = cases[name]
-                flops[name].append(timed(run, args.seconds) * per_call)
+        flops = common.interleaved(cases, args.rounds,
+                                   lambda name: timed(cases[name][0], args.seconds)
+                                   * cases[name][1])
     gflops = {name: statistics.median(f) / 1e9 for name, f in flops.items()}
     # the better of TensorFlow's and numpy's product; under load either can fall below
     # the training step itself, which then says the ceiling was not measured

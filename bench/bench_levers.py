@@ -74,14 +74,13 @@ def measure(mnist, chosen, steps, rounds):
                 continue
             train_steps(mnist, *got, WARMUP)
             opened[label] = got
-        rates = {label: [] for label in opened}
-        for r in range(rounds):
-            for label in list(opened)[::1 if r % 2 == 0 else -1]:
-                config, model, sess = opened[label]
-                t0 = time.perf_counter()
-                train_steps(mnist, config, model, sess, steps)
-                rates[label].append(steps * config.batch_size / (time.perf_counter() - t0))
-    return rates
+
+        def rate(label):
+            config, model, sess = opened[label]
+            t0 = time.perf_counter()
+            train_steps(mnist, config, model, sess, steps)
+            return steps * config.batch_size / (time.perf_counter() - t0)
+        return common.interleaved(opened, rounds, rate)
 
 
 def main():

@@ -58,13 +58,13 @@ def throughput(mnist, batch_sizes, steps, rounds):
             if opened:
                 variants[precision, batch_size] = (config,) + opened
                 bare_loop(opened[1], opened[0], mnist, config, WARMUP)
-        rates = {key: [] for key in variants}
-        for r in range(rounds):
-            for key in list(variants)[::1 if r % 2 == 0 else -1]:
-                config, model, sess = variants[key]
-                t0 = time.perf_counter()
-                bare_loop(sess, model, mnist, config, steps)
-                rates[key].append(steps * config.batch_size / (time.perf_counter() - t0))
+
+        def rate(key):
+            config, model, sess = variants[key]
+            t0 = time.perf_counter()
+            bare_loop(sess, model, mnist, config, steps)
+            return steps * config.batch_size / (time.perf_counter() - t0)
+        rates = common.interleaved(variants, rounds, rate)
     return {key: statistics.median(r) for key, r in rates.items()}
 
 

@@ -18,6 +18,16 @@ DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_da
 BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
 
 
+def interleaved(labels, rounds, measure):
+    """{label: [measure(label), one per round]}: the labels in turn, their order reversed
+    every other round, so that a drift in the machine's speed hits them all alike."""
+    results = {label: [] for label in labels}
+    for r in range(rounds):
+        for label in list(labels)[::1 if r % 2 == 0 else -1]:
+            results[label].append(measure(label))
+    return results
+
+
 def loadavg():
     return [round(v, 2) for v in os.getloadavg()]
 
