@@ -224,14 +224,7 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        return classify(args)
-    except (Failed, checkpoints.CheckpointError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print('classify: interrupted', file=sys.stderr)
-        return 130
+    return cli.reported('classify', lambda: classify(args), (Failed, checkpoints.CheckpointError))
 
 
 if __name__ == '__main__':

@@ -282,14 +282,8 @@ def main(argv=None):
     args = parse_args(argv)
     if not args.show:
         matplotlib.use('Agg')   # headless: no display needed, nothing pops up
-    try:
-        return visualize(args)
-    except (VisualizeError, checkpoints.CheckpointError, mnist_data.MNISTDataError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print('visualize_filters: interrupted', file=sys.stderr)
-        return 130
+    return cli.reported('visualize_filters', lambda: visualize(args), (
+        VisualizeError, checkpoints.CheckpointError, mnist_data.MNISTDataError))
 
 
 if __name__ == '__main__':

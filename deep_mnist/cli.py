@@ -1,7 +1,9 @@
 """Command-line types shared by the scripts: a parser whose usage error is one line,
-and checked argparse types that refuse a bad value before any work starts."""
+checked argparse types that refuse a bad value before any work starts, and the way a
+script's expected failures end (one line, an exit code)."""
 
 import argparse
+import sys
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -32,3 +34,17 @@ nonnegative_int = checked_type(int, lambda v: v >= 0, 'an integer >= 0')
 positive_float = checked_type(float, lambda v: 0 < v < float('inf'), 'a number > 0')
 probability = checked_type(float, lambda v: 0 < v <= 1, 'in (0, 1]')
 seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
+
+
+def reported(prog, work, errors):
+    """``work()``'s exit code, where one of the exceptions ``errors`` (the failures a user
+    can cause and mend) ends it as one 'error: ...' line and 1, and Ctrl-C as
+    '``prog``: interrupted' and 130."""
+    try:
+        return work()
+    except errors as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('%s: interrupted' % prog, file=sys.stderr)
+        return 130
