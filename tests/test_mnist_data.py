@@ -19,6 +19,7 @@ import sys
 import tarfile
 import threading
 import time
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -367,8 +368,10 @@ def http_server():
     """start(handler) runs an HTTP server on 127.0.0.1 for the test; its base URL."""
     servers = []
 
-    def start(handler):
+    def start(handler, tls=None):
         server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        if tls is not None:      # an ssl.SSLContext: the server speaks HTTPS
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return 'http://127.0.0.1:%d/' % server.server_address[1]
@@ -380,14 +383,19 @@ def http_server():
 
 @pytest.fixture
 def file_mirror(http_server, tmp_path):
-    """serve({filename: bytes}) starts a mirror serving those files; its base URL."""
-    def serve(files):
+    """serve({filename: bytes}) starts a mirror serving those files (through ``handler``, a
+    subclass of Quiet; over HTTPS with ``tls``); its base URL on 127.0.0.1."""
+    def serve(files, handler=None, tls=None):
         root = tmp_path / 'mirror'
         root.mkdir()
         for filename, data in files.items():
             (root / filename).write_bytes(data)
-        return http_server(functools.partial(Quiet, directory=str(root)))
+        return http_server(functools.partial(handler or Quiet, directory=str(root)), tls)
     return serve
+
+
+def port_of(url):
+    return urllib.parse.urlsplit(url).port
 
 
 @pytest.fixture
@@ -685,7 +693,8 @@ def test_a_silent_name_lookup_is_given_up_naming_the_host(tmp_path, offline, res
 
 
 def test_a_slow_name_lookup_in_time_fetches_from_its_address(real_bytes, tmp_path, offline,
-                                                             resolver, monkeypatch, capsys):
+                                                             resolver, file_mirror, monkeypatch,
+                                                             capsys):
     # The system resolver knows no .test host: the file can only come through the
     # address the bounded lookup found, with the mirror's name in the Host header.
     hosts = []
@@ -695,25 +704,16 @@ def test_a_slow_name_lookup_in_time_fetches_from_its_address(real_bytes, tmp_pat
             hosts.append(self.headers['Host'])
             super().do_GET()
 
-    root = tmp_path / 'mirror'
-    root.mkdir()
     name = mnist_data.TEST_LABELS
-    (root / (name + '.gz')).write_bytes(gzip.compress(real_bytes[name], compresslevel=1))
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(HostsSeen, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        asked = resolver(port, delay=0.3)
-        url = 'http://%s:%d/' % (MIRROR_HOST, port)
-        monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
-        monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 2)
-        directory = tmp_path / 'data'
-        directory.mkdir()
-        path = fetch(directory, name)
-    finally:
-        server.shutdown()
-        server.server_close()
+    port = port_of(file_mirror({name + '.gz': gzip.compress(real_bytes[name], compresslevel=1)},
+                               HostsSeen))
+    asked = resolver(port, delay=0.3)
+    url = 'http://%s:%d/' % (MIRROR_HOST, port)
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 2)
+    directory = tmp_path / 'data'
+    directory.mkdir()
+    path = fetch(directory, name)
     assert mnist_data.read_bytes(path) == real_bytes[name]
     assert asked == [MIRROR_HOST]
     assert hosts == ['%s:%d' % (MIRROR_HOST, port)]
@@ -722,7 +722,7 @@ def test_a_slow_name_lookup_in_time_fetches_from_its_address(real_bytes, tmp_pat
 
 @pytest.mark.skipif(shutil.which('openssl') is None, reason='needs openssl to make a certificate')
 def test_https_through_the_looked_up_address_keeps_sni_and_the_certificate_check(
-        real_bytes, tmp_path, offline, resolver, monkeypatch):
+        real_bytes, tmp_path, offline, resolver, file_mirror, monkeypatch):
     import ssl
     cert, key = tmp_path / 'cert.pem', tmp_path / 'key.pem'
     subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
@@ -734,25 +734,15 @@ def test_https_through_the_looked_up_address_keeps_sni_and_the_certificate_check
     context.load_cert_chain(cert, key)
     context.sni_callback = lambda sock, server_name, ctx: names.append(server_name)
 
-    root = tmp_path / 'mirror'
-    root.mkdir()
     name = mnist_data.TEST_LABELS
-    (root / (name + '.gz')).write_bytes(gzip.compress(real_bytes[name], compresslevel=1))
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Quiet, directory=str(root)))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        resolver(port)
-        monkeypatch.setattr(mnist_data, 'MIRRORS', ('https://%s:%d/' % (MIRROR_HOST, port),))
-        monkeypatch.setenv('SSL_CERT_FILE', str(cert))   # trust the test's certificate
-        directory = tmp_path / 'data'
-        directory.mkdir()
-        path = fetch(directory, name)
-    finally:
-        server.shutdown()
-        server.server_close()
+    port = port_of(file_mirror({name + '.gz': gzip.compress(real_bytes[name], compresslevel=1)},
+                               tls=context))
+    resolver(port)
+    monkeypatch.setattr(mnist_data, 'MIRRORS', ('https://%s:%d/' % (MIRROR_HOST, port),))
+    monkeypatch.setenv('SSL_CERT_FILE', str(cert))   # trust the test's certificate
+    directory = tmp_path / 'data'
+    directory.mkdir()
+    path = fetch(directory, name)
     assert mnist_data.read_bytes(path) == real_bytes[name]
     assert names == [MIRROR_HOST]     # SNI: the mirror's name, not the address
 
