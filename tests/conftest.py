@@ -4,6 +4,7 @@ process) or call its main() here (no new Python, no TensorFlow start-up)."""
 
 import contextlib
 import io
+import json
 import os
 import pathlib
 import subprocess
@@ -119,8 +120,66 @@ def call_main(main, *args, cwd=None):
     return Ran(code, ''.join(native_out) + out.getvalue(), ''.join(native_err) + err.getvalue())
 
 
+# --- a short test split, for runs whose test is not about accuracy --------------------
+
+SHORT_TEST_SPLIT = 1000
+
+
+@pytest.fixture
+def short_test_split(monkeypatch):
+    """Runs called in this process (deep_cnn.main, visualize_filters.main, ...) read MNIST
+    with the test split cut to its first SHORT_TEST_SPLIT real images: for the tests of a
+    run's files, signals, faults and flags, where the full test pass (~2.5 s of CPU for
+    10000 images) would be most of a short run's cost. The accuracy claims are tested on
+    all 10000 (expert_run, the notebook, the README's commands)."""
+    read = mnist_data.read_data_sets
+
+    def read_with_a_short_test_split(*args, **kwargs):
+        data = read(*args, **kwargs)
+        test = data.test
+        assert str(test.images.dtype) == 'float32', 'short_test_split reads float32 images'
+        return data._replace(test=mnist_data.DataSet(      # float32 in [0, 1]: back to 0-255
+            test.images[:SHORT_TEST_SPLIT] * 255, test.labels[:SHORT_TEST_SPLIT], one_hot=True))
+    monkeypatch.setattr(mnist_data, 'read_data_sets', read_with_a_short_test_split)
+
+
 # --- short real runs, trained once per session ----------------------------------------------
 # Tests that change a run's directory copy it first (shutil.copytree into tmp_path).
+
+@contextlib.contextmanager
+def _held(path):
+    """An exclusive lock on the file ``path`` for the block: where pytest-xdist's workers
+    share a run, the first to ask makes it while the others wait. (No fcntl on Windows,
+    where the project's CI runs no workers: nothing to share.)"""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def made_once(tmp_path_factory, name, make):
+    """``make(directory)``, a function that trains into ``directory`` and returns its Ran,
+    run once for the whole test run (also across pytest-xdist workers, in the directory
+    they share): (the directory, the Ran), which is stored beside it as JSON."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent
+    directory, saved = root / name, root / (name + '.ran.json')
+    with _held(root / (name + '.lock')):
+        if not saved.exists():
+            directory.mkdir()
+            saved.write_text(json.dumps(vars(make(directory))), encoding='utf-8')
+    ran = Ran(**json.loads(saved.read_text(encoding='utf-8')))
+    assert ran.returncode == 0, ran.stderr
+    return directory, ran
+
 
 EXPERT_STEPS = 300
 
@@ -130,23 +189,19 @@ def expert_run(data_dir, tmp_path_factory):
     """deep_cnn.py's tutorial recipe for 300 seeded steps (seed 1), a step line and
     TensorBoard scalars every 20 steps, checkpoints at 100, 200 and 300: (the run's
     directory, holding ckpt/ and logs/; the Ran)."""
-    base = tmp_path_factory.mktemp('expert')
-    ran = call_main(deep_cnn.main, '--steps', EXPERT_STEPS, '--seed', 1, '--log_every', 20,
-                    '--summary_every', 20, '--checkpoint_every', 100, '--data_dir', data_dir,
-                    '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
-    assert ran.returncode == 0, ran.stderr
-    return base, ran
+    return made_once(tmp_path_factory, 'expert', lambda base: call_main(
+        deep_cnn.main, '--steps', EXPERT_STEPS, '--seed', 1, '--log_every', 20,
+        '--summary_every', 20, '--checkpoint_every', 100, '--data_dir', data_dir,
+        '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs'))
 
 
 @pytest.fixture(scope='session')
 def fast_run(data_dir, tmp_path_factory):
     """deep_cnn.py --recipe fast for 20 seeded steps: (its directory, the Ran)."""
-    base = tmp_path_factory.mktemp('fast')
-    ran = call_main(deep_cnn.main, '--recipe', 'fast', '--steps', 20, '--seed', 1,
-                    '--log_every', 20, '--summary_every', 20, '--data_dir', data_dir,
-                    '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
-    assert ran.returncode == 0, ran.stderr
-    return base, ran
+    return made_once(tmp_path_factory, 'fast', lambda base: call_main(
+        deep_cnn.main, '--recipe', 'fast', '--steps', 20, '--seed', 1, '--log_every', 20,
+        '--summary_every', 20, '--data_dir', data_dir, '--checkpoint_dir', base / 'ckpt',
+        '--log_dir', base / 'logs'))
 
 
 FAST_CLASSIFIER_STEPS = 300  # 99.0 % of classify's photo set (150 steps: 97.7 %), ~30 s
@@ -156,11 +211,10 @@ FAST_CLASSIFIER_STEPS = 300  # 99.0 % of classify's photo set (150 steps: 97.7 %
 def fast_classifier(data_dir, tmp_path_factory):
     """A `fast` checkpoint good enough to read handwriting (FAST_CLASSIFIER_STEPS seeded
     steps), shared by classify.py's and the drawing page's tests: its directory."""
-    base = tmp_path_factory.mktemp('fast_classifier')
-    ran = call_main(deep_cnn.main, '--recipe', 'fast', '--steps', FAST_CLASSIFIER_STEPS,
-                    '--seed', 1, '--log_every', 0, '--summary_every', 0, '--data_dir', data_dir,
-                    '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs')
-    assert ran.returncode == 0, ran.stderr
+    base, _ = made_once(tmp_path_factory, 'fast_classifier', lambda base: call_main(
+        deep_cnn.main, '--recipe', 'fast', '--steps', FAST_CLASSIFIER_STEPS, '--seed', 1,
+        '--log_every', 0, '--summary_every', 0, '--data_dir', data_dir,
+        '--checkpoint_dir', base / 'ckpt', '--log_dir', base / 'logs'))
     return base / 'ckpt'
 
 
@@ -168,8 +222,6 @@ def fast_classifier(data_dir, tmp_path_factory):
 def softmax_run(data_dir, tmp_path_factory):
     """softmax_baseline.py's expert recipe with --seed 7 and a --record: (the record's
     directory, where it is run.json; the Ran)."""
-    base = tmp_path_factory.mktemp('softmax')
-    ran = call_main(softmax_baseline.main, '--data_dir', data_dir, '--seed', 7,
-                    '--record', base / 'run.json')
-    return base, ran
-
+    return made_once(tmp_path_factory, 'softmax', lambda base: call_main(
+        softmax_baseline.main, '--data_dir', data_dir, '--seed', 7,
+        '--record', base / 'run.json'))

@@ -87,15 +87,23 @@ def test_expert_short_run_clears_floor_and_checkpoints(expert_run):
     assert record['steps_per_s'] > 0 and record['tensorflow']
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_same_seed_gives_same_lines(data_dir, expert_run, tmp_path):
-    _, first = expert_run
-    again = cnn(data_dir, '--steps', EXPERT_STEPS, '--seed', '1', '--log_every', '20',
+    # The shared run's first 60 steps again, in a run of their own: the same step lines,
+    # the same numbers (a fifth of the shared run's cost; the test pass differs by design).
+    first = step_line_texts(expert_run[1].stdout)
+    again = cnn(data_dir, '--steps', '60', '--seed', '1', '--log_every', '20',
                 '--summary_every', '20', '--checkpoint_every', '100', *dirs(tmp_path, 'again'))
     assert again.returncode == 0, again.stderr
-    assert again.stdout == first.stdout
+    assert step_line_texts(again.stdout) == first[:3] and len(first) > 3
 
 
+def step_line_texts(stdout):
+    return [line for line in stdout.splitlines() if STEP_LINE.match(line)]
+
+
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_resume_continues_the_step_count(data_dir, expert_run, tmp_path):
     shutil.copytree(expert_run[0], tmp_path / 'run')
@@ -116,6 +124,7 @@ def test_resume_continues_the_step_count(data_dir, expert_run, tmp_path):
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt') == [10]
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     proc = start_script_until('deep_cnn.py', '--data_dir', data_dir, '--steps', 20000,
@@ -139,6 +148,7 @@ def test_sigint_saves_and_a_rerun_picks_it_up(repo_root, data_dir, tmp_path):
     assert checkpoint_steps(tmp_path / 'run' / 'ckpt')[-1] == saved[-1] + 20
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 @pytest.mark.parametrize('recipe', sorted(deep_cnn.RECIPES))
 def test_every_recipe_builds_trains_and_restores(data_dir, recipe, tmp_path):
@@ -201,6 +211,7 @@ def test_event_files_hold_graph_and_scalars(expert_run):
     assert '%g' % test['accuracy'][EXPERT_STEPS] == expert_run[1].stdout.split()[-1]
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_summaries_recipe_writes_write_up_002s_summaries(data_dir, tmp_path):
     proc = cnn(data_dir, '--recipe', 'summaries', '--steps', '3', '--log_every', '0',
@@ -217,6 +228,7 @@ def test_summaries_recipe_writes_write_up_002s_summaries(data_dir, tmp_path):
         assert any(t.startswith(image + '/image') for t in tags), (image, sorted(tags))
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
     first = cnn(data_dir, '--recipe', 'original', '--steps', '10', *dirs(tmp_path, 'n'))
@@ -243,6 +255,7 @@ def test_batched_evaluation_equals_one_big_batch(expert_run, data_dir):
     assert '%g' % batched == expert_run[1].stdout.split()[-1]
 
 
+@pytest.mark.usefixtures('short_test_split')
 @pytest.mark.long
 def test_epochs_recipe_prints_write_up_004s_epoch_losses(data_dir, capsys, tmp_path):
     full = mnist_data.read_data_sets(data_dir, one_hot=True, seed=0)

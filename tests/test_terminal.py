@@ -47,7 +47,7 @@ def test_step_lines_are_whole_under_a_pseudo_terminal(data_dir, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / 'deep_cnn.py'), '--data_dir', data_dir,
          '--checkpoint_dir', tmp_path / 'ckpt', '--log_dir', tmp_path / 'logs',
-         '--steps', '150', '--log_every', '5'],
+         '--steps', '150', '--log_every', '5', '--batch_size', '10'],   # small: cheap steps
         cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal)
     os.close(terminal)
     chunks = []
