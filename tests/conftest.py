@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,7 @@ def made_once(tmp_path_factory, name, make):
     directory, saved = root / name, root / (name + '.ran.json')
     with _held(root / (name + '.lock')):
         if not saved.exists():
+            shutil.rmtree(directory, ignore_errors=True)   # what a failed attempt left
             directory.mkdir()
             saved.write_text(json.dumps(vars(make(directory))), encoding='utf-8')
     ran = Ran(**json.loads(saved.read_text(encoding='utf-8')))
