@@ -4,7 +4,7 @@ and on, side by side in one process, interleaved, on the CPU at hand.
     .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all}
                                            [--steps 60] [--rounds 3]
 
-  batch      batch 50 (the tutorial), 128 (fast in bf16), 256 (fast in fp32), 512
+  batch      batch 50 (the tutorial), 128 (fast, in both precisions), 256, 512
   jit        XLA's JIT through the session config (global_jit_level ON_1), off / on
   threads    TensorFlow's default threads / intra-op 2 inter-op 1 / 1 and 1
   precision  fp32 / bf16 mixed precision (bf16 only where the CPU has it natively)
