@@ -66,9 +66,10 @@ def check_resume(config):
         elif 'tuned_for' in fixed:   # fast's schedule follows the precision it computes in
             what = 'a run of %s on its %s schedule, and this run computes in %s' % (
                 stored.recipe, stored.tuned_for, config.tuned_for)
-            how = ('it resumes only where bf16 runs natively (a CPU with %s)'
-                   % ' or '.join(machine.BF16_FLAGS) if stored.tuned_for == 'bf16'
-                   else 'rerun with --precision %s to resume it' % stored.tuned_for)
+            how = ('rerun with --precision %s to resume it' % stored.tuned_for
+                   if recipes.computes_in(stored.tuned_for) == stored.tuned_for else
+                   'it resumes only on a CPU with native bfloat16 (%s)'
+                   % ' or '.join(machine.BF16_FLAGS))
         else:   # the recipe's row has changed since that run
             what = 'a run of recipe %s with %s %s (the recipe now has %s)' % (
                 stored.recipe, fixed[0], *changed[fixed[0]])

@@ -140,3 +140,22 @@ def test_a_run_on_the_other_precision_schedule_is_refused_in_words(cpu, data_dir
     assert len(errors) == 1, again.stderr
     assert 'on its fp32 schedule, and this run computes in bf16' in errors[0]
     assert 'rerun with --precision fp32 to resume it' in errors[0]
+
+
+def test_a_bf16_run_resumed_in_fp32_is_told_how_it_resumes(cpu, data_dir, tmp_path):
+    """The other way round, where bf16 is native: --precision bf16 resumes it; where the
+    CPU has no bf16 (simulated), nothing here can, and the line says so."""
+    if not machine.cpu_has_native_bf16():
+        pytest.skip('this CPU has no native bfloat16')
+    where = ['--recipe', 'fast', '--data_dir', data_dir, '--checkpoint_dir', tmp_path / 'ckpt',
+             '--log_dir', tmp_path / 'logs', '--summary_every', '0', '--log_every', '0']
+    first = call_main(deep_cnn.main, *where, '--steps', '2')
+    assert first.returncode == 0, first.stderr
+    again = call_main(deep_cnn.main, *where, '--precision', 'fp32', '--steps', '4')
+    assert again.returncode == 1
+    assert 'on its bf16 schedule, and this run computes in fp32: rerun with --precision bf16 ' \
+           'to resume it' in again.stderr
+    cpu(NO_BF16)
+    elsewhere = call_main(deep_cnn.main, *where, '--steps', '4')
+    assert elsewhere.returncode == 1
+    assert 'it resumes only on a CPU with native bfloat16' in elsewhere.stderr
