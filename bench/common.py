@@ -1,6 +1,8 @@
-"""What the bench scripts share: the repository on sys.path, machine info, the load
-average warning and the JSON report in bench/results/."""
+"""What the benches share, so that each holds its measurement alone: the start, a session
+per variant, rounds interleaved against the machine's drift, the JSON report."""
 
+import contextlib
+import io
 import os
 import platform
 import sys
@@ -11,11 +13,87 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, REPO_ROOT)  # the scripts run from anywhere; the product lives here
 
-from deep_mnist import rundir  # noqa: E402
-from deep_mnist.machine import BF16_FLAGS, cpu_flags, cpu_model  # noqa: E402
+import deep_cnn  # noqa: E402
+import mnist_data  # noqa: E402
+from deep_mnist import cli, machine, recipes, record, rundir, tfstart  # noqa: E402
 
 DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_data')
 BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
+FLAGS = {'rounds': (cli.positive_int, 'rounds, each timing every variant in turn'),
+         'steps': (cli.positive_int, 'timed steps per variant and round'),
+         'repeat': (cli.positive_int, 'timed runs'),
+         'seconds': (cli.positive_float, 'timed seconds per case and round')}
+
+
+def main(name, doc, measure, flags=None, **defaults):
+    """Parse the flags (the FLAGS in ``defaults``, then flags(parser)'s), verify MNIST, say
+    the CPU class and the load; report measure(args)'s dict (its 'exit': the exit code)."""
+    parser = cli.ArgumentParser(description=doc.splitlines()[0])
+    for flag, default in defaults.items():
+        parser.add_argument('--' + flag, type=FLAGS[flag][0], default=default,
+                            help='%s (default %s)' % (FLAGS[flag][1], default))
+    if flags:
+        flags(parser)
+    args = parser.parse_args()
+    mnist_data.maybe_download(DATA_DIR)   # no bench times a download
+    load, cpu = warn_if_busy('bench_' + name), machine.cpu_class()
+    print('CPU class: %s (%s), %d cores, load average %s'
+          % (cpu, machine.cpu_model(), os.cpu_count(), load), flush=True)
+    results = measure(args)
+    write_report(name, load, cpu_class=cpu, **results)
+    return results.get('exit', 0)
+
+
+def mnist():
+    return mnist_data.read_data_sets(DATA_DIR, one_hot=True, seed=1)
+
+
+def session(config, stack, jit=False, intra=0, inter=0):
+    """(config, model, session) of config's network, initialised, closed with ``stack``;
+    None for bf16 on a CPU without native bfloat16."""
+    if recipes.computes_in(config.precision) != config.precision:
+        return None
+    model = deep_cnn.build_model(config)
+    options = tfstart.session_config(config.precision, jit, intra, inter)
+    sess = stack.enter_context(tfstart.new_session(model.graph, config=options))
+    with model.graph.as_default():
+        sess.run(tfstart.tf.global_variables_initializer())
+    return config, model, sess
+
+
+def trained(config):
+    """run.json of deep_cnn's run of ``config`` from scratch, its lines kept out of ours."""
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = deep_cnn.run(config, fresh=True)
+    if code:
+        sys.exit('error: the run into %s failed (exit %d): %s'
+                 % (config.checkpoint_dir, code, err.getvalue().strip()[-300:]))
+    return record.read_run_json(config.checkpoint_dir)
+
+
+def train_steps(data, config, model, sess, steps, log_every=0):
+    """Training steps on fresh batches; with ``log_every``, the tutorial's loop, which
+    also evaluates the batch's accuracy every so many steps."""
+    for i in range(steps):
+        batch = data.train.next_batch(config.batch_size)
+        feed = {model.x: batch[0], model.y_: batch[1]}
+        if log_every and i % log_every == 0:
+            sess.run(model.accuracy, feed)
+        sess.run(model.train_step, {**feed, model.net.keep_prob: config.keep_prob})
+
+
+def images_per_s(data, opened, steps, rounds, warmup, log_every=0):
+    """{label: [images/s, one per round]} of the opened sessions, interleaved, after
+    ``warmup`` untimed steps each (oneDNN and XLA compile in the first ones)."""
+    for variant in opened.values():
+        train_steps(data, *variant, warmup, log_every)
+
+    def rate(label):
+        t0 = time.perf_counter()
+        train_steps(data, *opened[label], steps, log_every)
+        return steps * opened[label][0].batch_size / (time.perf_counter() - t0)
+    return interleaved(opened, rounds, rate)
 
 
 def interleaved(labels, rounds, measure):
@@ -28,13 +106,9 @@ def interleaved(labels, rounds, measure):
     return results
 
 
-def loadavg():
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 def warn_if_busy(prog):
     """The load average now, after a warning on stderr if the cores are busy."""
-    load = loadavg()
+    load = [round(v, 2) for v in os.getloadavg()]
     if load[0] > BUSY_LOAD:
         print('%s: warning: load average %.2f: the cores are not idle, the timings will be '
               'noisy' % (prog, load[0]), file=sys.stderr)
@@ -43,14 +117,14 @@ def warn_if_busy(prog):
 
 def write_report(name, load_before, **results):
     """bench/results/NAME-<time>.json: the results with the machine they ran on."""
-    machine = {'cpu': cpu_model(), 'cores': os.cpu_count(),
-               'bf16_flags': sorted(set(BF16_FLAGS) & (cpu_flags() or set())),
-               # versions read without importing: TensorFlow takes seconds to import
-               'python': platform.python_version(), 'numpy': version('numpy'),
-               'tensorflow': version('tensorflow'),
-               'loadavg_before': load_before, 'loadavg_after': loadavg()}
     stamp = time.strftime('%Y%m%d-%H%M%S')
     path = os.path.join(BENCH_DIR, 'results', '%s-%s.json' % (name, stamp))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    rundir.write_json(path, dict(date=stamp, machine=machine, **results))
+    rundir.write_json(path, dict(date=stamp, **results, machine={
+        'cpu': machine.cpu_model(), 'cores': os.cpu_count(),
+        'bf16_flags': sorted(set(machine.BF16_FLAGS) & (machine.cpu_flags() or set())),
+        # versions read without importing: TensorFlow takes seconds to import
+        'python': platform.python_version(), 'numpy': version('numpy'),
+        'tensorflow': version('tensorflow'), 'loadavg_before': load_before,
+        'loadavg_after': [round(v, 2) for v in os.getloadavg()]}))
     print('wrote %s' % path)
