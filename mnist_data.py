@@ -596,11 +596,11 @@ def main(argv=None):
     parser.add_argument('--data_dir', default=default_data_dir(),
                         help='where the IDX files live (default: $MNIST_DATA_DIR or MNIST_data)')
     args = parser.parse_args(argv)
-    try:
-        data = read_data_sets(args.data_dir, one_hot=False)
-    except MNISTDataError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
+    return cli.reported('mnist_data', lambda: summarise(args.data_dir), (MNISTDataError,))
+
+
+def summarise(data_dir):
+    data = read_data_sets(data_dir, one_hot=False)
     for split in Datasets._fields:
         ds = getattr(data, split)
         counts = np.bincount(ds.labels, minlength=10)
