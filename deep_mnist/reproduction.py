@@ -3,6 +3,7 @@ rerun resumes from, and the runner. A run hands its result over as a record (run
 never through what it prints; the report itself is ``deep_mnist.report``."""
 
 import argparse
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -33,16 +34,8 @@ QUICK_JOBS = 2
 HEARTBEAT_S = 60
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """What a write-up says a recipe reaches; reproduction/claims.json explains the fields."""
-    text: str
-    cite: str
-    detail: str
-    printed: str
-    note: str = ''
-
-
+# What a write-up says a recipe reaches; reproduction/claims.json explains the fields.
+Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
 with open(os.path.join(ROOT, 'reproduction', 'claims.json'), encoding='utf-8') as f:
     CLAIMS = {name: Claim(**claim) for name, claim in json.load(f)['claims'].items()}
 
@@ -252,77 +245,48 @@ def child_command(run, run_dir, data_dir):
 
 
 class Job:
-    """A run in progress: its child process, log files and clock."""
+    """A run in progress: its child process, started at once, and its clock."""
 
     def __init__(self, index, run, out_dir, data_dir):
         self.index, self.run = index, run
         self.dir = os.path.join(out_dir, 'runs', run.dir_name)
         os.makedirs(self.dir, exist_ok=True)
-        if run.kind == 'softmax':   # an earlier run's record must not pass for this one's
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(self.dir, run_record.RUN_JSON))
+        with contextlib.suppress(FileNotFoundError):   # an earlier run's record is not this one's
+            os.remove(os.path.join(self.dir, run_record.RUN_JSON))
         self.command = child_command(run, self.dir, data_dir)
-        self.logs = [open(os.path.join(self.dir, name), 'w')
-                     for name in ('stdout.txt', 'stderr.txt')]
+        with open(os.path.join(self.dir, 'stdout.txt'), 'w') as out, \
+                open(os.path.join(self.dir, 'stderr.txt'), 'w') as err:
+            # A session of its own: Ctrl-C reaches only us, and we stop the child ourselves.
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=out, stderr=err,
+                                         start_new_session=True)
         self.start, self.end = time.monotonic(), None
-        # A session of its own: Ctrl-C reaches only us, and we stop the child ourselves.
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=self.logs[0],
-                                     stderr=self.logs[1], start_new_session=True)
 
-    def read(self, name):
-        with open(os.path.join(self.dir, name), errors='replace') as f:
+    def stderr(self):
+        with open(os.path.join(self.dir, 'stderr.txt'), errors='replace') as f:
             return f.read()
 
-    def stop(self):
-        """SIGTERM first (deep_cnn then saves its step), SIGKILL if it lingers."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
-    def close(self):
-        for f in self.logs:
-            f.close()
-
-
-def result_of(info):
-    """What a finished run's run.json says, in reproduction.json's words; the accuracy
-    as the script's ``test accuracy %g`` line shows it."""
-    accuracy = info.get('test_accuracy')
-    if info.get('status') != 'finished' or accuracy is None:
-        return {}
-    return {'test_accuracy': float('%g' % accuracy), 'steps': info.get('steps'),
-            'steps_per_s': info.get('steps_per_s'), 'train_time_s': info.get('wall_time_s')}
-
-
-def cnn_result(job, data_dir, build):
-    """What deep_cnn.py's run.json tells, and the test accuracy of its checkpoint
+def run_result(job, data_dir, build):
+    """What a finished run's record says, in reproduction.json's words (the accuracy as
+    its ``test accuracy %g`` line shows it); for a CNN also its checkpoint's test accuracy,
     evaluated afresh in this process by the network ``build`` makes."""
-    checkpoint_dir = os.path.join(job.dir, 'ckpt')
-    config, info = run_record.config_of(checkpoint_dir)
-    result = result_of(info)
-    if not result:
-        return result
-    if config is not None:
-        result['config'] = dataclasses.asdict(config)   # the run's resolved config
-    try:
-        result['recomputed_accuracy'] = checkpoints.checkpoint_test_accuracy(
-            build, checkpoint_dir, data_dir)
-    except Exception as e:  # a failed cross-check must not lose the run it checks
-        result.update(recomputed_accuracy=None, recompute_error='%s: %s' % (type(e).__name__, e))
-        print('reproduce: warning: %s seed %d: not recomputed from its checkpoint: %s'
-              % (job.run.name, job.run.seed, result['recompute_error']), file=sys.stderr)
-    return result
-
-
-def softmax_result(job):
-    """What softmax_baseline.py wrote with --record."""
-    info = run_record.read_run_json(job.dir)
-    result = result_of(info)
-    if result and isinstance(info.get('config'), dict):
-        result['config'] = info['config']   # the recipe with the flags' overrides
+    cnn = job.run.kind == 'cnn'
+    config, info = run_record.config_of(os.path.join(job.dir, 'ckpt') if cnn else job.dir)
+    if info.get('status') != 'finished' or info.get('test_accuracy') is None:
+        return {}
+    result = {'test_accuracy': float('%g' % info['test_accuracy']), 'steps': info.get('steps'),
+              'steps_per_s': info.get('steps_per_s'), 'train_time_s': info.get('wall_time_s')}
+    config = dataclasses.asdict(config) if config else info.get('config')
+    if isinstance(config, dict):
+        result['config'] = config   # the run's resolved config, flags applied
+    if cnn:
+        try:
+            result['recomputed_accuracy'] = checkpoints.checkpoint_test_accuracy(
+                build, os.path.join(job.dir, 'ckpt'), data_dir)
+        except Exception as e:  # a failed cross-check must not lose the run it checks
+            result['recompute_error'] = '%s: %s' % (type(e).__name__, e)
+            print('reproduce: warning: %s seed %d: not recomputed from its checkpoint: %s'
+                  % (job.run.name, job.run.seed, result['recompute_error']), file=sys.stderr)
     return result
 
 
@@ -344,9 +308,9 @@ def make_record(job, data_dir, tf_version, build):
     }
     result = {}
     if job.proc.returncode == 0:
-        result = cnn_result(job, data_dir, build) if run.kind == 'cnn' else softmax_result(job)
+        result = run_result(job, data_dir, build)
     if not result:
-        lines = job.read('stderr.txt').strip().splitlines()
+        lines = job.stderr().strip().splitlines()
         return dict(record, status='failed', error=lines[-1] if job.proc.returncode and lines
                     else 'it left no run.json of a finished run')
     return dict(record, **result)
@@ -419,7 +383,6 @@ class Runner:
             '~' + progress.duration(this) if this is not None else 'not timed yet', self.eta()))
         job.proc.wait()
         job.end = time.monotonic()
-        job.close()
         with self.lock:
             del self.running[job.index]
         with self.evaluating:
@@ -433,7 +396,11 @@ class Runner:
             self.stopping = True
             jobs = list(self.running.values())
         for job in jobs:
-            job.stop()
+            job.proc.terminate()    # deep_cnn then saves its step; SIGKILL if it lingers
+            try:
+                job.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                job.proc.kill()
         print('\nreproduce: interrupted: stopped %s; %d run(s) recorded in %s' % (
             ', '.join('%s seed %d' % (j.run.name, j.run.seed) for j in jobs) or 'nothing',
             len(self.records), self.json_path), file=sys.stderr)
@@ -475,7 +442,7 @@ class Runner:
     def heartbeat(self):
         """A line per run after a minute without news: its time so far and its own ETA."""
         for job in list(self.running.values()):
-            lines = re.findall(r'step \d+/\d+ .*ETA \S+', job.read('stderr.txt'))
+            lines = re.findall(r'step \d+/\d+ .*ETA \S+', job.stderr())
             self.say(job, '%s so far; %s; the report %s' % (
                 progress.duration(time.monotonic() - job.start),
                 lines[-1].strip() if lines else 'no progress yet', self.eta()))

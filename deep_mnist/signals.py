@@ -10,8 +10,7 @@ import sys
 
 # Windows has SIGTERM in the signal module but never delivers it to Python; it is
 # harmless to route there, and Ctrl-C arrives as SIGINT on every platform.
-STOP_SIGNALS = tuple(s for s in (getattr(signal, 'SIGINT', None), getattr(signal, 'SIGTERM', None))
-                     if s is not None)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
