@@ -1,19 +1,13 @@
-"""Rerun every step of "Deep MNIST for Experts" and write a reproduction report.
-
-Each recipe of softmax_baseline.py and deep_cnn.py runs for seeds 1..N as a user runs it
-(one subprocess per run); into --out (default reproduction/) go reproduction.json (a
-record per run, saved after each), REPRODUCTION.md (each write-up's claim beside the
-measured mean, spread and verdict) and reproduction.png (docs/reproduction.md).
+"""Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
+it, and write reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
 
     python reproduce.py                               # every recipe, seeds 1-3: hours
     python reproduce.py --recipes cnn/fast --seeds 5
     python reproduce.py --quick                       # smoke run: about a minute
-    python reproduce.py --recipes cnn/epochs --rerun  # time recorded runs again
 
---quick is a smoke run of every code path, not a check of the claims: CNN recipes 20
-steps, softmax 50, two runs at a time. Full runs go one at a time, since they are timed.
-A rerun skips what is already recorded (same script, recipe, seed, --quick, TensorFlow
-and recipe config), so an interrupted report resumes where it stopped.
+--quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
+50, two runs at a time. A rerun skips what is already recorded, so an interrupted report
+resumes where it stopped.
 """
 
 import os

@@ -1,6 +1,5 @@
-"""Softmax regression on MNIST: the first model of "Deep MNIST for Experts".
-
-One linear layer, ``y = softmax(xW + b)``, trained by gradient descent in the tutorial's
+"""Softmax regression on MNIST, the first model of "Deep MNIST for Experts": one linear
+layer, ``y = softmax(xW + b)``, trained by gradient descent in the tutorial's
 ``InteractiveSession`` style, as the two versions of the text wrote it:
 
 - ``expert`` (default; write-up 003): logits, mean ``softmax_cross_entropy_with_logits``,

@@ -1,11 +1,6 @@
 """The notebook's "Open in Colab" badge and the repository its setup cell clones, both
-built from pyproject.toml's ``[project.urls] Repository``:
-
-    python -m deep_mnist.notebook_links            # rewrite the notebook's two links
-    python -m deep_mnist.notebook_links --check    # exit 1 if they disagree with pyproject
-
-The two links are replaced in the file's text, so every other byte stays as it was.
-"""
+built from pyproject.toml's ``[project.urls] Repository`` (docs/notebook.md). They are
+replaced in the file's text, so every other byte stays as it was."""
 
 import os
 import re
