@@ -1,11 +1,11 @@
 """Make the pictures of the README and docs/ again, from one seeded `fast` run.
 
-    .venv/bin/python docs/make_images.py --run /tmp/images_run
+    .venv/bin/python docs/make_images.py
 
-trains `deep_cnn.py --recipe fast --seed 1 --precision fp32` into RUN (fp32: what most
-learners' CPUs compute), unless RUN already holds that run finished, then runs the
-commands of IMAGES below and writes each picture, shrunk to a 256-colour PNG, into
-docs/images/. The drawing page's picture comes from `classify.py --serve` in the headless
+trains `deep_cnn.py --recipe fast --seed 1 --precision fp32` into --run (default
+train_data/images; fp32: what most learners' CPUs compute) unless that run is there,
+finished, then runs the commands of IMAGES below and writes each picture, shrunk to a
+256-colour PNG, into docs/images/. The drawing page's picture comes from `classify.py --serve` in the headless
 Chromium that tests/test_drawing_page.py uses.
 """
 
@@ -41,9 +41,13 @@ MAX_BYTES = 250_000
 
 
 def train(run):
-    """The seeded run in run/train, trained unless it is there, finished."""
+    """The seeded run in run/train, trained unless it is there, finished. Paths stay
+    relative to the repository where they can: the figures' captions show them."""
+    run = run.resolve()
+    if run.is_relative_to(REPO):
+        run = run.relative_to(REPO)
     checkpoint_dir = run / 'train'
-    record = checkpoint_dir / 'run.json'
+    record = REPO / checkpoint_dir / 'run.json'
     if record.exists() and json.loads(record.read_text()).get('status') == 'finished':
         print('reusing the finished run in %s' % checkpoint_dir, file=sys.stderr)
         return checkpoint_dir
@@ -110,10 +114,10 @@ def shrink(source, target):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--run', type=pathlib.Path, default=pathlib.Path('/tmp/images_run'),
-                        help='the seeded run: reused if finished (default: /tmp/images_run)')
+    parser.add_argument('--run', type=pathlib.Path, default=REPO / 'train_data' / 'images',
+                        help='the seeded run: reused if finished (default: train_data/images)')
     args = parser.parse_args()
-    checkpoint_dir = train(args.run.resolve())
+    checkpoint_dir = train(args.run)
     images = REPO / 'docs' / 'images'
     images.mkdir(exist_ok=True)
     made = {}                # command -> its output directory, so each command runs once
