@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -96,7 +96,13 @@ def screenshot_drawing_page(checkpoint_dir, out):
             const done = arguments[0];
             const check = () => document.body.dataset.answered ? done() : setTimeout(check, 20);
             check();""")
-        driver.save_screenshot(str(out / 'drawing_page.png'))
+        driver.save_screenshot(str(out / 'window.png'))
+        # Crop the window's empty margins, keeping 16 pixels of the page around its content.
+        window = Image.open(out / 'window.png').convert('RGB')
+        box = ImageChops.difference(window, Image.new('RGB', window.size,
+                                                      window.getpixel((0, 0)))).getbbox()
+        margin = (-16, -16, 16, 16)
+        window.crop([edge + m for edge, m in zip(box, margin)]).save(out / 'drawing_page.png')
     finally:
         driver.quit()
         server.send_signal(signal.SIGINT)
