@@ -1,35 +1,13 @@
-"""Rerun every step of "Deep MNIST for Experts" and write a reproduction report.
-
-Each recipe of softmax_baseline.py and deep_cnn.py is run for seeds 1..N exactly as a
-user runs it (one subprocess per run), and the measured test accuracies are set beside
-what the write-ups claim. Into --out (default reproduction/) go:
-
-- reproduction.json: one record per run (test accuracy, the accuracy recomputed from
-  the saved checkpoint, steps/s, wall time, config, the command line), saved after
-  every run;
-- REPRODUCTION.md: machine and versions, one row per recipe (the claim and where it
-  comes from, mean, spread, verdict), every run, and notes on what the write-ups
-  printed against what our scripts print;
-- reproduction.png: test accuracy per recipe, a dot per seed, the mean and the claim.
+"""Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
+it, and write reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
 
     python reproduce.py                               # every recipe, seeds 1-3: hours
     python reproduce.py --recipes cnn/fast --seeds 5
-    python reproduce.py --recipes softmax,cnn/single_conv
     python reproduce.py --quick                       # smoke run: about a minute
-    python reproduce.py --recipes cnn/epochs --rerun  # time recorded runs again
 
---quick is a smoke run of every code path, not a check of the claims: CNN recipes 20
-steps, softmax 50, two runs at a time. Full runs go one at a time, since they are timed.
-
-A rerun skips what is already recorded with the same script, recipe, seed, --quick,
-TensorFlow version and recipe config, so an interrupted report (Ctrl-C) resumes where
-it stopped; --rerun runs them again all the same (a failed rerun keeps the earlier
-record). Each run keeps its output in <out>/runs/<name>/: stdout.txt, stderr.txt and
-its record, run.json (for the CNN beside its checkpoints in ckpt/, with its TensorBoard
-logs in logs/).
-
-The machinery is deep_mnist.reproduction (claims, plan, records, runner) and
-deep_mnist.report (verdicts, REPRODUCTION.md, reproduction.png).
+--quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
+50, two runs at a time. A rerun skips what is already recorded, so an interrupted report
+resumes where it stopped.
 """
 
 import os
@@ -76,12 +54,13 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    return cli.reported('reproduce', lambda: report_runs(args, argv),
+                        (mnist_data.MNISTDataError, OSError))
+
+
+def report_runs(args, argv):
     out_dir = os.path.abspath(args.out)
-    try:
-        mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
-    except (mnist_data.MNISTDataError, OSError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
+    mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, 'reproduction.json')
     records = reproduction.load_records(json_path)

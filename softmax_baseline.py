@@ -1,22 +1,18 @@
-"""Softmax regression on MNIST: the first model of "Deep MNIST for Experts".
+"""Softmax regression on MNIST, the first model of "Deep MNIST for Experts": one linear
+layer, ``y = softmax(xW + b)``, trained by gradient descent in the tutorial's
+``InteractiveSession`` style, as the two versions of the text wrote it:
 
-One linear layer, ``y = softmax(xW + b)``, trained by plain gradient descent, in
-the tutorial's ``InteractiveSession`` style. Two recipes, as the two versions of
-the tutorial text wrote it:
-
-- ``expert`` (default; write-up 003, the newest official text): logits, mean
-  ``softmax_cross_entropy_with_logits``, GD 0.5, 1000 steps of 100: about 92 %.
-- ``original`` (write-up 000, the older text): softmax output, hand-written
-  ``-reduce_sum(y_*log(y))``, GD 0.01, 1000 steps of 50: 91 %.
+- ``expert`` (default; write-up 003): logits, mean ``softmax_cross_entropy_with_logits``,
+  GD 0.5, 1000 steps of 100: about 92 %.
+- ``original`` (write-up 000): softmax output, hand-written ``-reduce_sum(y_*log(y))``,
+  GD 0.01, 1000 steps of 50: 91 %.
 
     python softmax_baseline.py                     # expert
     python softmax_baseline.py --recipe original
     python softmax_baseline.py --seed 7            # the same accuracy on every run
-    python softmax_baseline.py --record run.json   # the result as a JSON record too
+    python softmax_baseline.py --record run.json   # the result in run.json's fields too
 
 The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
-``--record PATH`` writes the result in run.json's fields (the ones deep_cnn.py writes
-beside its checkpoints), which is how reproduce.py reads it.
 """
 
 import dataclasses
@@ -34,13 +30,8 @@ from deep_mnist.recipes import SOFTMAX_RECIPES as RECIPES
 
 
 def softmax_regression(mnist, recipe, seed=None):
-    """Build, train and test the tutorial's model; return (test accuracy, train seconds).
-
-    ``mnist`` is what ``mnist_data.read_data_sets(..., one_hot=True)`` returns.
-    Raises FloatingPointError if training diverged.
-    """
-    # Imported now, not at the top: the flags answer at once, without TF's ~3 s
-    # import and its C++ log lines.
+    """(test accuracy, seconds of training) of the tutorial's model on ``mnist``
+    (read_data_sets(..., one_hot=True)); FloatingPointError if training diverged."""
     tf = tfstart.import_tf()
 
     tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
@@ -125,15 +116,17 @@ def parse_args(argv):
 
 
 def write_record(path, recipe, seed, accuracy, seconds):
-    """A finished run's result at ``path``, in run.json's fields (as there, ``wall_time_s``
-    is the training loop's time), written atomically."""
-    rundir.write_json(path, {
-        'script': os.path.basename(__file__), 'recipe': recipe.name, 'seed': seed,
-        'config': dataclasses.asdict(recipe), 'status': 'finished', 'steps': recipe.steps,
-        'test_accuracy': float('%g' % accuracy),    # the number the last line prints
-        'wall_time_s': round(seconds, 3),
-        'steps_per_s': round(recipe.steps / seconds, 1) if seconds > 0 else None,
-        'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version()})
+    """A finished run's result in run.json's fields (``wall_time_s``: the training loop)."""
+    try:
+        rundir.write_json(path, {
+            'script': os.path.basename(__file__), 'recipe': recipe.name, 'seed': seed,
+            'config': dataclasses.asdict(recipe), 'status': 'finished', 'steps': recipe.steps,
+            'test_accuracy': float('%g' % accuracy),    # the number the last line prints
+            'wall_time_s': round(seconds, 3),
+            'steps_per_s': round(recipe.steps / seconds, 1) if seconds > 0 else None,
+            'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version()})
+    except OSError as e:
+        raise rundir.RunError('cannot write %s: %s' % (path, e.strerror or e)) from None
 
 
 def main(argv=None):
@@ -141,27 +134,17 @@ def main(argv=None):
     overrides = {field: getattr(args, field) for field in ('steps', 'batch_size', 'learning_rate')
                  if getattr(args, field) is not None}
     recipe = dataclasses.replace(RECIPES[args.recipe], **overrides)
+    return cli.reported('softmax_baseline', lambda: run(recipe, args), (
+        mnist_data.MNISTDataError, FloatingPointError, rundir.RunError))
 
+
+def run(recipe, args):
     if args.seed is not None:
         np.random.seed(args.seed)
-    try:
-        mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
-    except mnist_data.MNISTDataError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
-
-    try:
-        acc, seconds = softmax_regression(mnist, recipe, seed=args.seed)
-    except FloatingPointError as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
+    mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
+    acc, seconds = softmax_regression(mnist, recipe, seed=args.seed)
     if args.record:
-        try:
-            write_record(args.record, recipe, args.seed, acc, seconds)
-        except OSError as e:
-            print('error: cannot write %s: %s' % (args.record, e.strerror or e), file=sys.stderr)
-            return 1
-
+        write_record(args.record, recipe, args.seed, acc, seconds)
     print('test accuracy %g' % acc)
     print('softmax_baseline: recipe %s (text %s, expect %s): %d steps x %d, GD %g, '
           '%.1f s, %.0f steps/s'

@@ -1,6 +1,5 @@
-"""Command-line types shared by the scripts: a parser whose usage error is one line,
-checked argparse types that refuse a bad value before any work starts, and the way a
-script's expected failures end (one line, an exit code)."""
+"""The scripts' command line: a usage error in one line, argparse types that refuse a bad
+value before any work starts, and expected failures as one line and an exit code."""
 
 import argparse
 import sys
@@ -14,7 +13,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def checked_type(convert, ok, what):
-    """An argparse type: ``convert`` the text, then require ``ok(value)`` (``what`` says how)."""
+    """An argparse type: ``convert`` the text, then require ``ok(value)``, which ``what`` words."""
     kind = 'an integer' if convert is int else 'a number'
 
     def parse(text):
@@ -37,9 +36,8 @@ seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**3
 
 
 def reported(prog, work, errors):
-    """``work()``'s exit code, where one of the exceptions ``errors`` (the failures a user
-    can cause and mend) ends it as one 'error: ...' line and 1, and Ctrl-C as
-    '``prog``: interrupted' and 130."""
+    """``work()``'s exit code; one of ``errors`` (failures a user can mend) ends it as one
+    'error: ...' line and 1, Ctrl-C as '``prog``: interrupted' and 130."""
     try:
         return work()
     except errors as e:

@@ -1,8 +1,5 @@
-"""Reading TensorBoard event files: the one reader that the visualiser and the tests use.
-
-Each writer directory (``logs/<recipe>/train``, ``.../test``) holds one event file per
-run segment; a resumed run's file takes over the steps it redid from the files before.
-"""
+"""Reading TensorBoard event files: one per run segment in each writer directory
+(``logs/<recipe>/train``, ``.../test``); a resumed run's file takes over the steps it redid."""
 
 import glob
 import os
@@ -14,7 +11,7 @@ SCALARS = ('accuracy', 'cross_entropy')
 
 
 def event_files(directory):
-    """The event files of one writer directory, oldest first."""
+    # Sorted: the names carry the time each writer started.
     return sorted(glob.glob(os.path.join(glob.escape(directory), 'events.out.tfevents.*')))
 
 
@@ -25,17 +22,6 @@ def events(path):
         yield from tf.train.summary_iterator(path)
     except tf.errors.OpError:
         return
-
-
-def tags(directory):
-    """({tag: number of values}, whether a graph was written) over a writer directory."""
-    counts, has_graph = {}, False
-    for path in event_files(directory):
-        for event in events(path):
-            has_graph |= bool(event.graph_def)
-            for value in event.summary.value:
-                counts[value.tag] = counts.get(value.tag, 0) + 1
-    return counts, has_graph
 
 
 def _file_scalars(path):

@@ -1,39 +1,29 @@
-"""What machine a run is on: the CPU's name and whether it computes bfloat16 natively.
-
-Linux tells both through /proc/cpuinfo; macOS names its CPU through ``sysctl``; on
-Windows (and wherever /proc cannot be read) the flags are unknown, and a caller treats
-unknown as "no bfloat16" (fp32), which is always correct, only slower.
-"""
+"""The machine a run is on: its CPU's name and whether it computes bfloat16 natively.
+Where /proc/cpuinfo cannot tell (Windows, macOS), the flags are unknown, which callers
+take as "no bfloat16" (fp32): always correct, only slower."""
 
 import os
 import platform
 import subprocess
 
 BF16_FLAGS = ('avx512_bf16', 'amx_bf16')
-# Set, it stands in for /proc/cpuinfo's flags (space-separated; empty: none known to be
-# there): how the tests, and anyone curious, see what a run does on another CPU class.
+# Set, it stands in for /proc/cpuinfo's flags (space-separated): how the tests, and anyone
+# curious, see what a run does on another CPU class.
 FLAGS_ENV = 'DEEP_MNIST_CPU_FLAGS'
 
 
-def _cpuinfo():
-    """The lines of /proc/cpuinfo, or None where there is no readable one."""
+def _cpuinfo_field(name):
     try:
         with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as f:
-            return f.read().splitlines()
+            lines = f.read().splitlines()
     except OSError:
         return None
-
-
-def _cpuinfo_field(name):
-    for line in _cpuinfo() or ():
-        if line.startswith(name) and ':' in line:
-            return line.split(':', 1)[1].strip()
-    return None
+    return next((line.split(':', 1)[1].strip() for line in lines
+                 if line.startswith(name) and ':' in line), None)
 
 
 def cpu_flags():
-    """The CPU's feature flags as /proc/cpuinfo lists them ($DEEP_MNIST_CPU_FLAGS instead
-    where set); None where they are unknown."""
+    """The CPU's feature flags ($DEEP_MNIST_CPU_FLAGS where set); None where unknown."""
     flags = os.environ.get(FLAGS_ENV)
     if flags is None:
         flags = _cpuinfo_field('flags') or _cpuinfo_field('Features')  # x86 / ARM
@@ -43,15 +33,19 @@ def cpu_flags():
 def cpu_model():
     """The CPU's model name, or None where it cannot be found out."""
     name = _cpuinfo_field('model name')
-    if name:
-        return name
-    if platform.system() == 'Darwin':
-        try:
-            return subprocess.run(['sysctl', '-n', 'machdep.cpu.brand_string'], text=True,
-                                  capture_output=True, timeout=5).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            return None
-    return platform.processor() or None
+    if name or platform.system() != 'Darwin':
+        return name or platform.processor() or None
+    try:
+        return subprocess.run(['sysctl', '-n', 'machdep.cpu.brand_string'], text=True,
+                              capture_output=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def description():
+    """The one machine string of run.json and the report: 'Linux x86_64, AMD EPYC 7B13, 2 cores'."""
+    return '%s %s, %s, %d cores' % (platform.system(), platform.machine(),
+                                    cpu_model() or 'unknown CPU', os.cpu_count() or 0)
 
 
 def cpu_has_native_bf16():
@@ -61,17 +55,10 @@ def cpu_has_native_bf16():
 
 
 def cpu_class():
-    """The class of CPU a timing belongs to: 'bf16' (native bfloat16), 'AVX-512', 'AVX2',
-    'ARM', or 'unknown'. Times measured on one class do not carry over to another."""
-    flags = cpu_flags()
-    if flags is None:
-        return 'ARM' if platform.machine().lower() in ('arm64', 'aarch64') else 'unknown'
-    if set(BF16_FLAGS) & flags:
-        return 'bf16'
-    if 'avx512f' in flags:
-        return 'AVX-512'
-    if 'avx2' in flags:
-        return 'AVX2'
-    if platform.machine().lower() in ('arm64', 'aarch64') or 'asimd' in flags:
-        return 'ARM'
-    return 'unknown'
+    """'bf16', 'AVX-512', 'AVX2', 'ARM' or 'unknown': bench/ labels its timings with it,
+    since times measured on one class do not carry over to another."""
+    flags = cpu_flags() or set()
+    arm = platform.machine().lower() in ('arm64', 'aarch64') or 'asimd' in flags
+    return next((name for name, found in (
+        ('bf16', set(BF16_FLAGS) & flags), ('AVX-512', 'avx512f' in flags),
+        ('AVX2', 'avx2' in flags), ('ARM', arm)) if found), 'unknown')

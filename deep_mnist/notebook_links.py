@@ -1,16 +1,15 @@
 """The notebook's "Open in Colab" badge and the repository its setup cell clones, both
-built from one place: ``[project.urls] Repository`` in pyproject.toml.
-
-    python -m deep_mnist.notebook_links            # rewrite the notebook's two links
-    python -m deep_mnist.notebook_links --check    # exit 1 if they disagree with pyproject
-
-Only those two strings change, in the text of the file: every other byte (the cells,
-their ids, the absence of outputs) stays as it was.
-"""
+built from pyproject.toml's ``[project.urls] Repository`` (docs/notebook.md). They are
+replaced in the file's text, so every other byte stays as it was."""
 
 import os
 import re
 import sys
+
+try:
+    import tomllib
+except ImportError:     # Python 3.10
+    import tomli as tomllib
 
 from deep_mnist import cli
 
@@ -23,28 +22,20 @@ CLONE = re.compile(r"^(\s*\"REPOSITORY = ')[^']*(')", re.M)
 
 
 class LinkError(Exception):
-    """pyproject.toml or the notebook is not as this module expects; the message says how."""
-
-
-def default_root():
-    """The checkout this module is in."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """pyproject.toml or the notebook is not as this module expects."""
 
 
 def repository_url(root):
-    """``Repository`` of pyproject.toml's ``[project.urls]`` table (Python 3.10 has no
-    tomllib; this one line is all that is read)."""
+    """``Repository`` of pyproject.toml's ``[project.urls]`` table."""
     path = os.path.join(root, 'pyproject.toml')
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    table = re.search(r'^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)', text, re.M | re.S)
-    url = table and re.search(r'^Repository\s*=\s*"([^"]*)"', table.group(1), re.M)
-    if not url:
+    with open(path, 'rb') as f:
+        url = tomllib.load(f).get('project', {}).get('urls', {}).get('Repository')
+    if not isinstance(url, str):
         raise LinkError('%s: no Repository = "..." in its [project.urls] table' % path)
-    if not GITHUB.fullmatch(url.group(1)):
+    if not GITHUB.fullmatch(url):
         raise LinkError('%s: Repository %r is not a https://github.com/OWNER/NAME URL, '
-                        'which Colab needs' % (path, url.group(1)))
-    return url.group(1)
+                        'which Colab needs' % (path, url))
+    return url
 
 
 def links(repository):
@@ -71,25 +62,24 @@ def main(argv=None):
                                        "from pyproject.toml's [project.urls] Repository.")
     p.add_argument('--check', action='store_true',
                    help='change nothing; exit 1 if the notebook disagrees with pyproject.toml')
-    p.add_argument('--root', default=default_root(),
+    p.add_argument('--root', default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                    help='the repository (default: the checkout of this module)')
     args = p.parse_args(argv)
+    return cli.reported('notebook_links', lambda: update(args), (LinkError, OSError))
+
+
+def update(args):
     path = os.path.join(args.root, NOTEBOOK)
-    try:
-        repository = repository_url(args.root)
-        with open(path, encoding='utf-8', newline='') as f:
-            text = f.read()
-        new = rewritten(text, repository)
-    except (LinkError, OSError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 1
+    repository = repository_url(args.root)
+    with open(path, encoding='utf-8', newline='') as f:
+        text = f.read()
+    new = rewritten(text, repository)
     if new == text:
         print('%s: links agree with %s' % (NOTEBOOK, repository))
         return 0
     if args.check:
-        print('error: %s: links differ from pyproject.toml\'s Repository %s; run python -m '
-              'deep_mnist.notebook_links' % (NOTEBOOK, repository), file=sys.stderr)
-        return 1
+        raise LinkError("%s: links differ from pyproject.toml's Repository %s; run python -m "
+                        'deep_mnist.notebook_links' % (NOTEBOOK, repository))
     with open(path, 'w', encoding='utf-8', newline='') as f:
         f.write(new)
     print('%s: links rewritten for %s' % (NOTEBOOK, repository))

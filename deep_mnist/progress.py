@@ -1,11 +1,7 @@
 """Progress on stderr (steps/s, ETA): a live line on a terminal, else a line every 30 s.
-
-On a terminal the live line shares the screen with the tutorial's lines on stdout. While
-a Progress is open, a write to stdout first erases the live line, so a step line never
-lands behind it (``step 383/2000 ... ETA 1m00sstep 400, ...``); piped output never sees
-the live line at all. A dozen lines do this; a progress library would ask the tutorial's
-``print`` to go through it instead.
-"""
+While a Progress is open on a terminal, a write to stdout first erases the live line, so
+a step line never lands behind it. A dozen lines do this; a progress library would ask
+the tutorial's ``print`` to go through it instead."""
 
 import math
 import sys
@@ -73,7 +69,6 @@ class Progress:
         self.stream.flush()
 
     def clear(self):
-        """Erase the live line, if one is drawn."""
         if self.drawn:
             self.stream.write('\r\x1b[K')
             self.stream.flush()

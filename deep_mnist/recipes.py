@@ -1,9 +1,5 @@
-"""deep_cnn.py's recipes: one ``Config`` per write-up, a row of ``RECIPES`` each, and the
-rules that turn a recipe and the command line into the config of a run.
-
-The config is written in full into run.json, so a resume and the visualiser know
-exactly what trained a checkpoint (``config_from_record`` reads it back).
-"""
+"""deep_cnn.py's recipes (a ``Config`` row per write-up), the softmax recipes, and the rules
+that turn a recipe and the command line into a run's config, which run.json keeps whole."""
 
 import dataclasses
 import math
@@ -16,8 +12,7 @@ from deep_mnist import machine, rundir, tfstart
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything that defines a run: a row of RECIPES, with the command line's
-    overrides applied by resolve(). Written in full into run.json."""
+    """Everything that defines a run: a row of RECIPES, with resolve()'s overrides."""
     recipe: str                        # the row's name
     source: str                        # the write-up it comes from
     # the network
@@ -131,21 +126,17 @@ SOFTMAX_RECIPES = {r.name: r for r in (
 
 
 def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
-    """Training steps in one epoch of ``examples`` images (read_data_sets' training
-    split unless a run trains on other data)."""
     return examples // batch_size
 
 
 def computes_in(precision):
-    """The precision a run asking for ``precision`` computes in on this CPU: bf16 only
-    where the CPU has native bfloat16 (emulated bf16 would be slower than fp32)."""
+    """The precision a run asking for ``precision`` computes in on this CPU."""
     return 'bf16' if tfstart.bf16_in_use(precision) else 'fp32'
 
 
 def resolve(recipe='expert', **overrides):
-    """The Config of a run: RECIPES[recipe] with its schedule for the precision it will
-    compute in (SCHEDULES), then ``overrides`` (None: keep the recipe's), its step count
-    and directories filled in."""
+    """RECIPES[recipe] with its schedule for the precision it computes in (SCHEDULES), then
+    ``overrides`` (None: keep the recipe's), its steps and directories filled in."""
     given = {k: v for k, v in overrides.items() if v is not None}
     config = dataclasses.replace(RECIPES[recipe], **given)
     runs_in = computes_in(config.precision)
@@ -175,9 +166,8 @@ def describe_schedule(config):
 
 
 def precision_line(config):
-    """The line a run starts with where its precision needs saying (None where not): bf16
-    asked for on a CPU without it, and what runs instead; or a recipe (fast) whose
-    schedule depends on the precision, with the one it uses."""
+    """The line a run starts with where its precision needs saying (bf16 asked for where
+    the CPU lacks it; a schedule per precision), else None."""
     runs_in = computes_in(config.precision)
     tuned = config.recipe in SCHEDULES
     if config.precision == 'bf16' and runs_in != 'bf16':
@@ -196,8 +186,8 @@ def precision_line(config):
 
 
 def learning_rate_at(config, step):
-    """The step size at ``step``: constant, or a linear ramp over the first ``warmup``
-    of the run up to ``learning_rate``, then a linear or cosine fall to 0 at the end."""
+    """The step size at ``step``: constant, or a ramp over the first ``warmup`` of the
+    run, then a linear or cosine fall to 0 at the end."""
     if config.schedule == 'constant':
         return config.learning_rate
     warm = max(1, round(config.warmup * config.steps))
@@ -208,16 +198,23 @@ def learning_rate_at(config, step):
     return config.learning_rate * fall
 
 
-def _fits(value, annotation):
-    """Whether a JSON value has the type a Config field is annotated with."""
-    kinds = typing.get_args(annotation) or (annotation,)
-    if value is None:
-        return type(None) in kinds
-    if isinstance(value, bool):
-        return bool in kinds
-    if isinstance(value, int):
-        return int in kinds or float in kinds
-    return any(isinstance(value, kind) for kind in kinds if kind is not type(None))
+def fits(value, kind):
+    """Whether a JSON value has the type ``kind``: a class (an int passes for a float, a
+    bool for nothing but a bool), Optional, List, Tuple (a list that long) or TypedDict."""
+    args = typing.get_args(kind)
+    origin = typing.get_origin(kind)
+    if origin is typing.Union:
+        return any(fits(value, k) for k in args)
+    if origin in (list, tuple):
+        return isinstance(value, list) and (
+            all(fits(v, args[0]) for v in value) if origin is list
+            else len(value) == len(args) and all(map(fits, value, args)))
+    if typing.is_typeddict(kind):
+        return isinstance(value, dict) and all(fits(value.get(k), t)
+                                               for k, t in kind.__annotations__.items())
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def config_from_record(record, where='run.json', warn=True):
@@ -228,19 +225,13 @@ def config_from_record(record, where='run.json', warn=True):
     if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
         return None
     hints = typing.get_type_hints(Config)
-    values, bad = {}, []
-    for name, annotation in hints.items():
-        if name not in stored:
-            continue
-        if _fits(stored[name], annotation):
-            values[name] = stored[name]
-        else:
-            bad.append(name)
+    bad = [name for name in hints if name in stored and not fits(stored[name], hints[name])]
     if bad and warn:
         print('warning: %s: config.%s is not a %s; using the recipe\'s value' % (
             where, bad[0], getattr(hints[bad[0]], '__name__', 'value of the right type')),
             file=sys.stderr)
-    return dataclasses.replace(RECIPES[stored['recipe']], **values)
+    return dataclasses.replace(RECIPES[stored['recipe']], **{
+        name: stored[name] for name in hints if name in stored and name not in bad})
 
 
 def config_changes(stored, config):

@@ -1,9 +1,6 @@
 """run.json: what a run of deep_cnn.py recorded beside its checkpoints, and the one
-schema that the trainer, the visualiser and reproduce.py read it through.
-
-A field of the wrong type is named in one warning on stderr and treated as absent; the
-rest of the record stays usable. A file that is not a JSON object is treated as absent.
-"""
+schema that the trainer, the visualiser and reproduce.py read it through. A field of the
+wrong type is named in one warning and treated as absent; the rest stays usable."""
 
 import dataclasses
 import datetime
@@ -12,81 +9,49 @@ import os
 import platform
 import sys
 import time
+from typing import List, Optional, Tuple, TypedDict
 
 from deep_mnist import machine, recipes, rundir, tfstart
 
 RUN_JSON = 'run.json'
-
-
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _integer(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _pair(value):
-    return isinstance(value, list) and len(value) == 2 and all(map(_number, value))
-
-
-def _segment(value):
-    return (isinstance(value, dict) and all(_number(value.get(k)) for k in ('from', 'to', 'wall_time_s')))
-
-
-def _list_of(ok):
-    return lambda value: isinstance(value, list) and all(map(ok, value))
-
-
-def _optional(ok):
-    return lambda value: value is None or ok(value)
-
-
-def _is(kind):
-    return lambda value: isinstance(value, kind)
-
-
-# Each field of run.json and the test its value must pass.
+# Each field of run.json and its type, as recipes.fits reads a type.
 SCHEMA = {
-    'config': _is(dict),
-    'status': _is(str),
-    'steps': _integer,
-    'test_accuracy': _optional(_number),
-    'checkpoint': _optional(_is(str)),
-    'wall_time_s': _number,
-    'steps_per_s': _optional(_number),
-    'tensorflow': _is(str),
-    'python': _is(str),
-    'machine': _is(str),
-    'cpu': _optional(_is(str)),
-    'bf16_native': _optional(_is(bool)),
-    'bf16_in_use': _is(bool),
-    'history': _list_of(_pair),                 # [step, training accuracy]
-    'epoch_losses': _list_of(_number),
-    'epoch_partial': _optional(_pair),          # [step, loss so far in that epoch]
-    'segments': _list_of(_segment),
+    'config': dict,
+    'status': str,
+    'steps': int,
+    'test_accuracy': Optional[float],
+    'checkpoint': Optional[str],
+    'wall_time_s': float,
+    'steps_per_s': Optional[float],
+    'tensorflow': str,
+    'python': str,
+    'machine': str,
+    'cpu': Optional[str],
+    'bf16_native': Optional[bool],
+    'bf16_in_use': bool,
+    'history': List[Tuple[float, float]],        # [step, training accuracy]
+    'epoch_losses': List[float],
+    'epoch_partial': Optional[Tuple[float, float]],     # [step, loss so far in that epoch]
+    'segments': List[TypedDict('Segment', {'from': float, 'to': float, 'wall_time_s': float})],
 }
 
 
 def malformed_fields(record):
     """The fields of ``record`` whose value this version does not write, in schema order."""
-    return [key for key, ok in SCHEMA.items() if key in record and not ok(record[key])]
+    return [key for key, kind in SCHEMA.items() if key in record
+            and not recipes.fits(record[key], kind)]
 
 
-def malformed_field(record):
-    """The first malformed field of ``record``, or None."""
-    bad = malformed_fields(record)
-    return bad[0] if bad else None
-
-
-def checked(record, where, warn=True):
-    """``record`` without its malformed fields, after one line naming them."""
-    bad = malformed_fields(record)
-    if bad and warn:
-        print('warning: ignoring %s field%s %s of %s: not of the type this version writes'
-              % ('this' if len(bad) == 1 else 'these', 's' * (len(bad) > 1),
-                 ', '.join(bad), where), file=sys.stderr)
-    return {k: v for k, v in record.items() if k not in bad}
+def read_json(path, missing):
+    """The JSON value at ``path``, ``missing`` where there is no file; ValueError (its
+    message says why) where the file is not JSON."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return missing
+    except OSError as e:
+        raise ValueError(str(e)) from None
 
 
 def read_run_json(directory, warn=True):
@@ -94,19 +59,19 @@ def read_run_json(directory, warn=True):
     none. A file that is not a JSON object is one warning and treated as absent."""
     path = os.path.join(directory, RUN_JSON)
     try:
-        with open(path, encoding='utf-8') as f:
-            record = json.load(f)
-    except FileNotFoundError:
+        record, problem = read_json(path, {}), 'not a JSON object'
+    except ValueError as e:
+        record, problem = None, e
+    if not isinstance(record, dict):
+        if warn:
+            print('warning: ignoring %s: %s' % (path, problem), file=sys.stderr)
         return {}
-    except (OSError, ValueError) as e:
-        record, problem = None, str(e)
-    else:
-        problem = 'not a JSON object'
-    if isinstance(record, dict):
-        return checked(record, path, warn)
-    if warn:
-        print('warning: ignoring %s: %s' % (path, problem), file=sys.stderr)
-    return {}
+    bad = malformed_fields(record)
+    if bad and warn:
+        print('warning: ignoring %s field%s %s of %s: not of the type this version writes'
+              % ('this' if len(bad) == 1 else 'these', 's' * (len(bad) > 1),
+                 ', '.join(bad), path), file=sys.stderr)
+    return {k: v for k, v in record.items() if k not in bad}
 
 
 def write_run_json(directory, record):
@@ -126,7 +91,7 @@ def environment(config):
     return {
         'tensorflow': tf.__version__,
         'python': platform.python_version(),
-        'machine': '%s %s, %d CPUs' % (platform.system(), platform.machine(), os.cpu_count() or 0),
+        'machine': machine.description(),
         'cpu': machine.cpu_model(),                 # None: the CPU could not be identified
         'bf16_native': machine.cpu_has_native_bf16(),   # None: its flags could not be read
         'bf16_in_use': tfstart.bf16_in_use(config.precision),

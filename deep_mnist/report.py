@@ -1,5 +1,4 @@
-"""The reproduction report: the verdict of each claim against the measured runs, and the
-files reproduce.py writes from its records, REPRODUCTION.md and reproduction.png."""
+"""The reproduction report: each claim's verdict, REPRODUCTION.md and reproduction.png."""
 
 import datetime
 import os
@@ -8,16 +7,13 @@ import re
 import shlex
 import statistics
 
-from deep_mnist import rundir
-from deep_mnist.reproduction import (CLAIMS, SCRIPTS, Claim, machine_line, quick_summary,
-                                     recipe_tables, step_of)
+from deep_mnist import machine, rundir
+from deep_mnist.reproduction import CLAIMS, SCRIPTS, Claim, quick_summary, recipe_tables, step_of
 
 AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
 LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
 EPS = 1e-12
 
-
-# --- verdicts ---------------------------------------------------------------------
 
 def claim_number(claim):
     """The claim's number as a fraction and its decimals written that way ('99.24%' ->
@@ -32,11 +28,7 @@ def claim_number(claim):
 
 
 def claim_threshold(claim):
-    """The lowest mean test accuracy that meets ``claim``; None if it has no number.
-
-    '0.992' -> 0.9915 and '99.24%' -> 0.99235 (half a unit of the last digit);
-    '~0.98', 'about 92%' -> 0.975, 0.915 (loose: 0.005 below); '>= 0.9925' -> 0.9925.
-    """
+    """The lowest mean test accuracy that meets ``claim`` (VERDICT_RULE); None without a number."""
     number = claim_number(claim)
     if number is None:
         return None
@@ -51,13 +43,15 @@ def claim_threshold(claim):
 
 def spread(values):
     """(mean, sample standard deviation or None for one value, min, max)."""
-    sd = statistics.stdev(values) if len(values) > 1 else None
-    return statistics.mean(values), sd, min(values), max(values)
+    return statistics.mean(values), sd(values), min(values), max(values)
+
+
+def sd(values):
+    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def verdict(claim, accuracies, quick=False):
-    """'met', 'within the spread', 'falls short', 'reported' (no number to check),
-    'quick: not checked' or 'not run', for the test accuracies of a recipe's seeds."""
+    """The verdict (VERDICT_RULE) for the test accuracies of a recipe's seeds."""
     if not accuracies:
         return 'not run'
     if quick:
@@ -65,10 +59,10 @@ def verdict(claim, accuracies, quick=False):
     threshold = claim_threshold(claim)
     if threshold is None:
         return 'reported'
-    mean, sd, _, best = spread(accuracies)
+    mean, dev, _, best = spread(accuracies)
     if mean >= threshold - EPS:
         return 'met'
-    if best >= threshold - EPS or (sd is not None and mean + 2 * sd >= threshold - EPS):
+    if best >= threshold - EPS or (dev is not None and mean + 2 * dev >= threshold - EPS):
         return 'within the spread'
     return 'falls short'
 
@@ -83,8 +77,6 @@ VERDICT_RULE = (
     'Standard deviations are sample ones (n - 1); --quick runs are not checked.')
 
 
-# --- REPRODUCTION.md --------------------------------------------------------------
-
 def claim_for(name):
     """The write-up's claim; for a recipe no write-up covers, its table's ``expect``."""
     if name in CLAIMS:
@@ -97,12 +89,11 @@ def claim_for(name):
 
 def stats_cells(rows):
     """The mean, sd, min-max, wall time and steps/s cells of a recipe's records."""
-    accuracies = [r['test_accuracy'] for r in rows]
-    mean, sd, low, high = spread(accuracies)
+    mean, dev, low, high = spread([r['test_accuracy'] for r in rows])
     walls = [r['wall_time_s'] for r in rows]
-    wall_sd = statistics.stdev(walls) if len(walls) > 1 else None
+    wall_sd = sd(walls)
     rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
-    return ['%.4f' % mean, '-' if sd is None else '%.4f' % sd, '%.4f-%.4f' % (low, high),
+    return ['%.4f' % mean, '-' if dev is None else '%.4f' % dev, '%.4f-%.4f' % (low, high),
             '%.1f s' % statistics.mean(walls) + ('' if wall_sd is None else ' ± %.1f' % wall_sd),
             '%.1f' % statistics.mean(rates) if rates else '-']
 
@@ -119,7 +110,6 @@ def agreement(rows):
 
 
 def recipe_row(step, name, rows, failed, quick):
-    """One row of the results table."""
     claim = claim_for(name)
     cells = [str(step), '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
@@ -143,7 +133,7 @@ def header_lines(args, argv, tf_version, results):
              '| | |', '|---|---|',
              '| command | `%s` |' % shlex.join(['python', 'reproduce.py'] + list(argv)),
              '| date | %s |' % datetime.datetime.now().isoformat(sep=' ', timespec='minutes'),
-             '| machine | %s; %s |' % (platform.platform(), machine_line()),
+             '| machine | %s; %s |' % (platform.platform(), machine.description()),
              '| TensorFlow | %s |' % tf_version,
              '| Python | %s |' % platform.python_version(),
              '| runs | %d of %d planned (%s per recipe) |' % (
@@ -226,8 +216,6 @@ def write_markdown(path, args, argv, tf_version, results):
     rundir.write_atomically(path, '\n'.join(lines))
 
 
-# --- reproduction.png -------------------------------------------------------------
-
 def plot_panel(ax, names, results):
     """Dots per seed, the mean as a bar and the claim as a diamond, one x per recipe."""
     for x, name in enumerate(names):
@@ -253,7 +241,7 @@ def plot_panel(ax, names, results):
 
 def write_png(path, results, tf_version, quick):
     import matplotlib
-    matplotlib.use('Agg')  # headless: no display needed
+    matplotlib.use('Agg')  # headless
     import matplotlib.pyplot as plt
 
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
@@ -271,7 +259,7 @@ def write_png(path, results, tf_version, quick):
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
     fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3)
     fig.suptitle('Deep MNIST for Experts, reproduced%s: %s, TensorFlow %s'
-                 % (' (--quick smoke run)' if quick else '', machine_line(), tf_version))
+                 % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

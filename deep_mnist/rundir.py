@@ -1,5 +1,5 @@
-"""A run's directories: their defaults, the lock that makes a run own its checkpoint
-directory, atomic writes, and the clean-up of what an interrupted write left behind."""
+"""A run's directories: defaults, the lock by which a run owns its checkpoint directory,
+atomic writes, and the clean-up of what an interrupted write left behind."""
 
 import contextlib
 import glob
@@ -17,22 +17,20 @@ OWNER_FILE = '.lock.owner'    # the pid of the run holding the lock, for the ref
 
 
 class RunError(Exception):
-    """A run cannot go on (its directory is taken, damaged or full); the message says why."""
+    """A run cannot go on (its directory is taken, damaged or full)."""
 
 
 def default_checkpoint_dir(recipe):
-    """Where a recipe's checkpoints and run.json go unless --checkpoint_dir says otherwise."""
     return os.path.join('train_data', recipe)
 
 
 def default_log_dir(recipe):
-    """Where a recipe's TensorBoard logs go unless --log_dir says otherwise."""
     return os.path.join('logs', recipe)
 
 
 def write_atomically(path, text):
-    """Write ``text`` to ``path`` through a temporary file: a reader (or a crash) sees the
-    old content or the new, never half of it. A failed write removes the temporary."""
+    """``text`` into ``path`` through a temporary file: a reader (or a crash) sees the old
+    content or the new, never half; a failed write removes the temporary."""
     tmp = path + '.tmp'
     try:
         with open(tmp, 'w', encoding='utf-8') as f:
@@ -45,14 +43,12 @@ def write_atomically(path, text):
 
 
 def write_json(path, value, indent=2):
-    """``value`` as JSON at ``path``, written atomically."""
     write_atomically(path, json.dumps(value, indent=indent) + '\n')
 
 
 def remove_partial_files(directory):
-    """Delete what an interrupted save or write left behind: TensorFlow's
-    ``*.tempstate*`` files, our ``*.tmp`` files, and .data shards without an .index.
-    Returns the names removed."""
+    """Delete (and return the names of) what an interrupted save or write left behind:
+    TensorFlow's ``*.tempstate*``, our ``*.tmp``, and .data shards without an .index."""
     try:
         names = os.listdir(directory)
     except OSError:
@@ -68,7 +64,6 @@ def remove_partial_files(directory):
 
 
 def remove_matching(patterns):
-    """Delete the files that the glob ``patterns`` match (``--fresh``)."""
     for pattern in patterns:
         for path in glob.glob(pattern):
             os.remove(path)
@@ -76,30 +71,25 @@ def remove_matching(patterns):
 
 @contextlib.contextmanager
 def locked(directory):
-    """Own ``directory`` for the life of a run: the operating system's lock on
-    <dir>/.lock (flock on Linux and macOS, LockFileEx on Windows, through filelock),
-    which the OS drops when the process dies, however it dies. A second run there is
-    refused with RunError."""
+    """Own ``directory`` for the block; a second run there is refused with RunError. The
+    operating system's lock (filelock: flock, LockFileEx) goes when the process dies,
+    however it dies."""
     try:
         os.makedirs(directory, exist_ok=True)
         lock = filelock.FileLock(os.path.join(directory, LOCK_FILE), timeout=0)
         lock.acquire()
     except filelock.Timeout:
-        try:
-            with open(os.path.join(directory, OWNER_FILE), encoding='utf-8') as f:
-                owner = f.read().strip() or 'unknown'
-        except OSError:
-            owner = 'unknown'
+        owner = 'unknown'
+        with contextlib.suppress(OSError), open(os.path.join(directory, OWNER_FILE)) as f:
+            owner = f.read().strip() or owner
         raise RunError('%s is in use by another run (pid %s); wait for it to finish or '
                        'choose another --checkpoint_dir' % (directory, owner)) from None
     except OSError as e:
         raise RunError('cannot use %s as a checkpoint directory: %s'
                        % (directory, e.strerror or e)) from None
     try:
-        try:
+        with contextlib.suppress(OSError):    # the pid only serves the refusal line
             write_atomically(os.path.join(directory, OWNER_FILE), str(os.getpid()))
-        except OSError:
-            pass    # the pid only serves the refusal line
         yield
     finally:
         lock.release()

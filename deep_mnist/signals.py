@@ -1,7 +1,6 @@
-"""Stop signals: SIGINT (Ctrl-C) everywhere, SIGTERM where the platform has it, routed to
-one handler for a block, so a run can finish its step, save and say where. And the
-reader of stdout going away (``deep_cnn.py | head -3``): printing stops, the run does not.
-"""
+"""Stop signals (SIGINT, and SIGTERM where the platform has it) routed to one handler for
+a block, so a run can finish its step, save and say where; and the reader of stdout
+going away (``deep_cnn.py | head -3``): printing stops, the run does not."""
 
 import contextlib
 import errno
@@ -11,14 +10,13 @@ import sys
 
 # Windows has SIGTERM in the signal module but never delivers it to Python; it is
 # harmless to route there, and Ctrl-C arrives as SIGINT on every platform.
-STOP_SIGNALS = tuple(s for s in (getattr(signal, 'SIGINT', None), getattr(signal, 'SIGTERM', None))
-                     if s is not None)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
 def stop_signals_to(handler):
     """In the block, SIGINT and SIGTERM go to ``handler``, even where a shell left SIGINT
-    ignored (a background job); the handlers from before come back however it is left."""
+    ignored (a background job)."""
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
@@ -61,19 +59,12 @@ def _hold(signum, frame):
 
 @contextlib.contextmanager
 def stop_requests():
-    """A StopRequest that handles SIGINT and SIGTERM for the block; it starts out
-    signalled if one came before the block, while exit_quietly held them."""
+    """A StopRequest for the block, signalled already if a signal came while exit_quietly
+    held them."""
     stop = StopRequest(_held.signum)
     _held.signum = None
     with stop_signals_to(stop):
         yield stop
-
-
-def _reader_gone(error):
-    """A write failed because nobody reads stdout any more: EPIPE (Python ignores SIGPIPE,
-    so a closed pipe is an error, not a signal), or EINVAL, Windows' word for it."""
-    return isinstance(error, BrokenPipeError) or getattr(error, 'errno', None) in (
-        errno.EPIPE, errno.EINVAL)
 
 
 class _QuietWhenClosed:
@@ -85,46 +76,38 @@ class _QuietWhenClosed:
         self.reader_gone = False
 
     def write(self, text):
-        if not self.reader_gone:
-            try:
-                return self._stream.write(text)
-            except OSError as e:
-                if not _reader_gone(e):
-                    raise
-                self._to_null()
+        self._guarded(self._stream.write, text)
         return len(text)
 
     def flush(self):
-        if not self.reader_gone:
-            try:
-                self._stream.flush()
-            except OSError as e:
-                if not _reader_gone(e):
-                    raise
-                self._to_null()
+        self._guarded(self._stream.flush)
 
-    def _to_null(self):
-        """Point stdout's file descriptor at the null device, so what is still buffered
-        (and Python's flush at exit) goes nowhere instead of failing again."""
-        self.reader_gone = True
+    def _guarded(self, call, *args):
+        if self.reader_gone:
+            return
         try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, self._stream.fileno())
-            finally:
+            call(*args)
+        except OSError as e:
+            # Python ignores SIGPIPE, so a closed pipe is EPIPE (EINVAL on Windows).
+            if not (isinstance(e, BrokenPipeError) or e.errno in (errno.EPIPE, errno.EINVAL)):
+                raise
+            self.reader_gone = True
+            # stdout's descriptor to the null device: what is still buffered (and the
+            # flush at exit) goes nowhere instead of failing again.
+            with contextlib.suppress(OSError, ValueError):   # ValueError: no descriptor
+                fd = self._stream.fileno()
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
                 os.close(null)
-            self._stream.flush()
-        except (OSError, ValueError):   # no descriptor (an in-memory stream): drop it all
-            pass
+                self._stream.flush()
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
 
 
 def quiet_if_stdout_closes(main):
-    """Run ``main()`` and return its exit code; if the reader of stdout goes away (a pipe
-    into ``head``), printing stops without an error and ``main`` carries on to its end,
-    with its own exit code."""
+    """``main()``'s exit code; if the reader of stdout goes away (a pipe into ``head``),
+    printing stops without an error and ``main`` carries on."""
     original = sys.stdout
     if original is None or isinstance(original, _QuietWhenClosed):
         return main()
@@ -138,12 +121,9 @@ def quiet_if_stdout_closes(main):
 
 
 def exit_quietly(main):
-    """Run a script's ``main()`` and return its exit code, with SIGINT and SIGTERM held for
-    the whole life of the process: one that lands before ``main`` has set up its own
-    handling is passed on to it (stop_requests); one that lands after ``main`` has
-    returned (while Python tears down) no longer kills a run that has finished, nor
-    prints "Exception ignored in: <module 'threading'>". A closed stdout stops the
-    printing, not the run (quiet_if_stdout_closes)."""
+    """``main()``'s exit code, with SIGINT and SIGTERM held for the life of the process: one
+    before ``main`` handles them is passed on (stop_requests); one after ``main`` returns
+    kills no finished run, nor prints "Exception ignored in: <module 'threading'>"."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _hold)
     code = quiet_if_stdout_closes(main)

@@ -1,8 +1,5 @@
 """TensorBoard for deep_cnn.py: write-up 002's summaries of every variable and layer, and
-the 'accuracy' and 'cross_entropy' scalars that the train/ and test/ writers share.
-
-Read the event files back with ``deep_mnist.events``.
-"""
+the 'accuracy' and 'cross_entropy' scalars of the train/ and test/ writers."""
 
 import os
 
@@ -10,8 +7,8 @@ from deep_mnist import rundir, tfstart
 
 
 def scalar_summary(name, value):
-    """A scalar summary tagged '<name scope>/name'. (TF 2's tf.summary.scalar tags it
-    'name_1' inside a name scope: its v2 twin takes the name first.)"""
+    """A scalar summary tagged '<name scope>/name' (TF 2's tf.summary.scalar tags it
+    'name_1' in a name scope: its v2 twin takes the name first)."""
     tf = tfstart.import_tf()
     tag = tf.get_default_graph().get_name_scope() + '/' + name
     summary = tf.raw_ops.ScalarSummary(tags=tag.lstrip('/'), values=value, name=name)
@@ -39,9 +36,8 @@ def maps_as_images(h, size):
 
 
 def add_full_summaries(net):
-    """002's TensorBoard view: every variable, activation histograms, and images of
-    the input, the filters and the convolved and pooled maps; the merged summary op.
-    Built after the rest of the graph: it merges every summary made so far."""
+    """002's view: every variable, activation histograms, and images of the input, filters
+    and maps; returns the op that merges every summary made so far (build it last)."""
     tf = tfstart.import_tf()
     for name, var in net.variables.items():
         with tf.name_scope(name):
@@ -64,8 +60,7 @@ def add_full_summaries(net):
 
 
 class Writers:
-    """The train/ and test/ event writers of a run (none when ``log_dir`` is None);
-    the graph goes into train/ on a run's first segment. A context manager."""
+    """A run's train/ and test/ event writers (none without a ``log_dir``)."""
 
     def __init__(self, log_dir, graph=None):
         tf = tfstart.import_tf()
@@ -90,8 +85,7 @@ class Writers:
     @staticmethod
     def scalars(writer, step, accuracy, cross_entropy):
         """'accuracy' and 'cross_entropy' at ``step``, tagged alike in train/ and test/ so
-        TensorBoard overlays them (summary ops would be renamed 'accuracy_1' beside the
-        tutorial's 'accuracy' name scope)."""
+        TensorBoard overlays them (a summary op beside the 'accuracy' scope is 'accuracy_1')."""
         tf = tfstart.import_tf()
         writer.add_summary(tf.Summary(value=[
             tf.Summary.Value(tag='accuracy', simple_value=accuracy),

@@ -1,9 +1,6 @@
 """TensorFlow start-up: ``tensorflow.compat.v1`` in graph mode without its C++ chatter,
-sessions, the session options of a precision, and TensorFlow errors as one plain line.
-
-TensorFlow is imported only when ``import_tf()`` is called, so a script answers a
-wrong flag at once instead of after seconds of importing.
-"""
+sessions, a precision's session options, and TensorFlow errors as one plain line.
+TensorFlow is imported only by ``import_tf()``, so a wrong flag is answered at once."""
 
 import contextlib
 import os
@@ -12,15 +9,13 @@ import sys
 
 from deep_mnist import machine
 
-# tensorflow.compat.v1 once import_tf() has run.
-tf = None
+tf = None   # tensorflow.compat.v1 once import_tf() has run
 
 
 @contextlib.contextmanager
 def native_stderr_muted():
-    """Silence file descriptor 2 while TensorFlow's C++ side starts: its notes (absl's
-    "All log messages before absl::InitializeLog()", oneDNN, the CUDA probe) ignore
-    TF_CPP_MIN_LOG_LEVEL in TF 2.21 and would bury the tutorial's own lines."""
+    """Silence file descriptor 2 while TensorFlow's C++ side starts: its notes (absl,
+    oneDNN, the CUDA probe) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -34,7 +29,6 @@ def native_stderr_muted():
 
 
 def import_tf():
-    """Import tensorflow.compat.v1 in graph mode, without its start-up chatter."""
     global tf
     if tf is None:
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -47,26 +41,23 @@ def import_tf():
 
 
 def new_session(graph=None, interactive=False, config=None):
-    """A tf.Session (or InteractiveSession) without the first session's CUDA probe
-    message ("failed call to cuInit") on a machine with no GPU."""
+    """A tf.Session (or InteractiveSession), without the CUDA probe's message where there
+    is no GPU."""
     import_tf()
     with native_stderr_muted():
         return (tf.InteractiveSession if interactive else tf.Session)(graph=graph, config=config)
 
 
 def bf16_in_use(precision):
-    """Whether a run in ``precision`` computes in bfloat16 here: 'bf16' on a CPU known to
-    have it natively (AVX512_BF16 or AMX). Emulated bf16 would be slower than fp32, and a
-    CPU whose flags cannot be read counts as one without."""
+    """Whether a run in ``precision`` computes in bfloat16 here: only where the CPU is
+    known to have it natively, since emulated bf16 is slower than fp32."""
     return precision == 'bf16' and bool(machine.cpu_has_native_bf16())
 
 
 def session_config(precision, jit=False, intra_threads=0, inter_threads=0):
-    """The session options of a run in ``precision``: where bf16_in_use, oneDNN's graph
-    rewrite to mixed precision, which runs the convolutions and matrix products in bf16
-    (about 1.7x the images/s here); elsewhere None. ``jit`` (XLA's JIT for the whole
-    graph) and the thread counts (0: TensorFlow's choice) are bench/'s levers; the
-    product leaves them off (docs/performance.md says what they measured)."""
+    """The session options of a run in ``precision`` (None: TensorFlow's defaults): in
+    bf16, oneDNN's rewrite to mixed precision. ``jit`` and the thread counts are bench/'s
+    levers, which the product leaves off (docs/performance.md)."""
     if not (bf16_in_use(precision) or jit or intra_threads or inter_threads):
         return None
     import_tf()
@@ -94,9 +85,8 @@ _PLAIN_REASONS = (
 
 
 def tf_message(error):
-    """A TensorFlow (or OS) error as one plain line: the cause a user can act on where it
-    is a known one (no space, checksum mismatch, truncated file, ...), else the first
-    line of TensorFlow's message without its guess at a cause."""
+    """A TensorFlow (or OS) error as one line: a cause a user can act on where it is a known
+    one, else the first line of TensorFlow's message without its guess at a cause."""
     text = getattr(error, 'message', None) or getattr(error, 'strerror', None) or str(error)
     for pattern, reason in _PLAIN_REASONS:
         if pattern.search(text):

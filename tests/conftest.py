@@ -37,6 +37,18 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)   # a stable sort
 
 
+def event_tags(directory):
+    """({tag: number of values}, whether a graph was written) over a writer directory."""
+    from deep_mnist import events
+    counts, has_graph = {}, False
+    for path in events.event_files(directory):
+        for event in events.events(path):
+            has_graph |= bool(event.graph_def)
+            for value in event.summary.value:
+                counts[value.tag] = counts.get(value.tag, 0) + 1
+    return counts, has_graph
+
+
 def run_script(script, *args, cwd=None, timeout=600):
     """Run one of the repository's scripts as a user would; the CompletedProcess."""
     return subprocess.run([sys.executable, str(REPO_ROOT / script), *map(str, args)],

@@ -17,7 +17,7 @@ import pytest
 import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, events, tfstart
-from conftest import EXPERT_STEPS, call_main, run_script, start_script_until
+from conftest import EXPERT_STEPS, call_main, event_tags, run_script, start_script_until
 
 STEP_LINE = re.compile(r'^step (\d+), training accuracy ([0-9.e-]+)$')
 
@@ -199,8 +199,8 @@ def test_single_conv_full_schedule_reaches_95(data_dir, tmp_path):
 @pytest.mark.long
 def test_event_files_hold_graph_and_scalars(expert_run):
     logs = expert_run[0] / 'logs'
-    train_tags, train_graph = events.tags(str(logs / 'train'))
-    test_tags, _ = events.tags(str(logs / 'test'))
+    train_tags, train_graph = event_tags(str(logs / 'train'))
+    test_tags, _ = event_tags(str(logs / 'test'))
     assert train_graph
     n = len(LOGGED)
     assert train_tags.get('accuracy') == n and train_tags.get('cross_entropy') == n
@@ -217,7 +217,7 @@ def test_summaries_recipe_writes_write_up_002s_summaries(data_dir, tmp_path):
     proc = cnn(data_dir, '--recipe', 'summaries', '--steps', '3', '--log_every', '0',
                '--summary_every', '2', *dirs(tmp_path, 's'))
     assert proc.returncode == 0, proc.stderr
-    tags, _ = events.tags(str(tmp_path / 's' / 'logs' / 'train'))
+    tags, _ = event_tags(str(tmp_path / 's' / 'logs' / 'train'))
     plain = tags   # the clean names, without TF 2's '_1' suffix
     for tag in ('W_conv1/summaries/mean', 'W_conv1/summaries/stddev', 'b_fc2/summaries/max',
                 'W_fc1/summaries/histogram', 'h_conv1/activations', 'h_fc1/activations',

@@ -5,8 +5,11 @@ trailing backslash continues it), and the comment lines right under it say what 
 must do:
 
     .venv/bin/python deep_cnn.py --steps 300
-    # prints: test accuracy 0.9        a line of stdout or stderr contains this text
+    # prints: test accuracy 0.92…      a line of stdout or stderr starts with this text
     # exit: 1                          its exit status (without this line, 0)
+
+A ``# prints:`` line ending in ``…`` shows the start of a line; one without it shows a
+whole line in README.md, and part of one (any part) in the docs pages.
 
 A command whose own line carries ``# (long: ...)`` takes over a minute and is not run;
 nor are the install commands (``python3 -m venv``, ``pip install``), which .ci/run
@@ -48,6 +51,7 @@ EXIT = re.compile(r'^#\s*exit:\s*(\d+)\s*$')
 BARE_PYTHON = re.compile(r'(?<![\w/.-])(?<!```)python3?(?=[ \t])')
 # A markdown link [text](target) or image ![text](target); the target up to ) or space.
 LINK = re.compile(r'\]\(([^)\s]+)\)')
+ELLIPSIS = '…'
 
 
 def pages():
@@ -203,6 +207,39 @@ def test_the_pages_follow_their_own_conventions():
         'no runnable command found in README.md'
 
 
+def shows(expected, line, page):
+    """Whether a "# prints: EXPECTED" line shows this line of output: its start if
+    EXPECTED ends in an ellipsis, else the whole line (any part of it in docs/)."""
+    line = line.strip()
+    if expected.endswith(ELLIPSIS):
+        return line.startswith(expected[:-len(ELLIPSIS)])
+    return expected == line if page == 'README.md' else expected in line
+
+
+def test_a_prints_line_shows_a_whole_line_or_its_start():
+    assert shows('test accuracy 0.92…', 'test accuracy 0.9231', 'README.md')
+    assert not shows('test accuracy 0.92…', 'step 1, test accuracy 0.92', 'README.md')
+    assert not shows('test accuracy 0.9', 'test accuracy 0.9231', 'README.md')
+    assert shows('test accuracy 0.9', 'test accuracy 0.9231', 'docs/deep_cnn.md')
+    assert shows('wrote figures/conv1.png', '  wrote figures/conv1.png', 'README.md')
+
+
+def test_the_readme_reads_in_five_minutes():
+    """Issue 34's front page: short, a picture first, nothing to scroll sideways, the
+    machine named once (a CPU model at most twice)."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 130, 'README.md has %d lines, over 130' % len(lines)
+    assert any(line.startswith('![') for line in lines[:25]), 'no picture in its first 25 lines'
+    problems = ['README.md:%d: %d characters, over 160' % (n, len(line))
+                for n, line in enumerate(lines, 1) if len(line) > 160]
+    problems += ['README.md:%d: %d characters in a code block, over 90' % (n, len(line))
+                 for _, start, block in code_blocks('\n'.join(lines))
+                 for n, line in enumerate(block, start) if len(line) > 90]
+    assert not problems, '\n'.join(problems)
+    models = re.findall(r'EPYC|Xeon|Ryzen|Core i\d|Apple M\d', README.read_text())
+    assert len(models) <= 2, 'README.md names a CPU model %d times: %s' % (len(models), models)
+
+
 def copy_of_the_repository(target):
     """The files git tracks in the repository, and those it would (untracked, not
     ignored), copied into target: what a fresh clone of the working tree holds."""
@@ -268,7 +305,7 @@ def test_the_commands_of_the_readme_and_docs_work_as_written(tmp_path, data_dir)
                                 % (proc.returncode, snippet.exit)))
         lines = (proc.stdout + '\n' + proc.stderr).splitlines()
         for expected in snippet.prints:
-            if not any(expected in line for line in lines):
-                pytest.fail(failure(snippet, proc, 'no line contains %r' % expected))
+            if not any(shows(expected, line, snippet.page) for line in lines):
+                pytest.fail(failure(snippet, proc, 'no line is shown by %r' % expected))
     assert ran, 'no runnable command found in README.md or docs/'
     print('%6.1f s  all %d commands' % (sum(s for s, _ in ran), len(ran)))

@@ -22,8 +22,8 @@ from deep_mnist import recipes, record
     ({'test_accuracy': 'x'}, 'test_accuracy'),
     ({'steps': 1.5}, 'steps'),
 ])
-def test_malformed_field_names_the_first_bad_field(fields, bad):
-    assert record.malformed_field(fields) == bad
+def test_malformed_fields_names_the_bad_field(fields, bad):
+    assert record.malformed_fields(fields) == ([bad] if bad else [])
 
 
 def write(tmp_path, value):

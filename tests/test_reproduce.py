@@ -170,17 +170,17 @@ def test_a_result_comes_from_the_record_not_the_terminal(tmp_path, capsys):
                                                                            True)})()
     (tmp_path / 'stderr.txt').write_text('softmax_baseline: recipe expert (text 003, expect '
                                          'about 92%): 999 steps x 100, GD 0.5, 9.9 s, 1 steps/s\n')
-    assert reproduction.softmax_result(job) == {}
+    assert reproduction.run_result(job, None, None) == {}
     record = {'script': 'softmax_baseline.py', 'recipe': 'expert', 'seed': 1, 'status': 'finished',
               'config': {'name': 'expert', 'steps': 50}, 'steps': 50,
               'test_accuracy': 0.91951234, 'wall_time_s': 0.4, 'steps_per_s': 'fast'}
     (tmp_path / 'run.json').write_text(json.dumps(record))
-    assert reproduction.softmax_result(job) == {
+    assert reproduction.run_result(job, None, None) == {
         'test_accuracy': 0.919512, 'steps': 50, 'steps_per_s': None, 'train_time_s': 0.4,
         'config': {'name': 'expert', 'steps': 50}}
     assert 'steps_per_s' in capsys.readouterr().err
     (tmp_path / 'run.json').write_text(json.dumps(dict(record, status='nan')))
-    assert reproduction.softmax_result(job) == {}
+    assert reproduction.run_result(job, None, None) == {}
 
 
 def test_report_from_recorded_runs(tmp_path, data_dir):
