@@ -37,8 +37,7 @@ def main(name, doc, measure, flags=None, **defaults):
     args = parser.parse_args()
     mnist_data.maybe_download(DATA_DIR)   # no bench times a download
     load, cpu = warn_if_busy('bench_' + name), machine.cpu_class()
-    print('CPU class: %s (%s), %d cores, load average %s'
-          % (cpu, machine.cpu_model(), os.cpu_count(), load), flush=True)
+    print('CPU class: %s (%s), load average %s' % (cpu, machine.description(), load), flush=True)
     results = measure(args)
     write_report(name, load, cpu_class=cpu, **results)
     return results.get('exit', 0)
@@ -121,7 +120,7 @@ def write_report(name, load_before, **results):
     path = os.path.join(BENCH_DIR, 'results', '%s-%s.json' % (name, stamp))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     rundir.write_json(path, dict(date=stamp, **results, machine={
-        'cpu': machine.cpu_model(), 'cores': os.cpu_count(),
+        'description': machine.description(),
         'bf16_flags': sorted(set(machine.BF16_FLAGS) & (machine.cpu_flags() or set())),
         # versions read without importing: TensorFlow takes seconds to import
         'python': platform.python_version(), 'numpy': version('numpy'),
