@@ -1,20 +1,15 @@
 """Each speed lever of `fast`, measured: images/s of the training step with the lever off
 and on, in one process, interleaved, on the CPU at hand (bench/README.md).
 
-    .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all,extras}
-                                           [--steps 60] [--rounds 3] [--loop_steps 1000]
+    .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all} [--steps 60] [--rounds 3]
 """
 
 import contextlib
-import os
 import statistics
 import sys
-import tempfile
-import time
 
 import common
-import deep_cnn
-from deep_mnist import cli, recipes
+from deep_mnist import recipes
 
 LEVERS = ('batch', 'jit', 'threads', 'precision')
 WARMUP = 10
@@ -50,41 +45,15 @@ def lever_rates(data, lever, args):
     return rates
 
 
-def extras(data, args):
-    """deep_cnn's run (checkpoints, summaries, progress, run.json) against the tutorial's
-    bare loop on a fresh session, both ending with a test pass; drift cancels in a round."""
-    times = []
-    for _ in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix='bench_levers_') as tmp:
-            times.append([common.trained(deep_cnn.resolve(
-                'expert', steps=args.loop_steps, data_dir=common.DATA_DIR,
-                checkpoint_dir=os.path.join(tmp, 'ckpt'), log_dir=os.path.join(tmp, 'logs'))
-            )['wall_time_s']])
-        with contextlib.ExitStack() as stack:
-            config, model, sess = common.session(deep_cnn.resolve('expert'), stack)
-            t0 = time.perf_counter()
-            common.train_steps(data, config, model, sess, args.loop_steps, log_every=100)
-            deep_cnn.evaluate(sess, model, data.test.images, data.test.labels)
-            times[-1].append(time.perf_counter() - t0)
-    ratio = statistics.median(p / b for p, b in times)
-    print('deep_cnn vs the bare loop, %d steps: %.1f s vs %.1f s, %.3fx the time' % (
-        args.loop_steps, *(statistics.median(t) for t in zip(*times)), ratio))
-    return {'steps': args.loop_steps, 'deep_cnn_and_bare_s': times, 'ratio': ratio}
-
-
 def measure(args):
     data = common.mnist()
-    if args.lever == 'extras':
-        return {'extras': extras(data, args)}
     return {'steps': args.steps, 'rounds': args.rounds, 'images_per_s': {
         lever: lever_rates(data, lever, args)
         for lever in (LEVERS if args.lever == 'all' else [args.lever])}}
 
 
 def flags(parser):
-    parser.add_argument('lever', choices=LEVERS + ('all', 'extras'))
-    parser.add_argument('--loop_steps', type=cli.positive_int, default=1000,
-                        help='steps of each run of the extras lever (default 1000)')
+    parser.add_argument('lever', choices=LEVERS + ('all',))
 
 
 if __name__ == '__main__':

@@ -71,26 +71,22 @@ def trained(config):
     return record.read_run_json(config.checkpoint_dir)
 
 
-def train_steps(data, config, model, sess, steps, log_every=0):
-    """Training steps on fresh batches; with ``log_every``, the tutorial's loop, which
-    also evaluates the batch's accuracy every so many steps."""
-    for i in range(steps):
-        batch = data.train.next_batch(config.batch_size)
-        feed = {model.x: batch[0], model.y_: batch[1]}
-        if log_every and i % log_every == 0:
-            sess.run(model.accuracy, feed)
-        sess.run(model.train_step, {**feed, model.net.keep_prob: config.keep_prob})
+def train_steps(data, config, model, sess, steps):
+    for _ in range(steps):
+        images, labels = data.train.next_batch(config.batch_size)
+        sess.run(model.train_step, {model.x: images, model.y_: labels,
+                                    model.net.keep_prob: config.keep_prob})
 
 
-def images_per_s(data, opened, steps, rounds, warmup, log_every=0):
+def images_per_s(data, opened, steps, rounds, warmup):
     """{label: [images/s, one per round]} of the opened sessions, interleaved, after
     ``warmup`` untimed steps each (oneDNN and XLA compile in the first ones)."""
     for variant in opened.values():
-        train_steps(data, *variant, warmup, log_every)
+        train_steps(data, *variant, warmup)
 
     def rate(label):
         t0 = time.perf_counter()
-        train_steps(data, *opened[label], steps, log_every)
+        train_steps(data, *opened[label], steps)
         return steps * opened[label][0].batch_size / (time.perf_counter() - t0)
     return interleaved(opened, rounds, rate)
 
