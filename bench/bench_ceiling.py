@@ -23,28 +23,21 @@ CEILING_CASES = ('matmul', 'big conv')  # the ceiling of a precision is the best
 
 def graph_cases(precision, images, stack):
     """{case: (run, FLOPs a run)} in ``precision``: a 3x3 convolution of 512 channels on 16
-    maps of 32 x 32, oneDNN's best case; the two conv layers forward and backward."""
-    tf, rng = tfstart.import_tf(), np.random.RandomState(0)
-    graph = tf.Graph()
-    with graph.as_default():
+    maps of 32 x 32, oneDNN's best case; the network's conv layers forward and backward to
+    their weights (not to the image) on ``images``."""
+    _, model, sess = common.session(recipes.resolve('expert', precision=precision), stack)
+    tf, rng, layers = tfstart.tf, np.random.RandomState(0), model.net.layers
+    with model.graph.as_default():
         x = tf.Variable(rng.randn(16, 32, 32, 512).astype(np.float32))
         w = tf.Variable(rng.randn(3, 3, 512, 512).astype(np.float32) / 50)
         big = tf.reduce_sum(tf.nn.conv2d(x, w, [1, 1, 1, 1], 'SAME'))
-        ws = [tf.Variable(tf.truncated_normal(s, stddev=0.1)) for s in ([5, 5, 1, 32],
-                                                                         [5, 5, 32, 64])]
-        h = tf.constant(images.reshape(-1, 28, 28, 1))
-        for w in ws:
-            h = tf.nn.max_pool(tf.nn.relu(tf.nn.conv2d(h, w, [1, 1, 1, 1], 'SAME')),
-                               [1, 2, 2, 1], [1, 2, 2, 1], 'SAME')
         # fetched, not grouped: a group of the gradients let the graph skip the work
-        conv = tf.add_n([tf.reduce_sum(g) for g in tf.gradients(tf.reduce_sum(h), ws)])
-        init = tf.global_variables_initializer()
-    sess = stack.enter_context(tfstart.new_session(
-        graph, config=tfstart.session_config(precision)))
-    sess.run(init)
+        conv = tf.add_n([tf.reduce_sum(g) for g in tf.gradients(
+            tf.reduce_sum(layers['h_pool2']), [layers['W_conv1'], layers['W_conv2']])])
+        sess.run(tf.variables_initializer([x, w]))
     return {'big conv ' + precision: (lambda: sess.run(big), 2 * 16 * 32 * 32 * 512 ** 2 * 9),
             'conv layers %s, batch %d' % (precision, len(images)): (
-                lambda: sess.run(conv), len(images) * CONV_LAYERS)}
+                lambda: sess.run(conv, {model.x: images}), len(images) * CONV_LAYERS)}
 
 
 def timed(run, seconds):

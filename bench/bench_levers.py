@@ -1,18 +1,20 @@
 """Each speed lever of `fast`, measured: images/s of the training step with the lever off
 and on, in one process, interleaved, on the CPU at hand (bench/README.md).
 
-    .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all} [--steps 60] [--rounds 3]
+    .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all} [--steps 60]
+                                           [--rounds 3]
 """
 
 import contextlib
 import statistics
 import sys
+import time
 
 import common
 from deep_mnist import recipes
 
 LEVERS = ('batch', 'jit', 'threads', 'precision')
-WARMUP = 10
+WARMUP = 10   # untimed steps a session: oneDNN and XLA compile in the first ones
 
 
 def variants(lever):
@@ -28,6 +30,7 @@ def variants(lever):
 
 
 def lever_rates(data, lever, args):
+    """{variant: [images/s, one per round]} of ``lever``, printed as a table."""
     with contextlib.ExitStack() as stack:
         opened = {}
         for label, (batch, precision, *options) in variants(lever).items():
@@ -36,7 +39,14 @@ def lever_rates(data, lever, args):
             if opened[label] is None:
                 del opened[label]
                 print('%s: not measured, this CPU has no native bfloat16' % label)
-        rates = common.images_per_s(data, opened, args.steps, args.rounds, WARMUP)
+            else:
+                common.train_steps(data, *opened[label], WARMUP)
+
+        def rate(label):
+            t0 = time.perf_counter()
+            common.train_steps(data, *opened[label], args.steps)
+            return args.steps * opened[label][0].batch_size / (time.perf_counter() - t0)
+        rates = common.interleaved(opened, args.rounds, rate)
     first = statistics.median(next(iter(rates.values())))
     print('%-20s %9s %8s   (per round: images/s)' % (lever, 'images/s', 'ratio'))
     for label, r in rates.items():

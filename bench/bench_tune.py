@@ -4,7 +4,9 @@ the given seeds, and its VALIDATION accuracy, never the test set's (bench/README
     .venv/bin/python bench/bench_tune.py [--candidates fp32-3x128-5e-3,...] [--seeds 101,102,103]
 """
 
+import contextlib
 import dataclasses
+import io
 import os
 import re
 import statistics
@@ -14,7 +16,7 @@ import tempfile
 import common
 import deep_cnn
 import mnist_data
-from deep_mnist import checkpoints, cli, recipes
+from deep_mnist import checkpoints, cli, recipes, record
 
 # PRECISION-EPOCHSxBATCH-PEAK_RATE, "-ls0" without label smoothing: the rows of the tables
 CANDIDATES = '''bf16-4x128-2e-3-ls0 bf16-4x128-3e-3-ls0 bf16-4x128-5e-3-ls0 bf16-4x128-3e-3
@@ -39,17 +41,22 @@ def schedule(name):
                 label_smoothing=0.0 if no_smoothing else 0.1, warmup=0.05)
 
 
-def tune_one(name, seed, work_dir):
-    """(validation accuracy, train s) of one candidate and seed."""
+def tune_one(name, seed, work_dir, validation):
+    """(validation accuracy, train s) of one candidate and seed; the run's own lines, its
+    test accuracy among them, are never shown."""
     ckpt = os.path.join(work_dir, '%s-s%d' % (name, seed))
-    config = deep_cnn.resolve('fast', seed=seed, data_dir=common.DATA_DIR, checkpoint_dir=ckpt,
-                              log_dir=ckpt + '-logs', summary_every=0, log_every=0)
-    train_s = common.trained(dataclasses.replace(  # its own test accuracy is never shown
-        config, tuned_for=name[:4], **schedule(name)))['wall_time_s']
-    validation = mnist_data.read_data_sets(common.DATA_DIR).validation
+    config = dataclasses.replace(deep_cnn.resolve(
+        'fast', seed=seed, data_dir=common.DATA_DIR, checkpoint_dir=ckpt, log_dir=ckpt + '-logs',
+        summary_every=0, log_every=0), tuned_for=name[:4], **schedule(name))
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = deep_cnn.run(config, fresh=True)
+    if code:
+        sys.exit('error: the run into %s failed (exit %d): %s'
+                 % (ckpt, code, err.getvalue().strip()[-300:]))
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=ckpt) as net:
-        return float((net.predict(validation.images).argmax(1) == validation.labels).mean()), \
-            train_s
+        accuracy = (net.predict(validation.images).argmax(1) == validation.labels).mean()
+    return float(accuracy), record.read_run_json(ckpt)['wall_time_s']
 
 
 def measure(args):
@@ -57,10 +64,11 @@ def measure(args):
     for n in sorted(set(args.candidates) - set(names)):
         print('%s: skipped, this CPU has no native bfloat16' % n)
     results = {n: {} for n in names}
+    validation = mnist_data.read_data_sets(common.DATA_DIR).validation
     with tempfile.TemporaryDirectory(prefix='bench_tune_') as tmp:
         for seed in args.seeds:                 # seed by seed: drift hits all candidates
             for n in names:
-                results[n][seed] = tune_one(n, seed, tmp)
+                results[n][seed] = tune_one(n, seed, tmp, validation)
                 print('%-20s seed %4d  validation %.4f  train %6.1f s' % (
                     n, seed, *results[n][seed]), flush=True)
     print('\n| candidate | steps x batch | validation, seeds %s | mean | train s (mean) |'

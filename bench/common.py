@@ -1,8 +1,6 @@
 """What the benches share, so that each holds its measurement alone: the start, a session
 per variant, rounds interleaved against the machine's drift, the JSON report."""
 
-import contextlib
-import io
 import os
 import platform
 import sys
@@ -15,7 +13,7 @@ sys.path.insert(0, REPO_ROOT)  # the scripts run from anywhere; the product live
 
 import deep_cnn  # noqa: E402
 import mnist_data  # noqa: E402
-from deep_mnist import cli, machine, recipes, record, rundir, tfstart  # noqa: E402
+from deep_mnist import cli, machine, recipes, rundir, tfstart  # noqa: E402
 
 DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_data')
 BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
@@ -26,8 +24,8 @@ FLAGS = {'rounds': (cli.positive_int, 'rounds, each timing every variant in turn
 
 
 def main(name, doc, measure, flags=None, **defaults):
-    """Parse the flags (the FLAGS in ``defaults``, then flags(parser)'s), verify MNIST, say
-    the CPU class and the load; report measure(args)'s dict (its 'exit': the exit code)."""
+    """Parse FLAGS (those ``defaults`` name) and flags(parser)'s, verify MNIST, say the CPU
+    class and load, report measure(args)'s dict; its 'exit' is the exit code."""
     parser = cli.ArgumentParser(description=doc.splitlines()[0])
     for flag, default in defaults.items():
         parser.add_argument('--' + flag, type=FLAGS[flag][0], default=default,
@@ -48,8 +46,7 @@ def mnist():
 
 
 def session(config, stack, jit=False, intra=0, inter=0):
-    """(config, model, session) of config's network, initialised, closed with ``stack``;
-    None for bf16 on a CPU without native bfloat16."""
+    """(config, model, session) of config's network; None where bf16 is not native."""
     if recipes.computes_in(config.precision) != config.precision:
         return None
     model = deep_cnn.build_model(config)
@@ -60,35 +57,11 @@ def session(config, stack, jit=False, intra=0, inter=0):
     return config, model, sess
 
 
-def trained(config):
-    """run.json of deep_cnn's run of ``config`` from scratch, its lines kept out of ours."""
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = deep_cnn.run(config, fresh=True)
-    if code:
-        sys.exit('error: the run into %s failed (exit %d): %s'
-                 % (config.checkpoint_dir, code, err.getvalue().strip()[-300:]))
-    return record.read_run_json(config.checkpoint_dir)
-
-
 def train_steps(data, config, model, sess, steps):
     for _ in range(steps):
         images, labels = data.train.next_batch(config.batch_size)
         sess.run(model.train_step, {model.x: images, model.y_: labels,
                                     model.net.keep_prob: config.keep_prob})
-
-
-def images_per_s(data, opened, steps, rounds, warmup):
-    """{label: [images/s, one per round]} of the opened sessions, interleaved, after
-    ``warmup`` untimed steps each (oneDNN and XLA compile in the first ones)."""
-    for variant in opened.values():
-        train_steps(data, *variant, warmup)
-
-    def rate(label):
-        t0 = time.perf_counter()
-        train_steps(data, *opened[label], steps)
-        return steps * opened[label][0].batch_size / (time.perf_counter() - t0)
-    return interleaved(opened, rounds, rate)
 
 
 def interleaved(labels, rounds, measure):
