@@ -7,7 +7,7 @@
 import contextlib
 import statistics
 import sys
-import time
+import timeit
 
 import numpy as np
 
@@ -19,6 +19,7 @@ CONV1, CONV2 = 2 * 28 * 28 * 32 * 25, 2 * 14 * 14 * 64 * 25 * 32   # forward FLO
 CONV_LAYERS = CONV1 * 2 + CONV2 * 3    # no gradient to the image: conv1 is 2x, not 3x
 STEP = CONV_LAYERS + (2 * 7 * 7 * 64 * 1024 + 2 * 1024 * 10) * 3   # 82.1 MFLOP an image
 CEILING_CASES = ('matmul', 'big conv')  # the ceiling of a precision is the best of these
+EXPERT = 'expert step (fp32, batch 50)'
 
 
 def graph_cases(precision, images, stack):
@@ -41,17 +42,16 @@ def graph_cases(precision, images, stack):
 
 
 def timed(run, seconds):
-    """Calls per second of run() over about ``seconds`` (after one untimed call)."""
-    run()
-    calls, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        run()
-        calls += 1
-    return calls / (time.perf_counter() - t0)
+    """Calls per second of run() over about ``seconds``, once autorange's calls (the first
+    of them a warm-up) have said how many that is."""
+    timer = timeit.Timer(run)
+    calls, took = timer.autorange()
+    calls = max(1, round(seconds * calls / took))
+    return calls / timer.timeit(calls)
 
 
 def gflops(args, data, steps):
-    """{case: [GFLOP/s, one per round]}; ``steps``: {case: config of a training step}."""
+    """{case: [GFLOP/s, one per round]}; ``steps``: {case: config of its training step}."""
     a = np.random.RandomState(0).randn(N, N).astype(np.float32)
     cases = {'matmul fp32 (numpy)': ((lambda: a @ a), 2 * N ** 3)}
     with contextlib.ExitStack() as stack:
@@ -66,34 +66,28 @@ def gflops(args, data, steps):
 
 
 def measure(args):
-    expert = recipes.resolve('expert')
-    loops = {'expert step (fp32, batch 50)': (expert, expert)}
+    steps = {EXPERT: recipes.resolve('expert')}
     for p in [p for p in ('fp32', 'bf16') if recipes.computes_in(p) == p]:
-        fast = recipes.resolve('fast', precision=p)   # its step: the expert network's
-        loops['fast step %s (batch %d)' % (p, fast.batch_size)] = (fast, recipes.resolve(
-            'expert', batch_size=fast.batch_size, precision=p))
-    per_round = gflops(args, common.mnist(), {name: step for name, (_, step) in loops.items()})
+        fast = recipes.resolve('fast', precision=p)
+        steps['fast step %s (batch %d)' % (p, fast.batch_size)] = fast
+    per_round = gflops(args, common.mnist(), steps)
     g = {name: statistics.median(f) for name, f in per_round.items()}
     ceiling = {p: max(v for n, v in g.items() if n.startswith(CEILING_CASES) and p in n)
-               for p in dict.fromkeys(c.precision for _, c in loops.values())}
+               for p in dict.fromkeys(c.precision for c in steps.values())}
     print('ceiling: ' + ', '.join('%s %.1f GFLOP/s' % pc for pc in ceiling.items()))
     print('%-30s %8s %11s' % ('case', 'GFLOP/s', 'of ceiling'))
     for name, v in g.items():
         of = ceiling['bf16' if 'bf16' in name else 'fp32']
-        print('%-30s %8.1f %10.0f%%' % (name, v, 100 * v / of))
-        if v > of:
-            print('note: %s ran above its ceiling: the ceiling cases fell short of the CPU\'s '
-                  'peak (busy cores?); take the fractions as upper bounds' % name)
+        print('%-30s %8.1f %10.0f%%%s' % (name, v, 100 * v / of, '  (above: the ceiling cases '
+                                          'fell short, busy cores?)' if v > of else ''))
+    images_s = {name: g[name] * 1e9 / STEP for name in steps}
+    loop_s = {name: c.steps * c.batch_size / images_s[name] for name, c in steps.items()}
     print('\nTraining loop, from images/s (whole process: bench/bench_accuracy.py):')
-    loop_s = {}
-    for name, (config, _) in loops.items():
-        rate = g[name] * 1e9 / STEP
-        loop_s[name] = config.steps * config.batch_size / rate
+    for name, c in steps.items():
         print('  %s: %d steps at %.0f images/s: %.0f s, %.3fx expert' % (
-            name, config.steps, rate, loop_s[name], loop_s[name] / next(iter(loop_s.values()))))
+            name, c.steps, images_s[name], loop_s[name], loop_s[name] / loop_s[EXPERT]))
     return {'gflops': g, 'gflops_per_round': per_round, 'train_flops_per_image': STEP,
-            'ceiling': ceiling, 'loop_ratio_to_expert': {
-                name: s / loop_s['expert step (fp32, batch 50)'] for name, s in loop_s.items()}}
+            'ceiling': ceiling, 'loop_s': loop_s}
 
 
 if __name__ == '__main__':
