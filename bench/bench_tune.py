@@ -1,7 +1,7 @@
 """The tuning of `fast`, rerun: each candidate schedule of docs/fast.md's tables trained on
 the given seeds, and its VALIDATION accuracy, never the test set's (bench/README.md).
 
-    .venv/bin/python bench/bench_tune.py [--candidates fp32-3x128-5e-3,...] [--seeds 101,102,103]
+    .venv/bin/python bench/bench_tune.py [--candidates fp32-3x128-5e-3,...] [--seeds 101,...]
 """
 
 import contextlib
@@ -42,18 +42,16 @@ def schedule(name):
 
 
 def tune_one(name, seed, work_dir, validation):
-    """(validation accuracy, train s) of one candidate and seed; the run's own lines, its
-    test accuracy among them, are never shown."""
+    """(validation accuracy, train s) of one candidate and seed; the run's progress shows on
+    stderr, its stdout (the test accuracy) never."""
     ckpt = os.path.join(work_dir, '%s-s%d' % (name, seed))
     config = dataclasses.replace(deep_cnn.resolve(
         'fast', seed=seed, data_dir=common.DATA_DIR, checkpoint_dir=ckpt, log_dir=ckpt + '-logs',
         summary_every=0, log_every=0), tuned_for=name[:4], **schedule(name))
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(io.StringIO()):
         code = deep_cnn.run(config, fresh=True)
     if code:
-        sys.exit('error: the run into %s failed (exit %d): %s'
-                 % (ckpt, code, err.getvalue().strip()[-300:]))
+        sys.exit('error: the run into %s failed (exit %d)' % (ckpt, code))
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=ckpt) as net:
         accuracy = (net.predict(validation.images).argmax(1) == validation.labels).mean()
     return float(accuracy), record.read_run_json(ckpt)['wall_time_s']
