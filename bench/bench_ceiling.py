@@ -1,8 +1,5 @@
 """How near the CPU's ceiling the training step runs, and the loop time of `fast` against
-`expert` that follows; the cases interleaved in one process (bench/README.md).
-
-    .venv/bin/python bench/bench_ceiling.py [--rounds 3] [--seconds 4]
-"""
+`expert` that follows; the cases interleaved in one process (bench/README.md)."""
 
 import contextlib
 import statistics

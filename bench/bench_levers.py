@@ -1,9 +1,5 @@
 """Each speed lever of `fast`, measured: images/s of the training step with the lever off
-and on, in one process, interleaved, on the CPU at hand (bench/README.md).
-
-    .venv/bin/python bench/bench_levers.py {batch,jit,threads,precision,all} [--steps 60]
-                                           [--rounds 3]
-"""
+and on, in one process, interleaved, on the CPU at hand (bench/README.md)."""
 
 import contextlib
 import statistics
@@ -34,13 +30,12 @@ def lever_rates(data, lever, args):
     with contextlib.ExitStack() as stack:
         opened = {}
         for label, (batch, precision, *options) in variants(lever).items():
+            if recipes.computes_in(precision) != precision:
+                print('%s: not measured, this CPU has no native bfloat16' % label)
+                continue
             config = recipes.resolve('expert', batch_size=batch, precision=precision)
             opened[label] = common.session(config, stack, *options)
-            if opened[label] is None:
-                del opened[label]
-                print('%s: not measured, this CPU has no native bfloat16' % label)
-            else:
-                common.train_steps(data, *opened[label], WARMUP)
+            common.train_steps(data, *opened[label], WARMUP)
 
         def rate(label):
             t0 = time.perf_counter()

@@ -1,8 +1,5 @@
 """The loader's time: verifying and parsing the four files, and a whole
-read_data_sets(one_hot=True); backs the SPEC's "well under a second".
-
-    .venv/bin/python bench/bench_load.py [--repeat 5]
-"""
+read_data_sets(one_hot=True); backs the SPEC's "well under a second"."""
 
 import statistics
 import sys

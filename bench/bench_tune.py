@@ -1,8 +1,5 @@
 """The tuning of `fast`, rerun: each candidate schedule of docs/fast.md's tables trained on
-the given seeds, and its VALIDATION accuracy, never the test set's (bench/README.md).
-
-    .venv/bin/python bench/bench_tune.py [--candidates fp32-3x128-5e-3,...] [--seeds 101,...]
-"""
+the given seeds, and its VALIDATION accuracy, never the test set's (bench/README.md)."""
 
 import contextlib
 import dataclasses

@@ -13,10 +13,9 @@ sys.path.insert(0, REPO_ROOT)  # the scripts run from anywhere; the product live
 
 import deep_cnn  # noqa: E402
 import mnist_data  # noqa: E402
-from deep_mnist import cli, machine, recipes, rundir, tfstart  # noqa: E402
+from deep_mnist import cli, machine, rundir, tfstart  # noqa: E402
 
 DATA_DIR = os.environ.get('MNIST_DATA_DIR') or os.path.join(REPO_ROOT, 'MNIST_data')
-BUSY_LOAD = 0.5  # a 1-minute load average above this means the cores are not idle
 FLAGS = {'rounds': (cli.positive_int, 'rounds, each timing every variant in turn'),
          'steps': (cli.positive_int, 'timed steps per variant and round'),
          'repeat': (cli.positive_int, 'timed runs'),
@@ -26,7 +25,7 @@ FLAGS = {'rounds': (cli.positive_int, 'rounds, each timing every variant in turn
 def main(name, doc, measure, flags=None, **defaults):
     """Parse FLAGS (those ``defaults`` name) and flags(parser)'s, verify MNIST, say the CPU
     class and load, report measure(args)'s dict; its 'exit' is the exit code."""
-    parser = cli.ArgumentParser(description=doc.splitlines()[0])
+    parser = cli.ArgumentParser(description=doc.split('\n\n')[0])
     for flag, default in defaults.items():
         parser.add_argument('--' + flag, type=FLAGS[flag][0], default=default,
                             help='%s (default %s)' % (FLAGS[flag][1], default))
@@ -46,9 +45,7 @@ def mnist():
 
 
 def session(config, stack, jit=False, intra=0, inter=0):
-    """(config, model, session) of config's network; None where bf16 is not native."""
-    if recipes.computes_in(config.precision) != config.precision:
-        return None
+    """(config, model, session) of config's network, initialised, closed with ``stack``."""
     model = deep_cnn.build_model(config)
     options = tfstart.session_config(config.precision, jit, intra, inter)
     sess = stack.enter_context(tfstart.new_session(model.graph, config=options))
@@ -77,7 +74,7 @@ def interleaved(labels, rounds, measure):
 def warn_if_busy(prog):
     """The load average now, after a warning on stderr if the cores are busy."""
     load = [round(v, 2) for v in os.getloadavg()]
-    if load[0] > BUSY_LOAD:
+    if load[0] > 0.5:   # a 1-minute load average above this: the cores are not idle
         print('%s: warning: load average %.2f: the cores are not idle, the timings will be '
               'noisy' % (prog, load[0]), file=sys.stderr)
     return load
