@@ -181,6 +181,32 @@ def quad_corners(region):
                      ((-1, -1), (1, -1), (1, 1), (-1, 1)))], dtype=np.float64)
 
 
+def fit_edges(region, corners):
+    """The corners moved to where the edges meet, each edge the line through the region's
+    outline near it, between its ends (so a corner cut off by a shadow or a bright
+    speck of table beside an extreme pixel does not move it)."""
+    outline = np.argwhere(region & ~ndimage.binary_erosion(region))[:, ::-1].astype(float)
+    reach = 0.04 * np.ptp(corners, axis=0).max() + 2
+    lines = []
+    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
+        length = max(np.hypot(*(b - a)), 1e-9)
+        unit = (b - a) / length
+        along, across = ((outline - a) @ np.array([unit, (-unit[1], unit[0])]).T).T
+        near = outline[(np.abs(across) < reach) & (along > 0.1 * length) & (along < 0.9 * length)]
+        if len(near) < 10:
+            return corners
+        centre = near.mean(axis=0)
+        lines.append((centre, np.linalg.svd(near - centre)[2][0]))   # the points' direction
+    meets = []
+    for (p, u), (q, v) in zip(lines[-1:] + lines[:-1], lines):
+        try:
+            s, _ = np.linalg.solve(np.array([u, -v]).T, q - p)
+        except np.linalg.LinAlgError:
+            return corners
+        meets.append(p + s * u)
+    return np.array(meets)
+
+
 def edges_that_step(grey, corners):
     """How many of the quadrilateral's edges are steps down from the inside to the outside
     (SHEET_STEP, median of points just inside and outside); edges at the photo's border,
@@ -207,28 +233,32 @@ def edges_that_step(grey, corners):
 
 def find_sheet(grey):
     """The corners (x, y) of the sheet of paper in ``grey``, clockwise from the top left,
-    or None when the photo is all paper (or no sheet is found): the largest bright region
-    (at Otsu's threshold, or the upper or lower one's) that fills the quadrilateral of its
-    corners, covers SHEET_AREA of the photo and is brighter than what lies beyond an edge."""
+    or None when the photo is all paper (or no sheet is found): the bright region (at
+    Otsu's threshold, or the upper or lower one's) that fills the quadrilateral of its
+    corners, covers SHEET_AREA of the photo and is brighter than what lies beyond the
+    most edges, the largest of those."""
     grey = smooth(grey)
     middle = otsu(grey)
     thresholds = [middle] + [otsu(v) for v in (grey[grey > middle], grey[grey <= middle])
                              if v.size]
-    best, best_area = None, SHEET_AREA * grey.size
+    best, best_key = None, (0, SHEET_AREA * grey.size)
     for threshold in thresholds:
         bright = grey > threshold
         labels, sizes = components(ndimage.binary_fill_holes(bright))
         if not sizes.any():
             continue
         region = labels == sizes.argmax()
-        corners = quad_corners(region)
+        corners = fit_edges(region, quad_corners(region))
         x, y = corners.T
         area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2   # shoelace
-        # Mostly paper, not a light ring of chalk filled in.
-        if area > best_area and SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL \
-                and (bright & region).sum() > SHEET_PAPER * area \
-                and edges_that_step(grey, corners):
-            best, best_area = corners, area
+        if not (SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL
+                and (bright & region).sum() > SHEET_PAPER * area):   # not a filled ring
+            continue
+        # More edges that step first: a region that runs into the table to the frame
+        # has fewer.
+        key = (edges_that_step(grey, corners) or 0, area)
+        if key[0] and key > best_key:
+            best, best_key = corners, key
     return best
 
 
