@@ -241,7 +241,7 @@ def find_sheet(grey):
     middle = otsu(grey)
     thresholds = [middle] + [otsu(v) for v in (grey[grey > middle], grey[grey <= middle])
                              if v.size]
-    best, best_key = None, (0, SHEET_AREA * grey.size)
+    best, best_key = None, (0, 0)
     for threshold in thresholds:
         bright = grey > threshold
         labels, sizes = components(ndimage.binary_fill_holes(bright))
@@ -251,7 +251,7 @@ def find_sheet(grey):
         corners = fit_edges(region, quad_corners(region))
         x, y = corners.T
         area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2   # shoelace
-        if not (SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL
+        if not (area >= SHEET_AREA * grey.size and SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL
                 and (bright & region).sum() > SHEET_PAPER * area):   # not a filled ring
             continue
         # More edges that step first: a region that runs into the table to the frame
