@@ -64,6 +64,11 @@ class Prepared:
         """The array of the step called ``name``."""
         return dict(self.steps)[name]
 
+    @property
+    def inputs(self):
+        """The input as a batch of one, as Number.inputs."""
+        return self.input[None]
+
 
 @dataclasses.dataclass
 class Number:
