@@ -542,9 +542,14 @@ def digit_parts(soft):
     its components (specks dropped). Components over one another belong to one digit (a
     5's bar, a broken 4) when near; far apart, the ink forms no row. Raises
     HandwritingError."""
-    labels, sizes = components(soft > 0.5)
-    if not sizes.any():
+    ink = soft > 0.5
+    if not ink.any():
         raise HandwritingError('no ink found (blank paper?)')
+    # Grown by half a stroke first, so that a stroke broken by a faint pen stays whole.
+    grown, _ = components(ndimage.binary_dilation(ink, iterations=round(stroke_width(ink) / 2)))
+    labels = np.where(ink, grown, 0)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
     parts = [([k], [s[1].start, s[0].start, s[1].stop, s[0].stop])
              for k, s in enumerate(ndimage.find_objects(labels), 1)
              if s is not None and sizes[k] >= SPECK * sizes.max()]
@@ -568,8 +573,9 @@ def digit_parts(soft):
             if merged:
                 break
     parts.sort(key=lambda part: part[1][0])
-    tops, bottoms = np.median([p[1][1] for p in parts]), np.median([p[1][3] for p in parts])
-    if any(not tops <= (b[1] + b[3]) / 2 <= bottoms for _, b in parts):
+    top, bottom = np.median([p[1][1] for p in parts]), np.median([p[1][3] for p in parts])
+    slack = (bottom - top) / 4
+    if any(not top - slack <= (b[1] + b[3]) / 2 <= bottom + slack for _, b in parts):
         raise HandwritingError('the ink forms no row')
     if len(parts) > MAX_DIGITS:
         raise HandwritingError('more than %d digits (%d)' % (MAX_DIGITS, len(parts)))

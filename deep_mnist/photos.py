@@ -235,11 +235,11 @@ def make_table_photo(digit, seed, index, kind=None):
 
 def number_alpha(digits, look, rng):
     """The ink of ``digits`` (28x28 each) in a row, each near look.height tall, turned a
-    little, with gaps of 8-35 % of the height and a little up or down."""
+    little, with gaps of 15-40 % of the height and a little up or down."""
     parts = [stroke_alpha(d, dataclasses.replace(
         look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
         for d in digits]
-    gaps = [int(look.height * rng.uniform(0.08, 0.35)) for _ in parts]
+    gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
     row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
                     sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
     x = 0
