@@ -434,7 +434,9 @@ def test_a_number_is_its_digits_left_to_right():
     assert [b[0] for b in number.boxes] == sorted(b[0] for b in number.boxes)
     assert number.boxes[0] == (5, 20, 40, 70) and number.size == (grey.shape[1], grey.shape[0])
     np.testing.assert_allclose(number.inputs, number.inputs[[0, 0, 0]], atol=0.05)
-    assert np.abs(number.inputs[0] - hw.prepare(ring()).input).mean() < 0.08
+    # Each as the ring alone is (perhaps a pixel aside: a symmetric ring's centre is a tie).
+    np.testing.assert_allclose(np.sort(number.inputs[0]), np.sort(hw.prepare(ring()).input),
+                               atol=0.05)
 
 
 def test_a_detached_bar_and_a_broken_stroke_stay_in_their_digit():
