@@ -216,16 +216,16 @@ def on_a_table(sheet, rng, kind):
     return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB'), drawn
 
 
-def make_table_photo(digit, seed, index, kind=None):
+def make_table_photo(digit, seed, index, kind=None, **changes):
     """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a
-    digit on paper (a Look from (seed, index), dark ink, upright), on a table of ``kind``
-    (default: drawn too)."""
+    digit on paper (a Look from (seed, index), dark ink, upright, ``changes`` made), on
+    a table of ``kind`` (default: drawn too)."""
     rng = np.random.default_rng([seed, index, 1])
-    look = dataclasses.replace(
-        draw_look(rng), dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
+    look = dataclasses.replace(draw_look(rng), **dict(dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
-        orientation=1, format='JPEG')
+        orientation=1, format='JPEG'), **changes))
     image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
                               kind or TABLES[rng.integers(len(TABLES))])
     return encode(image, look), dict(dataclasses.asdict(look), **drawn)
@@ -250,15 +250,15 @@ def number_alpha(digits, look, rng):
     return row[:, :x - gaps[-1]]
 
 
-def make_number_photo(images, labels, seed, index, which=None):
+def make_number_photo(images, labels, seed, index, which=None, **changes):
     """(file contents, Look, the number as text) of number photo ``index`` of the set
     ``seed``: 2-5 of MNIST's test ``images`` (``which``, or drawn) in a row, on paper."""
     rng = np.random.default_rng([seed, index, 2])
     which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
-    look = dataclasses.replace(
-        draw_look(rng), dark_ink=True, ink=INKS[rng.choice(list(INKS))],
-        paper=PAPERS[rng.choice(list(PAPERS))], height=int(rng.integers(50, 130)),
-        angle=0.0, orientation=1, format=str(rng.choice(['JPEG', 'PNG'])))
+    look = dataclasses.replace(draw_look(rng), **dict(dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
+        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
+        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
     alpha = number_alpha([images[i].reshape(28, 28) for i in which], look, rng)
     look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
                    int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
@@ -326,17 +326,29 @@ EXAMPLES = [
                                format='JPEG', quality=85)),
 ]
 EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
+TABLE_EXAMPLE = ('8_sheet_on_a_table.jpg', 61)      # test digit 61, an 8, on a wooden table
+# Test digits 2, 7, 0, 8 in a row; in a folder of its own, where classify.py examples/
+# does not read it as a single digit.
+NUMBER_EXAMPLE = (os.path.join('numbers', '1975.jpg'), (2, 7, 0, 8))
 
 
-def write_examples(directory, images):
-    """The EXAMPLES photos of MNIST's test ``images`` into ``directory``; their names."""
-    os.makedirs(directory, exist_ok=True)
-    for name, index, changes in EXAMPLES:
-        changes = dict(dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS), **changes)
-        contents, _ = make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index, **changes)
+def write_examples(directory, images, labels):
+    """The EXAMPLES photos of MNIST's test ``images``, and TABLE_EXAMPLE's and
+    NUMBER_EXAMPLE's, into ``directory``; their names."""
+    small = dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS)
+    written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
+                                **dict(small, **changes))[0] for name, index, changes in EXAMPLES}
+    name, index = TABLE_EXAMPLE
+    written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
+                                     'wood', quality=85, **small)[0]
+    name, which = NUMBER_EXAMPLE
+    written[name] = make_number_photo(images, labels, EXAMPLES_SEED, 0, which, height=70,
+                                      format='JPEG', quality=85)[0]
+    for name, contents in written.items():
+        os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
         with open(os.path.join(directory, name), 'wb') as f:
             f.write(contents)
-    return [name for name, _, _ in EXAMPLES]
+    return list(written)
 
 
 def main(argv=None):
@@ -356,7 +368,7 @@ def main(argv=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     if args.examples:
-        names = write_examples(args.directory, test.images)
+        names = write_examples(args.directory, test.images, test.labels)
         print('wrote %d example photos into %s' % (len(names), args.directory))
         return 0
     written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed)
