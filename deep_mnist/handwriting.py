@@ -1,9 +1,6 @@
-"""A learner's own digit, or number, prepared the way MNIST's digits were.
-
-MNIST's digits are light ink on black, fitted into a 20x20 box keeping their aspect and
-placed in 28x28 with the centre of mass on pixel (14, 14). A photo is a sheet on a
-table, dark ink on uneven paper, anywhere, any size. ``prepare`` takes it there one step
-at a time, each step an array that ``classify.py --explain`` draws:
+"""A learner's own digit, or number, prepared the way MNIST's digits were (light ink on
+black, fitted into 20x20 and centred by mass in 28x28), one step at a time, each step an
+array that ``classify.py --explain`` draws:
 
     grey                  the photo in grey (0 black, 1 white), at most WORK_SIDE pixels
     sheet                 the sheet of paper found, set straight, cut inside its edges
@@ -14,8 +11,7 @@ at a time, each step an array that ``classify.py --explain`` draws:
     fitted into 20x20     the longer side 20 pixels, the aspect kept
     centred in 28x28      the centre of mass on pixel (14, 14), within half a pixel
 
-``prepare_number`` cuts the ink into digits in a row and takes each through the last
-three. scipy.ndimage does the filters and the connected components.
+``prepare_number`` cuts the ink into digits in a row, each taken through the last three.
 """
 
 import dataclasses
@@ -24,6 +20,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
+
+from deep_mnist.sheet import components, find_sheet, otsu, smooth, straighten
 
 MAX_PIXELS = 64_000_000   # a 48-50 MP phone photo still opens; a decompression bomb does not
 WORK_SIDE = 512           # the longer side the steps work at: ample for a 20x20 box
@@ -35,11 +33,6 @@ MIN_CONTRAST = 0.15       # ink must differ from the paper by this much of black
 LINE_COVERAGE = 0.5       # a ruled line covers at least this much of a row (or column)
 LINE_THIN = 0.6           # ... and is thinner than this times the digit's strokes
 SPECK = 0.1               # an ink component below this times the largest is a speck
-SHEET_AREA = 0.2          # a sheet covers at least this much of the photo,
-SHEET_FILL = 0.9          # fills its four corners' quadrilateral (straight edges),
-SHEET_PAPER = 0.8         # is mostly paper (not ink) inside them,
-SHEET_STEP = 0.08         # and is this much brighter than the table beyond each edge
-SHEET_MARGIN = 0.03       # cut this far (of its sides) inside the sheet's edges
 DARK = 0.3                # no sheet, and 99 % of the photo darker than this: too dark
 MAX_DIGITS = 12
 
@@ -50,10 +43,9 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps``: (name, 2-D array) in order ('grey' and 'sheet' grey levels, 0 black;
-    the rest ink, 1 ink); ``input``: the 784 float32 values the network reads; ``sheet``:
-    the sheet's corners (x, y) as fractions of the photo's width and height, clockwise
-    from the top left, or None for a photo that is all paper."""
+    """``steps``: (name, 2-D array) ('grey', 'sheet': 0 black; the rest: 1 ink); ``input``:
+    the network's 784 float32 values; ``sheet``: its corners (x, y) in fractions of the
+    photo's width and height, clockwise from the top left, or None (all paper)."""
     steps: list
     input: np.ndarray
     sheet: np.ndarray = None
@@ -156,142 +148,20 @@ def grey_levels(image):
     return np.clip(values, 0, 1).astype(np.float32)
 
 
-def smooth(values):
-    """The 3x3 mean: noise and JPEG's ringing damped before anything is looked for."""
-    return ndimage.uniform_filter(values.astype(np.float32), 3, mode='nearest')
-
-
-def components(mask):
-    """The 8-connected components of a boolean mask: (labels 0..n, pixels of each)."""
-    labels, _ = ndimage.label(mask, np.ones((3, 3)))
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels, sizes
-
-
-# --- the sheet --------------------------------------------------------------------------------
-
-def fit_edges(region):
-    """The corners (x, y) of a boolean region that is a quadrilateral turned under 45
-    degrees, clockwise from the top left: its extreme pixels along the diagonals, then
-    where the lines through its outline near each edge meet (so a corner cut off by a
-    shadow does not move them)."""
-    ys, xs = np.nonzero(region)
-    corners = np.array([(xs[k], ys[k]) for k in (np.argmax(sx * xs + sy * ys) for sx, sy in
-                        ((-1, -1), (1, -1), (1, 1), (-1, 1)))], dtype=np.float64)
-    outline = np.argwhere(region & ~ndimage.binary_erosion(region))[:, ::-1].astype(float)
-    reach = 0.04 * np.ptp(corners, axis=0).max() + 2
-    lines = []
-    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
-        length = max(np.hypot(*(b - a)), 1e-9)
-        unit = (b - a) / length
-        along, across = ((outline - a) @ np.array([unit, (-unit[1], unit[0])]).T).T
-        near = outline[(np.abs(across) < reach) & (along > 0.1 * length) & (along < 0.9 * length)]
-        if len(near) < 10:
-            return corners
-        centre = near.mean(axis=0)
-        lines.append((centre, np.linalg.svd(near - centre)[2][0]))   # the points' direction
-    try:
-        return np.array([p + np.linalg.solve(np.array([u, -v]).T, q - p)[0] * u
-                         for (p, u), (q, v) in zip(lines[-1:] + lines[:-1], lines)])
-    except np.linalg.LinAlgError:
-        return corners
-
-
-def edges_that_step(grey, corners):
-    """How many of the quadrilateral's edges step down from inside to outside by SHEET_STEP
-    (medians of points either side), leaving out those at the photo's border; None when
-    one does not."""
-    h, w = grey.shape
-    reach, centre, found = 0.03 * max(h, w) + 2, corners.mean(axis=0), 0
-    along = np.linspace(0.15, 0.85, 15)[:, None]
-    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
-        normal = np.array([b[1] - a[1], a[0] - b[0]]) / max(np.hypot(*(b - a)), 1e-9)
-        normal *= np.sign(np.dot(normal, (a + b) / 2 - centre)) or 1     # outwards
-        points = a + along * (b - a)
-        outside, inside = points + reach * normal, points - reach * normal
-        seen = np.all((outside >= 0) & (outside <= (w - 1, h - 1)), axis=1)
-        if seen.mean() < 0.5:
-            continue
-        level = [ndimage.map_coordinates(grey, [p[seen, 1], p[seen, 0]], order=1, mode='nearest')
-                 for p in (inside, outside)]
-        if np.median(level[0] - level[1]) < SHEET_STEP:
-            return None
-        found += 1
-    return found
-
-
-def find_sheet(grey):
-    """The corners (x, y) of the sheet of paper in ``grey``, clockwise from the top left,
-    or None (all paper, or none): of the bright regions at Otsu's threshold and the upper
-    and lower classes' own, the one that passes the SHEET_ tests with the most edges that
-    step (one that runs into the table to the frame has fewer), then the largest."""
-    grey = smooth(grey)
-    middle = otsu(grey)
-    best, best_key = None, (0, 0)
-    for threshold in [middle] + [otsu(v) for v in (grey[grey > middle], grey[grey <= middle])
-                                 if v.size]:
-        bright = grey > threshold
-        labels, sizes = components(ndimage.binary_fill_holes(bright))
-        if not sizes.any():
-            continue
-        region = labels == sizes.argmax()
-        corners = fit_edges(region)
-        x, y = corners.T
-        area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2   # shoelace
-        if area < SHEET_AREA * grey.size or not SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL \
-                or (bright & region).sum() < SHEET_PAPER * area:    # a light ring, filled
-            continue
-        key = (edges_that_step(grey, corners) or 0, area)
-        if key[0] and key > best_key:
-            best, best_key = corners, key
-    return best
-
-
-def homography(source, target):
-    """The 3x3 matrix mapping each of four points (x, y) ``source`` onto ``target``."""
-    rows, values = [], []
-    for (x, y), (u, v) in zip(source, target):
-        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
-        values += [u, v]
-    return np.append(np.linalg.solve(rows, values), 1).reshape(3, 3)
-
-
-def straighten(grey, corners):
-    """The sheet inside ``corners`` set straight (Pillow's perspective transform) onto a
-    rectangle of its mean sides, SHEET_MARGIN cut off each; and the 3x3 matrix from its
-    pixels back to ``grey``'s."""
-    tl, tr, br, bl = corners
-    keep = 1 - 2 * SHEET_MARGIN
-    size = (max(1, round((np.hypot(*(tr - tl)) + np.hypot(*(br - bl))) / 2 * keep)),
-            max(1, round((np.hypot(*(bl - tl)) + np.hypot(*(br - tr))) / 2 * keep)))
-    inner = np.array([[keep / size[0], 0, SHEET_MARGIN], [0, keep / size[1], SHEET_MARGIN],
-                      [0, 0, 1]])       # its pixels onto the unit square, inside the margin
-    to_grey = homography([(0, 0), (1, 0), (1, 1), (0, 1)], corners) @ inner
-    sheet = Image.fromarray(grey, 'F').transform(size, Image.Transform.PERSPECTIVE,
-                                                 (to_grey / to_grey[2, 2]).ravel()[:8],
-                                                 Image.BILINEAR)
-    return np.asarray(sheet, dtype=np.float32), to_grey
-
-
 # --- the ink -----------------------------------------------------------------------------------
 
-def ink_is_dark(grey):
-    """Whether the ink is darker than the paper (the median): the extreme farthest from it."""
-    paper = float(np.median(grey))
-    return paper - float(grey.min()) >= float(grey.max()) - paper
-
-
 def ink_bright(grey):
-    """1 = ink, 0 = black paper: the grey levels smoothed, inverted when the ink is dark."""
+    """1 = ink, 0 = black paper: the grey levels smoothed, inverted when the ink is dark
+    (the paper is the median, the ink the extreme farthest from it)."""
     grey = smooth(grey)
-    return 1.0 - grey if ink_is_dark(grey) else grey
+    paper = float(np.median(grey))
+    return 1.0 - grey if paper - grey.min() >= grey.max() - paper else grey
 
 
 def paper_level(ink):
     """The paper's level under the ink: the darkest of tiles 1/32 of the longer side,
-    opened over 5x5 tiles (wider than any stroke) with the tiles continued past the edges
-    as a shade goes on (odd reflection), a 3x3 mean, bilinear back to full size."""
+    opened over 5x5 tiles (wider than a stroke; continued past the edges as a shade goes
+    on), a 3x3 mean, bilinear back to full size."""
     h, w = ink.shape
     block = max(2, round(max(h, w) / 32))
     padded = np.pad(ink, ((0, -h % block), (0, -w % block)), mode='edge')
@@ -304,19 +174,6 @@ def paper_level(ink):
         tiles = np.full_like(tiles, tiles.min())
     return np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
         (tiles.shape[1] * block, tiles.shape[0] * block), Image.BILINEAR))[:h, :w]
-
-
-def otsu(values, bins=256):
-    """Otsu's threshold of values in [0, 1]: the split that best separates two classes."""
-    counts, edges = np.histogram(values, bins=bins, range=(0, 1))
-    weight = np.cumsum(counts)
-    mass = np.cumsum(counts * (edges[:-1] + edges[1:]) / 2)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        between = weight * (weight[-1] - weight) * (
-            mass / weight - (mass[-1] - mass) / (weight[-1] - weight)) ** 2
-    if not np.any(between[:-1] > 0):
-        return 0.5      # a single level: nothing to separate
-    return float(edges[1:][np.nanargmax(between[:-1])])
 
 
 def flatten_paper(ink):
@@ -424,25 +281,10 @@ def centre_in_frame(fitted):
 
 # --- the preparation ---------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Sheet:
-    """Where the steps' sheet lies in the photo: ``corners`` as Prepared.sheet, ``to_image``
-    the 3x3 matrix from its pixels to the photo's, ``size`` the photo's (width, height)."""
-    corners: np.ndarray
-    to_image: np.ndarray
-    size: tuple
-
-    def box(self, left, top, right, bottom):
-        """A box of the sheet's pixels as the photo's box, in whole pixels."""
-        x, y, z = self.to_image @ [[left, right, right, left], [top, top, bottom, bottom],
-                                   [1, 1, 1, 1]]
-        x, y = np.clip(x / z, 0, self.size[0]), np.clip(y / z, 0, self.size[1])
-        return int(np.floor(x.min())), int(np.floor(y.min())), int(np.ceil(x.max())), int(np.ceil(y.max()))
-
-
 def on_paper(image):
-    """(the steps up to 'ruled lines removed', the ink on the sheet, its Sheet) of a PIL
-    image or 2-D array. Raises HandwritingError: no ink, or no paper to find."""
+    """(the steps up to 'ruled lines removed', the sheet's corners as Prepared.sheet, the
+    3x3 matrix from the sheet's pixels to the image's, the image's size) of a PIL image
+    or 2-D array. Raises HandwritingError: no ink, or no paper to find."""
     grey = grey_levels(image)
     corners = find_sheet(grey)
     if corners is None and np.percentile(grey, 99) < DARK:
@@ -457,7 +299,7 @@ def on_paper(image):
     size = image.size if isinstance(image, Image.Image) else np.shape(image)[::-1]
     to_image = np.diag([size[0] / grey.shape[1], size[1] / grey.shape[0], 1]) @ to_grey
     fractions = None if corners is None else corners / (grey.shape[1], grey.shape[0])
-    return steps, steps[-1][1], Sheet(fractions, to_image, tuple(size))
+    return steps, fractions, to_image, tuple(size)
 
 
 def mnist_steps(soft):
@@ -471,9 +313,9 @@ def mnist_steps(soft):
 def prepare(image):
     """A PIL image or 2-D array of grey levels (see grey_levels) prepared like MNIST: a
     Prepared. Raises HandwritingError."""
-    steps, soft, sheet = on_paper(image)
-    steps += mnist_steps(soft)
-    return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), sheet.corners)
+    steps, corners, _, _ = on_paper(image)
+    steps += mnist_steps(steps[-1][1])
+    return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
 
 
 def prepare_file(source):
@@ -522,12 +364,16 @@ def prepare_number(image):
     """The digits of a number written in a row, each prepared like MNIST: a Number. The
     ``image`` as prepare takes. Raises HandwritingError (no ink, more than MAX_DIGITS
     digits, ink that forms no row)."""
-    steps, soft, sheet = on_paper(image)
+    steps, corners, to_image, size = on_paper(image)
+    soft = steps[-1][1]
     labels, digits = digit_parts(soft)
-    inputs = []
-    for keys, _ in digits:
+    inputs, boxes = [], []
+    for keys, (left, top, right, bottom) in digits:
         mine = np.isin(labels, keys)
         near = ndimage.binary_dilation(mine, np.ones((5, 5))) & ~((labels > 0) & ~mine)
         inputs.append(mnist_steps(np.where(near, soft, 0))[-1][1].reshape(FRAME * FRAME))
-    return Number(steps, np.stack(inputs), [sheet.box(*box) for _, box in digits],
-                  sheet.corners, sheet.size)
+        x, y, z = to_image @ [[left, right, right, left], [top, top, bottom, bottom], [1] * 4]
+        x, y = np.clip(x / z, 0, size[0]), np.clip(y / z, 0, size[1])
+        boxes.append(tuple(int(v) for v in (np.floor(x.min()), np.floor(y.min()),
+                                             np.ceil(x.max()), np.ceil(y.max()))))
+    return Number(steps, np.stack(inputs), boxes, corners, size)
