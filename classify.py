@@ -1,13 +1,9 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
 
-Resize a phone photo of a 7 to 28x28 and the network that scored 99 % on MNIST
-guesses: MNIST's digits are light ink on black, fitted into 20x20 and centred by
-their centre of mass, and a photo is dark ink on uneven paper, anywhere, any size.
-So each image is first prepared the way MNIST was (``deep_mnist/handwriting.py``:
-the sheet found on the table, grey, ink bright on dark, paper and ruled lines removed,
-cropped to the ink, fitted into 20x20 keeping its aspect, centre of mass at the centre
-of 28x28), then the checkpoint that deep_cnn.py trained classifies them all, restored
-once:
+Resize a phone photo of a 7 to 28x28 and the network guesses: MNIST's digits are light
+ink on black, fitted into 20x20 and centred by mass; a photo is a sheet on a table, dark
+ink on uneven paper, anywhere. So each image is first prepared the way MNIST was
+(``deep_mnist/handwriting.py``), then a deep_cnn.py checkpoint, restored once, reads them:
 
     python classify.py --recipe fast examples/              # every image of the folder
     python classify.py --recipe fast my7.jpg --json         # the same, as JSON
@@ -19,8 +15,7 @@ One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
 ``PATH: 1975 (each digit's probability: 99 98 97 91 %)``). An image that cannot be
 read or holds no digit gets one line on stderr saying why; the rest are still
 classified, and the exit code is 1. The checkpoint flags are the visualiser's.
-``--serve`` opens a local page instead (deep_mnist/drawing_page.py): draw a digit and
-see it read after each stroke, the drawing prepared exactly as a photo is.
+``--serve`` opens a local page to draw on instead (deep_mnist/drawing_page.py).
 """
 
 import contextlib
@@ -32,7 +27,10 @@ import sys
 import numpy as np
 
 import deep_cnn
-from deep_mnist import checkpoints, cli, drawing_page, handwriting, signals
+from deep_mnist import checkpoints, cli, drawing_page, figures, handwriting, signals
+from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL, GAP, GREY,
+                                INDEX_SIZE, LABEL_PAD, LABEL_SIZE, LABEL_W, MARGIN, Canvas,
+                                from_zero, header_height, wrap)
 
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
@@ -226,6 +224,123 @@ def serve(args):
 
 # --- --explain ---------------------------------------------------------------------------------
 
+STEP_CELL = 110     # the photo and each step of its preparation
+STEP_GAP = 12
+MAP_CELL = 30       # one conv map
+MAPS_PER_ROW = 32
+BARS_H = 110        # the probabilities' bars
+BAR_W = 36
+SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
+STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
+                 'preparation, the ink light on black as MNIST has it. ')
+EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
+    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
+    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
+NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
+    'Below: each digit\'s 28\u00d728 input and what the network read.')
+
+
+def explain_layout(steps, subtitle, caption, width=0):
+    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
+    width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
+    lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
+    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+
+
+def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
+    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
+    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
+    from matplotlib.patches import Polygon
+    pw, ph = photo.size
+    w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
+    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
+    ax = fig.add_axes([x0 / canvas.width, 1 - (y0 + h) / canvas.height, w / canvas.width,
+                       h / canvas.height], zorder=1)
+    ax.imshow(np.asarray(photo), interpolation='antialiased', extent=(0, pw, ph, 0))
+    outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
+    outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
+    for corners in outlines:
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
+    for i, (name, values) in enumerate(steps, start=1):
+        x = MARGIN + i * (STEP_CELL + STEP_GAP)
+        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
+        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
+        canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+
+
+def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
+    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
+    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
+    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
+    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
+    left = LABEL_W
+    width, lines, y_steps = explain_layout(
+        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
+    y = y_steps + STEP_CELL + SECTION_GAP
+    rows = []           # (name, first map, y) of each row of maps
+    for name, values in maps.items():
+        for first in range(0, values.shape[-1], MAPS_PER_ROW):
+            rows.append((name, first, y))
+            y += MAP_CELL + GAP
+        y += SECTION_GAP - GAP
+    y_bars = y + CAPTION_H
+    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
+    fig = canvas.figure(title)
+    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
+    for name, first, y in rows:
+        values = maps[name]
+        last = min(first + MAPS_PER_ROW, values.shape[-1])
+        for j in range(first, last):
+            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
+                       MAP_CELL)
+        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
+            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+    canvas.draw(fig)
+    # The bars: the answer black, the others grey, each with its percentage.
+    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
+                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
+    best = int(np.argmax(probabilities))
+    bars = ax.bar(range(10), probabilities, width=0.66,
+                  color=['black' if d == best else '0.7' for d in range(10)])
+    ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
+                 padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
+    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
+    ax.set_xlim(-0.6, 9.6)
+    ax.set_xticks(range(10))
+    ax.set_yticks([])
+    ax.spines[['top', 'right', 'left']].set_visible(False)
+    ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
+    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
+                va='center', fontsize=LABEL_SIZE, color=GREY)
+    return fig
+
+
+def plot_number(photo, number, probabilities, title='', subtitle=''):
+    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
+    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
+    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
+    k = len(number.inputs)
+    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
+                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
+    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
+    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
+    fig = canvas.figure(title)
+    scale = photo.size[0] / number.size[0]
+    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
+               [np.multiply(box, scale) for box in number.boxes])
+    for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
+        x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
+        canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
+        canvas.text(fig, x, y_digits - CAPTION_PAD, '%d (%.0f %%)' % (p.argmax(), 100 * p.max()),
+                    fontsize=CAPTION_SIZE, va='bottom')
+    canvas.draw(fig)
+    return fig
+
+
 class FigureNames:
     """A PNG name per image, from its file name, unique among those given
     (3.jpg, then 3.png: 3.png, 3-2.png)."""
@@ -245,24 +360,23 @@ class FigureNames:
 
 def write_explanations(directory, prepared, probabilities, net, about, names):
     """One figure per image into ``directory``, named by ``names`` (FigureNames): see
-    deep_mnist/figures.plot_explain and plot_number."""
+    plot_explain and plot_number."""
     import matplotlib.pyplot as plt
-    from deep_mnist import figures
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
     for (path, p), probs in zip(prepared, probabilities):
         name = names(path)
-        photo = handwriting.load_photo(path, figures.STEP_CELL)
+        photo = handwriting.load_photo(path, STEP_CELL)
         subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
                                                 about['recipe'], about['step'])
         if isinstance(p, handwriting.Number):
-            fig = figures.plot_number(photo, p, probs, subtitle=subtitle, title=line(
+            fig = plot_number(photo, p, probs, subtitle=subtitle, title=line(
                 number_answer(os.path.basename(path), probs, p.boxes)))
         else:
             maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
-            fig = figures.plot_explain(
+            fig = plot_explain(
                 photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
                 subtitle=subtitle, title='%s: %d (%.1f %%)' % (
                     os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))

@@ -1,14 +1,10 @@
-"""The visualiser's figures: filters, pooled maps and test digits laid out on a grid of
-cells, placed in pixels so every PNG's size follows from its grid.
+"""The visualiser's and classify.py's figures: filters, maps and digits laid out on a
+grid of cells placed in pixels, so that every PNG's size follows from its grid.
 
-Write-up 001 drew each small image into an axes of its own; the figures here hold
-hundreds of them, and creating that many axes took most of the visualiser's time. So
-each figure's cells are composed into one array (the cells, resampled to their size in
-pixels, with empty gaps between them) and drawn as one image: the same look, one
-``imshow`` instead of an axes per cell. Captions are plain figure text.
-
-Every plot_* function returns the matplotlib Figure; the Grid it was laid out on is
-``fig.grid_layout``.
+Write-up 001 drew each small image into an axes of its own; with hundreds of them that
+took most of the visualiser's time. So a figure's cells are composed into one array and
+drawn with one ``imshow``. Every plot_* function returns the matplotlib Figure; the Grid
+(or Canvas) it was laid out on is ``fig.grid_layout``.
 """
 
 import functools
@@ -382,126 +378,4 @@ def plot_misclassified(images, labels, predictions, indices, total, title='', su
                   'none: the model gets all %d test digits right' % total,
                   ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
     grid.draw(fig)
-    return fig
-
-
-# --- classify.py --explain: one photo, its preparation, what the network saw ------------------
-
-STEP_CELL = 110     # the photo and each step of its preparation
-STEP_GAP = 12
-MAP_CELL = 30       # one conv map
-MAPS_PER_ROW = 32
-BARS_H = 110        # the probabilities' bars
-BAR_W = 36
-SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
-FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
-EXPLAIN_CAPTION = ('Top: the photo (the sheet found outlined) and each step of its '
-                   'preparation, the ink drawn as MNIST has it, light on black (the grey '
-                   'steps as the photo looks). Then the conv1 maps h_conv1 (28\u00d728) and '
-                   'conv2 maps h_conv2 (14\u00d714) of the prepared 28\u00d728 input: white = 0, '
-                   'black = the map\'s largest value. Bottom: the ten probabilities.')
-NUMBER_CAPTION = ('Top: the photo (the sheet found and each digit\'s box outlined) and each '
-                  'step of its preparation. Below: each digit\'s 28\u00d728 input, light on '
-                  'black as MNIST has it, and what the network read.')
-
-
-def explain_layout(steps, subtitle, caption, width=0):
-    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
-    width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
-    lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
-    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
-
-
-def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
-    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
-    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
-    from matplotlib.patches import Polygon
-    pw, ph = photo.size
-    w, h = fitted_size(pw, ph, STEP_CELL)
-    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
-    ax = fig.add_axes([x0 / canvas.width, 1 - (y0 + h) / canvas.height, w / canvas.width,
-                       h / canvas.height], zorder=1)
-    ax.imshow(np.asarray(photo), interpolation='antialiased', extent=(0, pw, ph, 0))
-    outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
-    outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
-    for corners in outlines:
-        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
-    ax.set_xticks([])
-    ax.set_yticks([])
-    canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
-    for i, (name, values) in enumerate(steps, start=1):
-        x = MARGIN + i * (STEP_CELL + STEP_GAP)
-        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
-        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
-        canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
-
-
-def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
-    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
-    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
-    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
-    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
-    left = LABEL_W
-    width, lines, y_steps = explain_layout(
-        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    y = y_steps + STEP_CELL + SECTION_GAP
-    rows = []           # (name, first map, y) of each row of maps
-    for name, values in maps.items():
-        for first in range(0, values.shape[-1], MAPS_PER_ROW):
-            rows.append((name, first, y))
-            y += MAP_CELL + GAP
-        y += SECTION_GAP - GAP
-    y_bars = y + CAPTION_H
-    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
-    fig = canvas.figure(title)
-    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
-    for name, first, y in rows:
-        values = maps[name]
-        last = min(first + MAPS_PER_ROW, values.shape[-1])
-        for j in range(first, last):
-            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
-                       MAP_CELL)
-        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
-            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
-    canvas.draw(fig)
-    # The bars: the answer black, the others grey, each with its percentage.
-    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
-                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
-    best = int(np.argmax(probabilities))
-    ax.bar(range(10), probabilities, width=0.66,
-           color=['black' if d == best else '0.7' for d in range(10)])
-    for d, p in enumerate(probabilities):
-        ax.text(d, p + 0.03, '%.0f%%' % (100 * p) if p >= 0.005 else '', ha='center',
-                va='bottom', fontsize=INDEX_SIZE + 0.5, color=GREY)
-    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
-    ax.set_xlim(-0.6, 9.6)
-    ax.set_xticks(range(10))
-    ax.set_yticks([])
-    for side in ('top', 'right', 'left'):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
-    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
-                va='center', fontsize=LABEL_SIZE, color=GREY)
-    return fig
-
-
-def plot_number(photo, number, probabilities, title='', subtitle=''):
-    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
-    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
-    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
-    k = len(number.inputs)
-    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
-                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
-    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
-    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
-    fig = canvas.figure(title)
-    scale = photo.size[0] / number.size[0]
-    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
-               [np.multiply(box, scale) for box in number.boxes])
-    for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
-        x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
-        canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
-        canvas.text(fig, x, y_digits - CAPTION_PAD, '%d (%.0f %%)' % (p.argmax(), 100 * p.max()),
-                    fontsize=CAPTION_SIZE, va='bottom')
-    canvas.draw(fig)
     return fig

@@ -1,16 +1,11 @@
-"""Photos of MNIST test digits, made up: the photo set classify.py is tested and
-benchmarked on, and the example photos in examples/.
+"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked
+on, and examples/. Nobody can ship a few hundred photos of handwriting, but the test
+digits (never trained on) can be inked onto paper the way a phone sees it: uneven, not
+white, dark ink or chalk on a board, off centre, turned, ruled or not, blurred, noisy,
+JPEG or PNG, some stored on their side with an EXIF tag, some transparent; or a sheet
+on a table; or 2-5 digits in a row. Each photo is a function of (seed, index) alone.
 
-Nobody can ship a few hundred photos of handwriting with a repository, but the test
-digits (never trained on) can be made to look like photos of them: each digit inked
-onto paper that is not white, not even and not clean, the way a learner's phone sees a
-digit on a sheet: dark ink on light paper or chalk on a dark board, several shades and
-colours, 70-220 pixels tall, off centre, slightly turned, on a ruled line or not,
-blurred, noisy, saved as JPEG of some quality or PNG, some with an EXIF orientation tag
-that turns them upright, some PNGs with transparent paper. Every photo is a function of
-(seed, index) alone: the same on every machine with the same Pillow.
-
-    python -m deep_mnist.photos photos/ --count 300       # photos/*.jpg|png, labels.json
+    python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
 """
 
@@ -274,14 +269,10 @@ def photo_set(images, labels, count, seed=0, kind='photos'):
     for i in range(count):
         if kind == 'numbers':
             contents, look, label = make_number_photo(images, labels, seed, i)
-            look = dataclasses.asdict(look)
-        elif kind == 'tables':
-            label = int(labels[i])
-            contents, look = make_table_photo(images[i].reshape(28, 28), seed, i)
         else:
-            label = int(labels[i])
-            contents, look = make_photo(images[i].reshape(28, 28), seed, i)
-            look = dataclasses.asdict(look)
+            make = make_table_photo if kind == 'tables' else make_photo
+            (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
+        look = look if isinstance(look, dict) else dataclasses.asdict(look)
         suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
         yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
@@ -358,6 +349,8 @@ def main(argv=None):
     p.add_argument('directory')
     p.add_argument('--count', type=int, default=300, help='how many (default: 300)')
     p.add_argument('--seed', type=int, default=0, help='which set (default: 0)')
+    p.add_argument('--kind', choices=('photos', 'tables', 'numbers'), default='photos',
+                   help='all paper, sheets on tables, or numbers (default: photos)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
     p.add_argument('--examples', action='store_true',
                    help="write the repository's examples/ photos instead (see EXAMPLES)")
@@ -371,7 +364,8 @@ def main(argv=None):
         names = write_examples(args.directory, test.images, test.labels)
         print('wrote %d example photos into %s' % (len(names), args.directory))
         return 0
-    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed)
+    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed,
+                              args.kind)
     print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
     return 0
 

@@ -16,7 +16,7 @@ import classify
 import deep_cnn
 import mnist_data
 from conftest import FAST_CLASSIFIER_STEPS, run_script, start_script_until
-from deep_mnist import checkpoints, figures, handwriting, photos
+from deep_mnist import checkpoints, handwriting, photos
 
 PHOTOS = 240            # the photo set: at least 200
 TABLES = 100            # sheets on tables
@@ -310,8 +310,8 @@ def test_explain_figure_lays_out_every_step_and_map(fast_checkpoint, photo_dir):
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=fast_checkpoint) as net:
         maps = {n: m[0] for n, m in net.run(['h_conv1', 'h_conv2'], prepared.input[None]).items()}
         probs = net.predict(prepared.input[None])[0]
-    fig = figures.plot_explain(handwriting.load_photo(path, figures.STEP_CELL), prepared.steps,
-                               maps, probs, title='t', subtitle='s', sheet=prepared.sheet)
+    fig = classify.plot_explain(handwriting.load_photo(path, classify.STEP_CELL), prepared.steps,
+                                maps, probs, title='t', subtitle='s', sheet=prepared.sheet)
     texts = {t.get_text() for t in fig.texts}
     assert {name for name, _ in prepared.steps} | {'photo'} <= texts
     assert {'h_conv1\n0\u201331', 'h_conv2\n0\u201331', 'h_conv2\n32\u201363'} <= texts
