@@ -67,14 +67,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--checkpoint_dir', default='train_data/fast',
                    help='a finished deep_cnn.py run (default: train_data/fast)')
-    p.add_argument('--count', type=cli.positive_int, default=300,
-                   help='photos of each set (default: 300)')
+    p.add_argument('--count', type=cli.positive_int, default=300, help='of each set (default: 300)')
     p.add_argument('--rounds', type=cli.positive_int, default=3,
                    help='timed runs of each command (default: 3)')
     args = p.parse_args(argv)
     load = common.warn_if_busy('bench_classify')
     with open(os.path.join(args.checkpoint_dir, 'run.json')) as f:
-        steps = json.load(f)['steps']
+        run = json.load(f)      # the rerun must compute as the run did, or it is refused
     test = mnist_data.read_data_sets(common.DATA_DIR).test
     with tempfile.TemporaryDirectory() as tmp:
         sets = {kind: (os.path.join(tmp, kind), photos.write_photo_set(
@@ -91,7 +90,8 @@ def main(argv=None):
                     for kind in ('photos', 'tables')}
         commands['rerun'] = [sys.executable, 'deep_cnn.py', '--checkpoint_dir',
                              args.checkpoint_dir, '--recipe', acc['recipe'], '--steps',
-                             str(steps), '--data_dir', common.DATA_DIR]
+                             str(run['steps']), '--precision', run['config']['precision'],
+                             '--data_dir', common.DATA_DIR]
         times = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
