@@ -331,7 +331,8 @@ def write_examples(directory, images, labels):
                                 **dict(small, **changes))[0] for name, index, changes in EXAMPLES}
     name, index = TABLE_EXAMPLE
     written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                     'wood', quality=85, **small)[0]
+                                     'wood', quality=85, height=EXAMPLE_HEIGHT,
+                                     canvas=(190, 160))[0]    # room on the sheet around it
     name, which = NUMBER_EXAMPLE
     written[name] = make_number_photo(images, labels, EXAMPLES_SEED, 0, which, height=70,
                                       format='JPEG', quality=85)[0]
