@@ -1,34 +1,36 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
 
-Resize a phone photo of a 7 to 28x28 and the network that scored 99 % on MNIST
-guesses: MNIST's digits are light ink on black, fitted into 20x20 and centred by
-their centre of mass, and a photo is dark ink on uneven paper, anywhere, any size.
-So each image is first prepared the way MNIST was (``deep_mnist/handwriting.py``:
-grey, ink bright on dark, paper and ruled lines removed, cropped to the ink, fitted
-into 20x20 keeping its aspect, centre of mass at the centre of 28x28), then the
-checkpoint that deep_cnn.py trained classifies them all, restored once:
+Resize a phone photo of a 7 to 28x28 and the network guesses: MNIST's digits are light
+ink on black, fitted into 20x20 and centred by mass; a photo is a sheet on a table, dark
+ink on uneven paper, anywhere. So each image is first prepared the way MNIST was
+(``deep_mnist/handwriting.py``), then a deep_cnn.py checkpoint, restored once, reads them:
 
     python classify.py --recipe fast examples/              # every image of the folder
     python classify.py --recipe fast my7.jpg --json         # the same, as JSON
     python classify.py --recipe fast examples/ --explain explain/   # a figure per image
+    python classify.py --recipe fast --number examples/numbers/   # digits in a row
     python classify.py --recipe fast --serve                # a page to draw digits on
 
-One line per image on stdout, ``PATH: D (P %), next E (Q %)``. An image that cannot
-be read or holds no digit gets one line on stderr saying why; the rest are still
+One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
+``PATH: 1975 (each digit's probability: 99 98 97 91 %)``). An image that cannot be
+read or holds no digit gets one line on stderr saying why; the rest are still
 classified, and the exit code is 1. The checkpoint flags are the visualiser's.
-``--serve`` opens a local page instead (deep_mnist/drawing_page.py): draw a digit and
-see it read after each stroke, the drawing prepared exactly as a photo is.
+``--serve`` opens a local page to draw on instead (deep_mnist/drawing_page.py).
 """
 
 import contextlib
 import json
 import os
+import stat
 import sys
 
 import numpy as np
 
 import deep_cnn
-from deep_mnist import checkpoints, cli, drawing_page, handwriting, signals
+from deep_mnist import checkpoints, cli, drawing_page, figures, handwriting, signals
+from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL, GAP, GREY,
+                                INDEX_SIZE, LABEL_PAD, LABEL_SIZE, LABEL_W, MARGIN, Canvas,
+                                from_zero, header_height, wrap)
 
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
@@ -49,13 +51,16 @@ def parse_args(argv=None):
                    help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
+    p.add_argument('--number', action='store_true',
+                   help='read the ink as a number: digits in a row, left to right')
     p.add_argument('--explain', metavar='DIR',
                    help='write a figure per image into DIR: the photo, each step of the '
                         'preparation, the conv1 and conv2 activations, the probabilities')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
-    if args.serve and (args.paths or args.json or args.explain):
-        p.error('--serve classifies drawings: no images, --json or --explain beside it')
+    if args.serve and (args.paths or args.json or args.explain or args.number):
+        p.error('--serve classifies drawings: no images, --json, --explain or --number '
+                'beside it')
     if not args.serve and not args.paths:
         p.error('the following arguments are required: IMAGE_OR_FOLDER '
                 '(or --serve, for the drawing page)')
@@ -87,22 +92,37 @@ def expand(paths):
                 yield path, 'no images in this folder'
             for name in names:
                 yield os.path.join(path, name), None
-        elif not os.path.exists(path):
-            yield path, 'no such file or folder'
         else:
-            yield path, None
+            yield path, unreadable(path)
 
 
-def prepared_batches(paths, failed, size, keep_steps):
-    """Lists of up to ``size`` (path, Prepared) of the images the paths name, in order;
-    each path that gives nothing is appended to ``failed`` as (path, reason) and told on
-    stderr. Without ``keep_steps`` only the network's input is kept: a folder of a few
-    thousand photos needs no more memory than a batch."""
+def unreadable(path):
+    """Why ``path`` cannot be read as an image file, or None. A named pipe, a socket or
+    a device is not opened: reading a pipe would wait for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return 'no such file or folder'
+    except OSError as e:
+        return 'cannot read it (%s)' % (e.strerror or e)
+    if stat.S_ISREG(mode):
+        return None
+    kind = 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) \
+        else 'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 'not a file'
+    return 'not a regular file (%s)' % kind
+
+
+def prepared_batches(paths, failed, size, keep_steps, number=False):
+    """Lists of up to ``size`` (path, Prepared, or Number with ``number``) of the images
+    the paths name, in order; each path that gives nothing is appended to ``failed`` as
+    (path, reason) and told on stderr. Without ``keep_steps`` only the network's inputs
+    are kept: a folder of a few thousand photos needs no more memory than a batch."""
     batch = []
     for path, error in expand(paths):
         if error is None:
             try:
-                prepared = handwriting.prepare_file(path)
+                image = handwriting.load_image(path)
+                prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
                 if not keep_steps:
                     prepared.steps = []
                 batch.append((path, prepared))
@@ -128,33 +148,62 @@ def answer(path, probabilities):
             'probabilities': [round(float(p), 6) for p in probabilities]}
 
 
+def number_answer(path, probabilities, boxes):
+    """One number's result: its digits left to right, their boxes and probabilities."""
+    digits = probabilities.argmax(axis=1)
+    return {'path': path, 'number': ''.join(map(str, digits)), 'digits': digits.tolist(),
+            'boxes': [list(b) for b in boxes],
+            'probabilities': [round(float(p), 6) for p in probabilities.max(axis=1)]}
+
+
 def line(result):
-    """'PATH: D (P %), next E (Q %)'."""
+    """'PATH: D (P %), next E (Q %)', or for a number
+    'PATH: 1975 (each digit's probability: 99 98 97 91 %)'."""
+    if 'number' in result:
+        return "%s: %s (each digit's probability: %s %%)" % (
+            result['path'], result['number'],
+            ' '.join('%.0f' % (100 * p) for p in result['probabilities']))
     return '%s: %d (%.1f %%), next %d (%.1f %%)' % (
         result['path'], result['digit'], 100 * result['probability'],
         result['next'], 100 * result['next_probability'])
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def classify(args):
     """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
-    restored once, when the first image is ready. Returns the exit code."""
+    restored once, when the first image is ready. Ctrl-C (or SIGTERM) ends it at any
+    moment. Returns the exit code."""
     if args.serve:
         return serve(args)
+    with signals.stop_requests() as early, signals.stop_signals_to(_interrupt):
+        if early:       # a Ctrl-C before the handler was in place
+            raise KeyboardInterrupt
+        return classify_all(args)
+
+
+def classify_all(args):
+    """classify's work; the exit code."""
     failed, results, about = [], [], {}
     names = FigureNames()
     with contextlib.ExitStack() as stack:
         net = None
         for batch in prepared_batches(args.paths, failed, EXPLAIN_BATCH if args.explain
-                                      else BATCH, keep_steps=bool(args.explain)):
+                                      else BATCH, bool(args.explain), args.number):
             if net is None:
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
                     print('classify: %s' % net.note, file=sys.stderr)
                 about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
                          'step': net.step}
-            probabilities = net.predict(np.stack([p.input for _, p in batch]))
-            for (path, _), p in zip(batch, probabilities):
-                results.append(answer(path, p))
+            counts = [len(p.inputs) for _, p in batch]    # one predict for the batch
+            probabilities = np.split(net.predict(np.concatenate([p.inputs for _, p in batch])),
+                                     np.cumsum(counts)[:-1])
+            for (path, prepared), p in zip(batch, probabilities):
+                results.append(number_answer(path, p, prepared.boxes) if args.number
+                               else answer(path, p[0]))
                 if not args.json:
                     print(line(results[-1]), flush=True)
             if args.explain:
@@ -175,6 +224,123 @@ def serve(args):
 
 # --- --explain ---------------------------------------------------------------------------------
 
+STEP_CELL = 110     # the photo and each step of its preparation
+STEP_GAP = 12
+MAP_CELL = 30       # one conv map
+MAPS_PER_ROW = 32
+BARS_H = 110        # the probabilities' bars
+BAR_W = 36
+SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
+STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
+                 'preparation, the ink light on black as MNIST has it. ')
+EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
+    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
+    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
+NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
+    'Below: each digit\'s 28\u00d728 input and what the network read.')
+
+
+def explain_layout(steps, subtitle, caption, width=0):
+    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
+    width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
+    lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
+    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+
+
+def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
+    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
+    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
+    from matplotlib.patches import Polygon
+    pw, ph = photo.size
+    w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
+    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
+    ax = fig.add_axes([x0 / canvas.width, 1 - (y0 + h) / canvas.height, w / canvas.width,
+                       h / canvas.height], zorder=1)
+    ax.imshow(np.asarray(photo), interpolation='antialiased', extent=(0, pw, ph, 0))
+    outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
+    outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
+    for corners in outlines:
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
+    for i, (name, values) in enumerate(steps, start=1):
+        x = MARGIN + i * (STEP_CELL + STEP_GAP)
+        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
+        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
+        canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+
+
+def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
+    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
+    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
+    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
+    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
+    left = LABEL_W
+    width, lines, y_steps = explain_layout(
+        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
+    y = y_steps + STEP_CELL + SECTION_GAP
+    rows = []           # (name, first map, y) of each row of maps
+    for name, values in maps.items():
+        for first in range(0, values.shape[-1], MAPS_PER_ROW):
+            rows.append((name, first, y))
+            y += MAP_CELL + GAP
+        y += SECTION_GAP - GAP
+    y_bars = y + CAPTION_H
+    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
+    fig = canvas.figure(title)
+    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
+    for name, first, y in rows:
+        values = maps[name]
+        last = min(first + MAPS_PER_ROW, values.shape[-1])
+        for j in range(first, last):
+            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
+                       MAP_CELL)
+        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
+            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+    canvas.draw(fig)
+    # The bars: the answer black, the others grey, each with its percentage.
+    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
+                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
+    best = int(np.argmax(probabilities))
+    bars = ax.bar(range(10), probabilities, width=0.66,
+                  color=['black' if d == best else '0.7' for d in range(10)])
+    ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
+                 padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
+    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
+    ax.set_xlim(-0.6, 9.6)
+    ax.set_xticks(range(10))
+    ax.set_yticks([])
+    ax.spines[['top', 'right', 'left']].set_visible(False)
+    ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
+    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
+                va='center', fontsize=LABEL_SIZE, color=GREY)
+    return fig
+
+
+def plot_number(photo, number, probabilities, title='', subtitle=''):
+    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
+    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
+    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
+    k = len(number.inputs)
+    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
+                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
+    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
+    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
+    fig = canvas.figure(title)
+    scale = photo.size[0] / number.size[0]
+    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
+               [np.multiply(box, scale) for box in number.boxes])
+    for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
+        x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
+        canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
+        canvas.text(fig, x, y_digits - CAPTION_PAD, '%d (%.0f %%)' % (p.argmax(), 100 * p.max()),
+                    fontsize=CAPTION_SIZE, va='bottom')
+    canvas.draw(fig)
+    return fig
+
+
 class FigureNames:
     """A PNG name per image, from its file name, unique among those given
     (3.jpg, then 3.png: 3.png, 3-2.png)."""
@@ -194,22 +360,26 @@ class FigureNames:
 
 def write_explanations(directory, prepared, probabilities, net, about, names):
     """One figure per image into ``directory``, named by ``names`` (FigureNames): see
-    deep_mnist/figures.plot_explain."""
+    plot_explain and plot_number."""
     import matplotlib.pyplot as plt
-    from deep_mnist import figures
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
     for (path, p), probs in zip(prepared, probabilities):
         name = names(path)
-        maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.input[None])
-        photo = handwriting.load_photo(path, figures.STEP_CELL)
-        fig = figures.plot_explain(
-            photo, p.steps, {n: m[0] for n, m in maps.items()}, probs,
-            title='%s: %d (%.1f %%)' % (os.path.basename(path), probs.argmax(), 100 * probs.max()),
-            subtitle='%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
-                                                   about['recipe'], about['step']))
+        photo = handwriting.load_photo(path, STEP_CELL)
+        subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
+                                                about['recipe'], about['step'])
+        if isinstance(p, handwriting.Number):
+            fig = plot_number(photo, p, probs, subtitle=subtitle, title=line(
+                number_answer(os.path.basename(path), probs, p.boxes)))
+        else:
+            maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
+            fig = plot_explain(
+                photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
+                subtitle=subtitle, title='%s: %d (%.1f %%)' % (
+                    os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))
         out = os.path.join(directory, name)
         try:
             fig.savefig(out, dpi=figures.DPI)

@@ -1,16 +1,11 @@
-"""Photos of MNIST test digits, made up: the photo set classify.py is tested and
-benchmarked on, and the example photos in examples/.
+"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked
+on, and examples/. Nobody can ship a few hundred photos of handwriting, but the test
+digits (never trained on) can be inked onto paper the way a phone sees it: uneven, not
+white, dark ink or chalk on a board, off centre, turned, ruled or not, blurred, noisy,
+JPEG or PNG, some stored on their side with an EXIF tag, some transparent; or a sheet
+on a table; or 2-5 digits in a row. Each photo is a function of (seed, index) alone.
 
-Nobody can ship a few hundred photos of handwriting with a repository, but the test
-digits (never trained on) can be made to look like photos of them: each digit inked
-onto paper that is not white, not even and not clean, the way a learner's phone sees a
-digit on a sheet: dark ink on light paper or chalk on a dark board, several shades and
-colours, 70-220 pixels tall, off centre, slightly turned, on a ruled line or not,
-blurred, noisy, saved as JPEG of some quality or PNG, some with an EXIF orientation tag
-that turns them upright, some PNGs with transparent paper. Every photo is a function of
-(seed, index) alone: the same on every machine with the same Pillow.
-
-    python -m deep_mnist.photos photos/ --count 300       # photos/*.jpg|png, labels.json
+    python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
 """
 
@@ -53,10 +48,6 @@ class Look:
     format: str             # 'JPEG', 'PNG' or 'PNG-alpha' (transparent paper)
     quality: int            # JPEG quality
 
-    @property
-    def suffix(self):
-        return '.jpg' if self.format == 'JPEG' else '.png'
-
 
 def draw_look(rng):
     """A Look drawn at random (numpy Generator ``rng``)."""
@@ -98,10 +89,10 @@ def smooth_field(rng, shape, cells=4):
     return np.asarray(Image.fromarray(coarse, 'F').resize(shape[::-1], Image.BICUBIC))
 
 
-def render(digit, look, rng):
-    """The photo of ``digit`` (28x28, ink 1) as ``look`` says: an RGB or RGBA image,
-    stored turned as its orientation tag says (encode writes the tag)."""
-    alpha = stroke_alpha(digit, look)
+def render(alpha, look, rng):
+    """The photo of the ink ``alpha`` (stroke_alpha's, or number_alpha's) as ``look``
+    says: an RGB or RGBA image, stored turned as its orientation tag says (encode
+    writes the tag)."""
     w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
     x = int(look.at[0] * (w - alpha.shape[1]))
     y = int(look.at[1] * (h - alpha.shape[0]))
@@ -154,28 +145,148 @@ def make_photo(digit, seed, index, **changes):
     (seed, index), ``changes`` overriding any of its fields."""
     rng = np.random.default_rng([seed, index])
     look = dataclasses.replace(draw_look(rng), **changes)
-    return encode(render(digit, look, rng), look), look
+    return encode(render(stroke_alpha(digit, look), look, rng), look), look
 
 
-def photo_set(images, labels, count, seed=0):
-    """Yields (file name, contents, label, Look) of ``count`` photos of the first
-    ``count`` of ``images`` [N, 784] (MNIST's test digits)."""
+# --- a sheet on a table -------------------------------------------------------------------
+
+TABLES = ('wood', 'grey', 'dark', 'pattern')
+
+
+def table_top(kind, shape, rng):
+    """A table of ``kind`` (TABLES), RGB in [0, 1], of ``shape`` (height, width)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    grain = smooth_field(rng, shape, 6)[..., None]
+    if kind == 'wood':
+        tone = 0.8 + 0.2 * np.sin(yy / rng.uniform(2, 8) + 5 * grain[..., 0])[..., None]
+        return tone * np.array([0.55, 0.36, 0.2]) * rng.uniform(0.75, 1.05)
+    if kind == 'pattern':
+        cell = rng.uniform(10, 40)
+        checks = ((xx // cell + yy // cell) % 2)[..., None]
+        low, high = rng.uniform(0.1, 0.45, (2, 3))
+        return low + (high - low) * checks
+    level = rng.uniform(0.3, 0.5) if kind == 'grey' else rng.uniform(0.03, 0.18)
+    return np.full(shape + (3,), level) * (1 + 0.15 * grain)
+
+
+def on_a_table(sheet, rng, kind):
+    """The photo ``sheet`` (RGB) lying on a table of ``kind``: covering 45-85 % of the
+    frame, turned up to 6 degrees, a third in mild perspective, some beside another
+    sheet's edge, some under a hand's shadow; (RGB image, what was drawn)."""
+    from deep_mnist.sheet import homography
+    w, h = sheet.size
+    cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
+    height = int(np.sqrt(w * h / cover / aspect))
+    width = int(height * aspect)
+    turn = np.radians(rng.uniform(-6, 6))
+    corners = np.array([(-w, -h), (w, -h), (w, h), (-w, h)]) / 2 @ np.array(
+        [[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+    if rng.random() < 0.35:
+        corners += rng.uniform(-0.04, 0.04, (4, 2)) * (w, h)     # seen at an angle
+    corners += (width / 2, height / 2) + rng.uniform(-0.1, 0.1, 2) * (width, height) * (1 - cover)
+    to_sheet = homography(corners, [(0, 0), (w, 0), (w, h), (0, h)])
+    coefficients = (to_sheet / to_sheet[2, 2]).ravel()[:8]
+
+    def laid(image):
+        return np.asarray(image.transform((width, height), Image.Transform.PERSPECTIVE,
+                                          coefficients, Image.BILINEAR), np.float32) / 255
+    paper, mask = laid(sheet), laid(Image.new('L', (w, h), 255))[..., None]
+    rgb = table_top(kind, (height, width), rng)
+    gap = corners[:, 0].min() / width
+    other = gap > 0.12 and rng.random() < 0.4
+    if other:       # another sheet's edge, along the left of the frame
+        rgb[:, :int((gap - 0.08) * width)] = np.array(PAPERS['white']) * rng.uniform(0.8, 1)
+    rgb = rgb * (1 - mask) + paper * mask
+    shadow = rng.random() < 0.35
+    if shadow:      # a hand's shadow from the bottom right, soft
+        yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+        centre = rng.uniform(0.7, 1.1, 2) * (width, height) / max(width, height)
+        hand = (np.hypot(xx - centre[0], yy - centre[1]) < rng.uniform(0.2, 0.35)) * 255.0
+        hand = np.asarray(Image.fromarray(hand.astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(0.04 * width)), np.float32) / 255
+        rgb = rgb * (1 - rng.uniform(0.15, 0.3) * hand[..., None])
+    rgb = rgb + rng.normal(0, 0.015, rgb.shape)
+    drawn = dict(table=kind, cover=round(float(cover), 3), turn=round(float(np.degrees(turn)), 2),
+                 other_sheet=bool(other), shadow=bool(shadow))
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB'), drawn
+
+
+def make_table_photo(digit, seed, index, kind=None, **changes):
+    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a
+    digit on paper (a Look from (seed, index), dark ink, upright, ``changes`` made), on
+    a table of ``kind`` (default: drawn too)."""
+    rng = np.random.default_rng([seed, index, 1])
+    look = dataclasses.replace(draw_look(rng), **dict(dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
+        paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
+        at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
+        orientation=1, format='JPEG'), **changes))
+    image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
+                              kind or TABLES[rng.integers(len(TABLES))])
+    return encode(image, look), dict(dataclasses.asdict(look), **drawn)
+
+
+# --- a number -----------------------------------------------------------------------------
+
+def number_alpha(digits, look, rng):
+    """The ink of ``digits`` (28x28 each) in a row, each near look.height tall, turned a
+    little, with gaps of 15-40 % of the height and a little up or down."""
+    parts = [stroke_alpha(d, dataclasses.replace(
+        look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
+        for d in digits]
+    gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
+    row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
+                    sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
+    x = 0
+    for part, gap in zip(parts, gaps):
+        y = int(rng.uniform(0, row.shape[0] - part.shape[0]))
+        row[y:y + part.shape[0], x:x + part.shape[1]] = part
+        x += part.shape[1] + gap
+    return row[:, :x - gaps[-1]]
+
+
+def make_number_photo(images, labels, seed, index, which=None, **changes):
+    """(file contents, Look, the number as text) of number photo ``index`` of the set
+    ``seed``: 2-5 of MNIST's test ``images`` (``which``, or drawn) in a row, on paper."""
+    rng = np.random.default_rng([seed, index, 2])
+    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
+    look = dataclasses.replace(draw_look(rng), **dict(dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
+        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
+        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
+    alpha = number_alpha([images[i].reshape(28, 28) for i in which], look, rng)
+    look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
+                   int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
+    return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
+
+
+# --- the sets ----------------------------------------------------------------------------------
+
+def photo_set(images, labels, count, seed=0, kind='photos'):
+    """Yields (file name, contents, label, look as a dict) of ``count`` photos of MNIST's
+    test ``images`` [N, 784]: of ``kind`` 'photos' (all paper) or 'tables' (a sheet on a
+    table), of the first ``count`` digits; or 'numbers', the label a string."""
     for i in range(count):
-        label = int(labels[i])
-        contents, look = make_photo(images[i].reshape(28, 28), seed, i)
-        yield 'photo%04d_%d%s' % (i, label, look.suffix), contents, label, look
+        if kind == 'numbers':
+            contents, look, label = make_number_photo(images, labels, seed, i)
+        else:
+            make = make_table_photo if kind == 'tables' else make_photo
+            (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
+        look = look if isinstance(look, dict) else dataclasses.asdict(look)
+        suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
+        yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
 
-def write_photo_set(directory, images, labels, count, seed=0):
-    """Write the photos and labels.json ({file name: {label, look}}) into ``directory``;
-    returns {file name: label}."""
+def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
+    """Write the photos of ``kind`` (photo_set) and labels.json ({file name: {label,
+    look}}) into ``directory``; returns {file name: label}."""
     os.makedirs(directory, exist_ok=True)
     written, about = {}, {}
-    for name, contents, label, look in photo_set(images, labels, count, seed):
+    for name, contents, label, look in photo_set(images, labels, count, seed, kind):
         with open(os.path.join(directory, name), 'wb') as f:
             f.write(contents)
         written[name] = label
-        about[name] = {'label': label, 'look': dataclasses.asdict(look)}
+        about[name] = {'label': label, 'look': look}
     with open(os.path.join(directory, 'labels.json'), 'w') as f:
         json.dump(about, f, indent=1)
     return written
@@ -206,17 +317,30 @@ EXAMPLES = [
                                format='JPEG', quality=85)),
 ]
 EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
+TABLE_EXAMPLE = ('8_sheet_on_a_table.jpg', 61)      # test digit 61, an 8, on a wooden table
+# Test digits 2, 7, 0, 8 in a row; in a folder of its own, where classify.py examples/
+# does not read it as a single digit.
+NUMBER_EXAMPLE = (os.path.join('numbers', '1975.jpg'), (2, 7, 0, 8))
 
 
-def write_examples(directory, images):
-    """The EXAMPLES photos of MNIST's test ``images`` into ``directory``; their names."""
-    os.makedirs(directory, exist_ok=True)
-    for name, index, changes in EXAMPLES:
-        changes = dict(dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS), **changes)
-        contents, _ = make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index, **changes)
+def write_examples(directory, images, labels):
+    """The EXAMPLES photos of MNIST's test ``images``, and TABLE_EXAMPLE's and
+    NUMBER_EXAMPLE's, into ``directory``; their names."""
+    small = dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS)
+    written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
+                                **dict(small, **changes))[0] for name, index, changes in EXAMPLES}
+    name, index = TABLE_EXAMPLE
+    written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
+                                     'wood', quality=85, height=EXAMPLE_HEIGHT,
+                                     canvas=(190, 160))[0]    # room on the sheet around it
+    name, which = NUMBER_EXAMPLE
+    written[name] = make_number_photo(images, labels, EXAMPLES_SEED, 0, which, height=70,
+                                      format='JPEG', quality=85)[0]
+    for name, contents in written.items():
+        os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
         with open(os.path.join(directory, name), 'wb') as f:
             f.write(contents)
-    return [name for name, _, _ in EXAMPLES]
+    return list(written)
 
 
 def main(argv=None):
@@ -226,6 +350,8 @@ def main(argv=None):
     p.add_argument('directory')
     p.add_argument('--count', type=int, default=300, help='how many (default: 300)')
     p.add_argument('--seed', type=int, default=0, help='which set (default: 0)')
+    p.add_argument('--kind', choices=('photos', 'tables', 'numbers'), default='photos',
+                   help='all paper, sheets on tables, or numbers (default: photos)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
     p.add_argument('--examples', action='store_true',
                    help="write the repository's examples/ photos instead (see EXAMPLES)")
@@ -236,10 +362,11 @@ def main(argv=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     if args.examples:
-        names = write_examples(args.directory, test.images)
+        names = write_examples(args.directory, test.images, test.labels)
         print('wrote %d example photos into %s' % (len(names), args.directory))
         return 0
-    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed)
+    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed,
+                              args.kind)
     print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
     return 0
 

@@ -4,6 +4,7 @@ photos of MNIST test digits made by deep_mnist/photos.py, and on bad inputs."""
 import json
 import os
 import re
+import signal
 import struct
 import zlib
 
@@ -14,12 +15,16 @@ from PIL import Image
 import classify
 import deep_cnn
 import mnist_data
-from conftest import FAST_CLASSIFIER_STEPS, run_script
-from deep_mnist import checkpoints, figures, handwriting, photos
+from conftest import FAST_CLASSIFIER_STEPS, run_script, start_script_until
+from deep_mnist import checkpoints, handwriting, photos
 
 PHOTOS = 240            # the photo set: at least 200
+TABLES = 100            # sheets on tables
+NUMBERS = 60            # numbers of 2-5 digits
 LINE = re.compile(r'^(?P<path>.+): (?P<digit>\d) \((?P<p>\d+\.\d) %\), '
                   r'next (?P<next>\d) \((?P<q>\d+\.\d) %\)$')
+NUMBER_LINE = re.compile(r"^(?P<path>.+): (?P<number>\d+) \(each digit's probability: "
+                         r"(?P<p>\d+( \d+)*) %\)$")
 
 pytestmark = pytest.mark.long
 
@@ -35,12 +40,28 @@ def test_set(data_dir):
     return mnist_data.read_data_sets(data_dir).test
 
 
+def photo_set(tmp_path_factory, test_set, kind, count):
+    directory = tmp_path_factory.mktemp(kind)
+    return directory, photos.write_photo_set(str(directory), test_set.images, test_set.labels,
+                                             count, kind=kind)
+
+
 @pytest.fixture(scope='session')
 def photo_dir(tmp_path_factory, test_set):
     """The photo set: PHOTOS photos of the first test digits, and {file name: label}."""
-    directory = tmp_path_factory.mktemp('photos')
-    labels = photos.write_photo_set(str(directory), test_set.images, test_set.labels, PHOTOS)
-    return directory, labels
+    return photo_set(tmp_path_factory, test_set, 'photos', PHOTOS)
+
+
+@pytest.fixture(scope='session')
+def table_dir(tmp_path_factory, test_set):
+    """TABLES photos of sheets on tables, and {file name: label}."""
+    return photo_set(tmp_path_factory, test_set, 'tables', TABLES)
+
+
+@pytest.fixture(scope='session')
+def number_dir(tmp_path_factory, test_set):
+    """NUMBERS photos of numbers, and {file name: the number as text}."""
+    return photo_set(tmp_path_factory, test_set, 'numbers', NUMBERS)
 
 
 def classify_main(capsys, *args):
@@ -72,15 +93,61 @@ def test_the_photo_set_is_the_same_every_time(test_set):
     assert first == again
 
 
-def test_the_photo_set_is_classified_at_least_95_percent(capsys, fast_checkpoint, photo_dir):
-    directory, labels = photo_dir
+def test_the_tables_are_varied_and_the_same_every_time(table_dir, test_set):
+    directory, labels = table_dir
+    with open(directory / 'labels.json') as f:
+        looks = [entry['look'] for entry in json.load(f).values()]
+    assert {look['table'] for look in looks} == set(photos.TABLES)
+    assert any(look['shadow'] for look in looks) and any(look['other_sheet'] for look in looks)
+    assert 0.45 <= min(look['cover'] for look in looks) < 0.55 < 0.75 < max(
+        look['cover'] for look in looks) <= 0.85
+    assert max(abs(look['turn']) for look in looks) > 5
+    first = list(photos.photo_set(test_set.images, test_set.labels, 2, kind='tables'))
+    assert first == list(photos.photo_set(test_set.images, test_set.labels, 2, kind='tables'))
+
+
+def test_photos_and_sheets_on_tables_are_classified_at_least_95_percent(
+        capsys, fast_checkpoint, photo_dir, table_dir):
     code, out, err = classify_main(capsys, '--checkpoint_dir', fast_checkpoint, '--json',
-                                   directory)
+                                   photo_dir[0], table_dir[0])
     assert code == 0, err
     results = json.loads(out)['results']
-    assert len(results) == PHOTOS       # labels.json is not an image: the folder's images only
-    right = [r['digit'] == labels[os.path.basename(r['path'])] for r in results]
-    assert np.mean(right) >= 0.95
+    # labels.json is not an image: the folders' images only
+    assert len(results) == PHOTOS + TABLES
+    for (directory, labels), part in [(photo_dir, results[:PHOTOS]), (table_dir, results[PHOTOS:])]:
+        assert {os.path.dirname(r['path']) for r in part} == {str(directory)}
+        right = [r['digit'] == labels[os.path.basename(r['path'])] for r in part]
+        assert np.mean(right) >= 0.95
+
+
+def test_numbers_are_read_whole_at_least_90_percent(capsys, fast_checkpoint, number_dir):
+    directory, labels = number_dir
+    code, out, err = classify_main(capsys, '--checkpoint_dir', fast_checkpoint, '--json',
+                                   '--number', directory)
+    results = json.loads(out)['results']
+    assert len(results) + len(err.splitlines()) == NUMBERS
+    right = [r['number'] == labels[os.path.basename(r['path'])] for r in results]
+    assert sum(right) >= 0.9 * NUMBERS
+    for r in results:
+        assert set(r) == {'path', 'number', 'digits', 'boxes', 'probabilities'}
+        assert len(r['digits']) == len(r['boxes']) == len(r['probabilities']) == len(r['number'])
+        assert [b[0] for b in r['boxes']] == sorted(b[0] for b in r['boxes'])
+        assert all(left < right and top < bottom for left, top, right, bottom in r['boxes'])
+
+
+def test_a_number_is_one_line_and_a_figure(capsys, fast_checkpoint, number_dir, photo_dir,
+                                           tmp_path):
+    directory, labels = number_dir
+    single = photo_dir[0] / sorted(photo_dir[1])[0]
+    paths = [directory / sorted(labels)[0], single]
+    code, out, err = classify_main(capsys, '--checkpoint_dir', fast_checkpoint, '--number',
+                                   '--explain', tmp_path, *paths)
+    assert code == 0, err
+    first, second = [NUMBER_LINE.match(text) for text in out.splitlines()]
+    assert first['path'] == str(paths[0]) and len(first['p'].split()) == len(first['number'])
+    assert second['number'] == str(photo_dir[1][single.name])    # one digit: a number of one
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.stem + '.png' for p in paths)
 
 
 # --- the answer ------------------------------------------------------------------------
@@ -163,12 +230,21 @@ def test_bad_inputs_get_a_line_each_and_the_rest_are_classified(fast_checkpoint,
     Image.new('L', (200, 150), 230).save(tmp_path / 'blank.jpg')
     (tmp_path / 'huge.png').write_bytes(png_claiming(12000, 9000))
     (tmp_path / 'empty').mkdir()
+    os.mkfifo(tmp_path / 'pipe.png')        # opened, it would wait for a writer forever
+    Image.fromarray(np.random.default_rng(0).integers(0, 25, (300, 400), np.uint8)).save(
+        tmp_path / 'dark_room.jpg')
+    table = photos.table_top('wood', (300, 400), np.random.default_rng(0))
+    Image.fromarray((np.clip(table, 0, 1) * 255).astype(np.uint8)).save(tmp_path / 'table.jpg')
     bad = {tmp_path / 'missing.jpg': 'no such file or folder',
+           tmp_path / 'pipe.png': r'not a regular file \(a named pipe\)',
+           tmp_path / 'dark_room.jpg': 'too dark to find a sheet of paper',
+           tmp_path / 'table.jpg': r'no sheet of paper found \(the table alone\?\)',
            tmp_path / 'text.png': 'not an image',
            tmp_path / 'blank.jpg': r'no ink found \(blank paper\?\)',
            tmp_path / 'huge.png': r'too large to decode safely \(12000 x 9000\)',
            tmp_path / 'empty': 'no images in this folder'}
-    proc = run_script('classify.py', '--checkpoint_dir', fast_checkpoint, *bad, good)
+    proc = run_script('classify.py', '--checkpoint_dir', fast_checkpoint, *bad, good,
+                      timeout=300)
     assert proc.returncode == 1
     assert 'Traceback' not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith(str(tmp_path))]
@@ -178,6 +254,16 @@ def test_bad_inputs_get_a_line_each_and_the_rest_are_classified(fast_checkpoint,
     [answer] = proc.stdout.splitlines()
     assert LINE.match(answer)['path'] == str(good)
     assert int(LINE.match(answer)['digit']) == labels[good.name]
+
+
+def test_ctrl_c_ends_it_at_once(fast_checkpoint, photo_dir, tmp_path):
+    directory, _ = photo_dir
+    proc = start_script_until('classify.py', '--checkpoint_dir', fast_checkpoint, '--explain',
+                              tmp_path, directory, line=str(directory))
+    proc.send_signal(signal.SIGINT)     # while the first batch's figures are drawn
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.splitlines()[-1] == 'classify: interrupted' and 'Traceback' not in err
 
 
 def test_no_checkpoint_is_the_visualisers_message(capsys, tmp_path, photo_dir):
@@ -224,8 +310,8 @@ def test_explain_figure_lays_out_every_step_and_map(fast_checkpoint, photo_dir):
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=fast_checkpoint) as net:
         maps = {n: m[0] for n, m in net.run(['h_conv1', 'h_conv2'], prepared.input[None]).items()}
         probs = net.predict(prepared.input[None])[0]
-    fig = figures.plot_explain(handwriting.load_photo(path, figures.STEP_CELL), prepared.steps,
-                               maps, probs, title='t', subtitle='s')
+    fig = classify.plot_explain(handwriting.load_photo(path, classify.STEP_CELL), prepared.steps,
+                                maps, probs, title='t', subtitle='s', sheet=prepared.sheet)
     texts = {t.get_text() for t in fig.texts}
     assert {name for name, _ in prepared.steps} | {'photo'} <= texts
     assert {'h_conv1\n0\u201331', 'h_conv2\n0\u201331', 'h_conv2\n32\u201363'} <= texts
