@@ -36,11 +36,12 @@ def say(message):
 # --- the checkpoint directory: --fresh and the resume policy ---------------------------
 
 def clear_run(config):
-    """--fresh: remove this run's checkpoints, run.json and event files (nothing else)."""
+    """--fresh: remove this run's checkpoints, snapshots, run.json and event files."""
     directory = config.checkpoint_dir
     rundir.remove_matching([os.path.join(directory, p) for p in (
         'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
-        os.path.join(checkpoints.DAMAGED_DIR, '*'))] + [
+        os.path.join(checkpoints.DAMAGED_DIR, '*'),
+        os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))] + [
         os.path.join(config.log_dir, d, 'events.out.tfevents.*') for d in ('train', 'test')])
 
 
@@ -106,8 +107,11 @@ class Run:
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
         self.stop, self.evaluate = stop, evaluate
+        with model.graph.as_default():   # snapshots: the weights alone
+            weights = tfstart.import_tf().train.Saver(
+                var_list=list(model.net.variables.values()), save_relative_paths=True)
         self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
-                                                   config.keep_every, say)
+                                                   config.keep_every, say, weights)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
         epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
@@ -119,6 +123,7 @@ class Run:
         c = self.config
         # run.json from the start: a fault before the first checkpoint leaves a true one.
         self.write_record(self.start, 'running', checkpoints.latest_checkpoint(c.checkpoint_dir))
+        self.checkpoints.snapshot(self.sess, self.start, c.steps)
         self.writers = summaries.Writers(c.log_dir if c.summary_every else None,
                                          self.sess.graph if self.start == 0 else None)
         self.progress = progress.Progress(self.start, c.steps).__enter__()
@@ -178,6 +183,7 @@ class Run:
             # write-up 004's own line: epoch number, 'out of' the epochs, the summed loss
             print('Step', epoch, 'out of', total, 'loss:', epoch_loss, flush=True)
         self.progress.update(step)
+        self.checkpoints.snapshot(self.sess, step, self.config.steps)
         every = self.config.checkpoint_every
         if every and step % every == 0:
             self.save(step, 'running')
@@ -257,7 +263,8 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
     config, run)``; the exit code."""
     try:
         with rundir.locked(config.checkpoint_dir):
-            rundir.remove_partial_files(config.checkpoint_dir)
+            for directory in (config.checkpoint_dir, checkpoints.snapshot_dir(config.checkpoint_dir)):
+                rundir.remove_partial_files(directory)
             if fresh:
                 clear_run(config)
             # The run's first line, once the directory is its own (a refused run says

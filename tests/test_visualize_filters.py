@@ -670,7 +670,8 @@ def test_a_checkpoint_pruned_while_it_is_chosen_gives_way_to_the_newest_left(
     def read_after_a_prune(prefix):
         if not pruned:
             pruned.append(prefix)
-            checkpoints.remove_checkpoint(prefix)
+            for path in checkpoints.checkpoint_files(prefix):
+                os.remove(path)
         return read(prefix)
     monkeypatch.setattr(checkpoints, 'read_checkpoint', read_after_a_prune)
     _, seen = in_process('--checkpoint_dir', ckpt, '--samples', 1, '--misclassified', 0)
