@@ -152,13 +152,16 @@ def classify(args):
                     print('classify: %s' % net.note, file=sys.stderr)
                 about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
                          'step': net.step}
-            probabilities = net.predict(np.stack([p.input for _, p in batch]))
+            # one forward pass: the probabilities, and with --explain the conv layers too
+            out = net.run(['probabilities'] + [n for n in CONV_LAYERS if args.explain and n in
+                                               net.layers], np.stack([p.input for _, p in batch]))
+            probabilities = out['probabilities']
             for (path, _), p in zip(batch, probabilities):
                 results.append(answer(path, p))
                 if not args.json:
                     print(line(results[-1]), flush=True)
             if args.explain:
-                write_explanations(args.explain, batch, probabilities, net, about, names)
+                write_explanations(args.explain, batch, out, about, names)
     if args.json:
         print(json.dumps(dict(about, results=results,
                               errors=[{'path': p, 'error': e} for p, e in failed]), indent=1))
@@ -192,7 +195,7 @@ class FigureNames:
         return name
 
 
-def write_explanations(directory, prepared, probabilities, net, about, names):
+def write_explanations(directory, prepared, out, about, names):
     """One figure per image into ``directory``, named by ``names`` (FigureNames): see
     deep_mnist/figures.plot_explain."""
     import matplotlib.pyplot as plt
@@ -201,12 +204,11 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
-    for (path, p), probs in zip(prepared, probabilities):
+    for i, ((path, p), probs) in enumerate(zip(prepared, out['probabilities'])):
         name = names(path)
-        maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.input[None])
         photo = handwriting.load_photo(path, figures.STEP_CELL)
         fig = figures.plot_explain(
-            photo, p.steps, {n: m[0] for n, m in maps.items()}, probs,
+            photo, p.steps, {n: out[n][i] for n in CONV_LAYERS if n in out}, probs,
             title='%s: %d (%.1f %%)' % (os.path.basename(path), probs.argmax(), 100 * probs.max()),
             subtitle='%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
                                                    about['recipe'], about['step']))
