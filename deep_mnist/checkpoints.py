@@ -371,11 +371,12 @@ class Restored:
     precision it trained in), into which a checkpoint is restored: its probabilities by
     ``predict``, any layers with them by ``run``, the same network at another step by
     ``at_step``. ``extras(layers)`` adds the caller's tensors (the visualiser's conv2
-    sums) to ``layers``."""
+    sums) to ``layers``; ``precision`` overrides the config's (the page's exact sums)."""
 
-    def __init__(self, build, config, extras=None):
+    def __init__(self, build, config, extras=None, precision=None):
         tf = tfstart.import_tf()
         self.build, self.config, self.extras = build, config, extras
+        self.precision = precision or config.precision
         self.prefix = self.step = self.note = self.dir = None
         self.record = {}
         self.graph, self.x, self.net = _graph(build, config)
@@ -387,7 +388,7 @@ class Restored:
             # Only the network's variables: global_step and Adam's slots stay on disk.
             self.saver = tf.train.Saver(var_list=list(self.net.variables.values()))
         self.sess = tfstart.new_session(
-            self.graph, config=tfstart.session_config(config.precision))
+            self.graph, config=tfstart.session_config(self.precision))
 
     def restore(self, prefix):
         """Restore ``prefix`` (a checkpoint or a snapshot); CheckpointError if it cannot be."""
@@ -416,7 +417,7 @@ class Restored:
         if prefix is None:
             raise CheckpointError('no snapshot of step %d (steps kept: %s)' % (
                 step, ', '.join(map(str, steps_of(self))) or 'none'))
-        other = Restored(self.build, self.config, self.extras)
+        other = Restored(self.build, self.config, self.extras, self.precision)
         try:
             other.restore(prefix)
         except CheckpointError as e:
@@ -442,7 +443,7 @@ def steps_of(net):
 
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
-                    recipe=None, extras=None, check=None):
+                    recipe=None, extras=None, check=None, precision=None):
     """The checkpoint the flags name (``flags``: what add_checkpoint_flags parsed, or the
     same four as arguments; see ``find``), restored into the network of the config
     that trained it (run.json's, or guessed from the variable shapes: ``note`` says so):
@@ -458,7 +459,7 @@ def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, ste
 
     def network(config):
         if config not in built:
-            built[config] = Restored(build, config, extras)
+            built[config] = Restored(build, config, extras, precision)
         return built[config]
 
     def restore(prefix):
