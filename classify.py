@@ -4,17 +4,20 @@ Resize a phone photo of a 7 to 28x28 and the network that scored 99 % on MNIST
 guesses: MNIST's digits are light ink on black, fitted into 20x20 and centred by
 their centre of mass, and a photo is dark ink on uneven paper, anywhere, any size.
 So each image is first prepared the way MNIST was (``deep_mnist/handwriting.py``:
-grey, ink bright on dark, paper and ruled lines removed, cropped to the ink, fitted
-into 20x20 keeping its aspect, centre of mass at the centre of 28x28), then the
-checkpoint that deep_cnn.py trained classifies them all, restored once:
+the sheet found on the table, grey, ink bright on dark, paper and ruled lines removed,
+cropped to the ink, fitted into 20x20 keeping its aspect, centre of mass at the centre
+of 28x28), then the checkpoint that deep_cnn.py trained classifies them all, restored
+once:
 
     python classify.py --recipe fast examples/              # every image of the folder
     python classify.py --recipe fast my7.jpg --json         # the same, as JSON
     python classify.py --recipe fast examples/ --explain explain/   # a figure per image
+    python classify.py --recipe fast --number examples/numbers/   # digits in a row
     python classify.py --recipe fast --serve                # a page to draw digits on
 
-One line per image on stdout, ``PATH: D (P %), next E (Q %)``. An image that cannot
-be read or holds no digit gets one line on stderr saying why; the rest are still
+One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
+``PATH: 1975 (each digit's probability: 99 98 97 91 %)``). An image that cannot be
+read or holds no digit gets one line on stderr saying why; the rest are still
 classified, and the exit code is 1. The checkpoint flags are the visualiser's.
 ``--serve`` opens a local page instead (deep_mnist/drawing_page.py): draw a digit and
 see it read after each stroke, the drawing prepared exactly as a photo is.
@@ -23,6 +26,7 @@ see it read after each stroke, the drawing prepared exactly as a photo is.
 import contextlib
 import json
 import os
+import stat
 import sys
 
 import numpy as np
@@ -49,13 +53,16 @@ def parse_args(argv=None):
                    help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
+    p.add_argument('--number', action='store_true',
+                   help='read the ink as a number: digits in a row, left to right')
     p.add_argument('--explain', metavar='DIR',
                    help='write a figure per image into DIR: the photo, each step of the '
                         'preparation, the conv1 and conv2 activations, the probabilities')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
-    if args.serve and (args.paths or args.json or args.explain):
-        p.error('--serve classifies drawings: no images, --json or --explain beside it')
+    if args.serve and (args.paths or args.json or args.explain or args.number):
+        p.error('--serve classifies drawings: no images, --json, --explain or --number '
+                'beside it')
     if not args.serve and not args.paths:
         p.error('the following arguments are required: IMAGE_OR_FOLDER '
                 '(or --serve, for the drawing page)')
@@ -87,22 +94,37 @@ def expand(paths):
                 yield path, 'no images in this folder'
             for name in names:
                 yield os.path.join(path, name), None
-        elif not os.path.exists(path):
-            yield path, 'no such file or folder'
         else:
-            yield path, None
+            yield path, unreadable(path)
 
 
-def prepared_batches(paths, failed, size, keep_steps):
-    """Lists of up to ``size`` (path, Prepared) of the images the paths name, in order;
-    each path that gives nothing is appended to ``failed`` as (path, reason) and told on
-    stderr. Without ``keep_steps`` only the network's input is kept: a folder of a few
-    thousand photos needs no more memory than a batch."""
+def unreadable(path):
+    """Why ``path`` cannot be read as an image file, or None. A named pipe, a socket or
+    a device is not opened: reading a pipe would wait for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return 'no such file or folder'
+    except OSError as e:
+        return 'cannot read it (%s)' % (e.strerror or e)
+    if stat.S_ISREG(mode):
+        return None
+    kind = 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) \
+        else 'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 'not a file'
+    return 'not a regular file (%s)' % kind
+
+
+def prepared_batches(paths, failed, size, keep_steps, number=False):
+    """Lists of up to ``size`` (path, Prepared, or Number with ``number``) of the images
+    the paths name, in order; each path that gives nothing is appended to ``failed`` as
+    (path, reason) and told on stderr. Without ``keep_steps`` only the network's inputs
+    are kept: a folder of a few thousand photos needs no more memory than a batch."""
     batch = []
     for path, error in expand(paths):
         if error is None:
             try:
-                prepared = handwriting.prepare_file(path)
+                image = handwriting.load_image(path)
+                prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
                 if not keep_steps:
                     prepared.steps = []
                 batch.append((path, prepared))
@@ -128,40 +150,66 @@ def answer(path, probabilities):
             'probabilities': [round(float(p), 6) for p in probabilities]}
 
 
+def number_answer(path, probabilities, boxes):
+    """One number's result: its digits left to right, their boxes and probabilities."""
+    digits = probabilities.argmax(axis=1)
+    return {'path': path, 'number': ''.join(map(str, digits)), 'digits': digits.tolist(),
+            'boxes': [list(b) for b in boxes],
+            'probabilities': [round(float(p), 6) for p in probabilities.max(axis=1)]}
+
+
 def line(result):
-    """'PATH: D (P %), next E (Q %)'."""
+    """'PATH: D (P %), next E (Q %)', or for a number
+    'PATH: 1975 (each digit's probability: 99 98 97 91 %)'."""
+    if 'number' in result:
+        return "%s: %s (each digit's probability: %s %%)" % (
+            result['path'], result['number'],
+            ' '.join('%.0f' % (100 * p) for p in result['probabilities']))
     return '%s: %d (%.1f %%), next %d (%.1f %%)' % (
         result['path'], result['digit'], 100 * result['probability'],
         result['next'], 100 * result['next_probability'])
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def classify(args):
     """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
-    restored once, when the first image is ready. Returns the exit code."""
+    restored once, when the first image is ready. Ctrl-C (or SIGTERM) ends it at any
+    moment. Returns the exit code."""
     if args.serve:
         return serve(args)
+    with signals.stop_requests() as early, signals.stop_signals_to(_interrupt):
+        if early:       # a Ctrl-C before the handler was in place
+            raise KeyboardInterrupt
+        return classify_all(args)
+
+
+def classify_all(args):
+    """classify's work; the exit code."""
     failed, results, about = [], [], {}
     names = FigureNames()
     with contextlib.ExitStack() as stack:
         net = None
         for batch in prepared_batches(args.paths, failed, EXPLAIN_BATCH if args.explain
-                                      else BATCH, keep_steps=bool(args.explain)):
+                                      else BATCH, bool(args.explain), args.number):
             if net is None:
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
                     print('classify: %s' % net.note, file=sys.stderr)
                 about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
                          'step': net.step}
-            # one forward pass: the probabilities, and with --explain the conv layers too
-            out = net.run(['probabilities'] + [n for n in CONV_LAYERS if args.explain and n in
-                                               net.layers], np.stack([p.input for _, p in batch]))
-            probabilities = out['probabilities']
-            for (path, _), p in zip(batch, probabilities):
-                results.append(answer(path, p))
+            counts = [len(p.inputs) for _, p in batch]    # one predict for the batch
+            probabilities = np.split(net.predict(np.concatenate([p.inputs for _, p in batch])),
+                                     np.cumsum(counts)[:-1])
+            for (path, prepared), p in zip(batch, probabilities):
+                results.append(number_answer(path, p, prepared.boxes) if args.number
+                               else answer(path, p[0]))
                 if not args.json:
                     print(line(results[-1]), flush=True)
             if args.explain:
-                write_explanations(args.explain, batch, out, about, names)
+                write_explanations(args.explain, batch, probabilities, net, about, names)
     if args.json:
         print(json.dumps(dict(about, results=results,
                               errors=[{'path': p, 'error': e} for p, e in failed]), indent=1))
@@ -196,23 +244,29 @@ class FigureNames:
         return name
 
 
-def write_explanations(directory, prepared, out, about, names):
+def write_explanations(directory, prepared, probabilities, net, about, names):
     """One figure per image into ``directory``, named by ``names`` (FigureNames): see
-    deep_mnist/figures.plot_explain."""
+    deep_mnist/figures.plot_explain and plot_number."""
     import matplotlib.pyplot as plt
     from deep_mnist import figures
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
-    for i, ((path, p), probs) in enumerate(zip(prepared, out['probabilities'])):
+    for (path, p), probs in zip(prepared, probabilities):
         name = names(path)
         photo = handwriting.load_photo(path, figures.STEP_CELL)
-        fig = figures.plot_explain(
-            photo, p.steps, {n: out[n][i] for n in CONV_LAYERS if n in out}, probs,
-            title='%s: %d (%.1f %%)' % (os.path.basename(path), probs.argmax(), 100 * probs.max()),
-            subtitle='%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
-                                                   about['recipe'], about['step']))
+        subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
+                                                about['recipe'], about['step'])
+        if isinstance(p, handwriting.Number):
+            fig = figures.plot_number(photo, p, probs, subtitle=subtitle, title=line(
+                number_answer(os.path.basename(path), probs, p.boxes)))
+        else:
+            maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
+            fig = figures.plot_explain(
+                photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
+                subtitle=subtitle, title='%s: %d (%.1f %%)' % (
+                    os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))
         out = os.path.join(directory, name)
         try:
             fig.savefig(out, dpi=figures.DPI)

@@ -15,6 +15,9 @@ import functools
 import math
 
 import numpy as np
+from PIL import Image
+
+from deep_mnist.handwriting import fitted_size
 
 # The geometry, in pixels at DPI; a figure's size follows from its grid (Grid.size()).
 DPI = 100
@@ -149,83 +152,54 @@ def centred(values, limit):
 
 
 def resample(values, size, smooth=False):
-    """A 2-D array resampled to size x size pixels: nearest-neighbour (blocks, as
-    imshow's 'nearest'), or bilinear when ``smooth``."""
-    values = np.asarray(values, dtype=float)
+    """A 2-D array resampled to size x size pixels (Pillow): nearest-neighbour (blocks,
+    as imshow's 'nearest'), or bilinear when ``smooth``."""
+    image = Image.fromarray(np.asarray(values, np.float32), 'F')
+    return np.asarray(image.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST),
+                      float)
 
-    def weights(n):     # size x n: how much each source row feeds each pixel row
-        centre = (np.arange(size) + 0.5) * n / size
-        if not smooth:
-            return np.eye(n)[np.minimum(centre.astype(int), n - 1)]
-        source = np.clip(centre - 0.5, 0, n - 1)
-        low = np.floor(source).astype(int)
-        high = np.minimum(low + 1, n - 1)
-        w = np.zeros((size, n))
-        w[np.arange(size), low] += 1 - (source - low)
-        w[np.arange(size), high] += source - low
-        return w
-    return weights(values.shape[0]) @ values @ weights(values.shape[1]).T
+
+def fit_cell(values, cell):
+    """A 2-D array resized to fit a cell x cell square, keeping its aspect: blocks when
+    enlarged (the pixels stay visible), each pixel the mean of its area when shrunk."""
+    size = fitted_size(values.shape[1], values.shape[0], cell)
+    image = Image.fromarray(np.asarray(values, np.float32), 'F')
+    return np.asarray(image.resize(size, Image.NEAREST if size[0] >= values.shape[1]
+                                   else Image.BOX), float)
 
 
 # --- the grid ----------------------------------------------------------------------
 
-class Grid:
-    """Image cells in row groups, placed in pixels, so a figure's size is exact.
+class Canvas:
+    """Cells of gray levels placed in pixels on one sheet, drawn as one image in 001's
+    gray_r under the header; text placed in pixels."""
 
-    ``groups`` lists the rows of each group: the first group (the filters) is set off
-    by ``header_gap``, the others by ``group_gap``; rows of one group by GAP. The
-    subtitle is wrapped to the figure's width, and the header grows by its lines.
-    """
-
-    def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
-                 header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
-        self.cell, self.left, self.cols = cell, left, cols
-        self.width = left + cols * cell + (cols - 1) * GAP + MARGIN
-        self.subtitle = wrap(subtitle, self.width - 2 * MARGIN)
-        self.row_y = []
-        y = header_height(len(self.subtitle))
-        for g, rows in enumerate(groups):
-            if g:
-                y += header_gap if g == 1 else group_gap
-            for r in range(rows):
-                y += row_top + (GAP if r else 0)
-                self.row_y.append(y)
-                y += cell
-        self.height = y + MARGIN
+    def __init__(self, width, height, subtitle_lines):
+        self.width, self.height, self.subtitle = width, height, subtitle_lines
         self.pixels = None
 
     def size(self):
         """(width, height) of the PNG in pixels."""
         return self.width, self.height
 
-    def x(self, col):
-        """Left edge of a column, in pixels."""
-        return self.left + col * (self.cell + GAP)
-
-    def cell_box(self, row, col):
-        """(left, top, right, bottom) of a cell, in pixels from the top left."""
-        x, y = self.x(col), self.row_y[row]
-        return x, y, x + self.cell, y + self.cell
-
     def figure(self, title):
         """The figure with its header, and an empty sheet of cells to fill."""
-        fig = new_figure(self.width, self.height)
+        fig = new_figure(*self.size())
         draw_header(fig, title, self.subtitle)
         fig.grid_layout = self
         self.pixels = np.full((self.height, self.width), np.nan)   # NaN: the background
         return fig
 
-    def put(self, row, col, gray, smooth=False):
-        """Lay a 2-D array of gray levels in [0, 1] (see spread, from_zero, centred)
-        into a cell, framed in light grey."""
-        x, y, right, bottom = self.cell_box(row, col)
-        self.pixels[y - BORDER_W:bottom + BORDER_W, x - BORDER_W:right + BORDER_W] = BORDER
-        self.pixels[y:bottom, x:right] = resample(gray, self.cell, smooth)
+    def frame(self, values, x, y):
+        """Lay gray levels in [0, 1] with their top left at (x, y), framed in light grey."""
+        h, w = values.shape
+        self.pixels[y - BORDER_W:y + h + BORDER_W, x - BORDER_W:x + w + BORDER_W] = BORDER
+        self.pixels[y:y + h, x:x + w] = values
 
-    def gray_at(self, row, col):
-        """The gray levels laid into a cell."""
-        x, y, right, bottom = self.cell_box(row, col)
-        return self.pixels[y:bottom, x:right]
+    def fit(self, values, x, y, cell):
+        """fit_cell's values centred in the cell x cell square at (x, y), framed."""
+        values = fit_cell(values, cell)
+        self.frame(values, x + (cell - values.shape[1]) // 2, y + (cell - values.shape[0]) // 2)
 
     def draw(self, fig):
         """All cells as one image in 001's gray_r, pixel for pixel in the PNG. An axes
@@ -240,6 +214,50 @@ class Grid:
         """Figure text at (x, y) pixels from the top left."""
         return fig.text(x / fig.bbox.width, (self.height - y) / fig.bbox.height, text,
                         parse_math=False, **kwargs)
+
+
+class Grid(Canvas):
+    """Image cells in row groups, placed in pixels, so a figure's size is exact.
+
+    ``groups`` lists the rows of each group: the first group (the filters) is set off
+    by ``header_gap``, the others by ``group_gap``; rows of one group by GAP. The
+    subtitle is wrapped to the figure's width, and the header grows by its lines.
+    """
+
+    def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
+                 header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
+        self.cell, self.left, self.cols = cell, left, cols
+        width = left + cols * cell + (cols - 1) * GAP + MARGIN
+        lines = wrap(subtitle, width - 2 * MARGIN)
+        self.row_y = []
+        y = header_height(len(lines))
+        for g, rows in enumerate(groups):
+            if g:
+                y += header_gap if g == 1 else group_gap
+            for r in range(rows):
+                y += row_top + (GAP if r else 0)
+                self.row_y.append(y)
+                y += cell
+        super().__init__(width, y + MARGIN, lines)
+
+    def x(self, col):
+        """Left edge of a column, in pixels."""
+        return self.left + col * (self.cell + GAP)
+
+    def cell_box(self, row, col):
+        """(left, top, right, bottom) of a cell, in pixels from the top left."""
+        x, y = self.x(col), self.row_y[row]
+        return x, y, x + self.cell, y + self.cell
+
+    def put(self, row, col, gray, smooth=False):
+        """Lay a 2-D array of gray levels in [0, 1] (see spread, from_zero, centred)
+        into a cell, framed in light grey."""
+        self.frame(resample(gray, self.cell, smooth), self.x(col), self.row_y[row])
+
+    def gray_at(self, row, col):
+        """The gray levels laid into a cell."""
+        x, y, right, bottom = self.cell_box(row, col)
+        return self.pixels[y:bottom, x:right]
 
     def label(self, fig, row, col, text, color='black'):
         """Text right-aligned just left of a cell, at its middle height."""
@@ -376,34 +394,56 @@ MAPS_PER_ROW = 32
 BARS_H = 110        # the probabilities' bars
 BAR_W = 36
 SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
-EXPLAIN_CAPTION = ('Top: the photo and each step of its preparation, the ink drawn as MNIST '
-                   'has it, light on black (the grey step as the photo looks). Then the conv1 '
-                   'maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
-                   'prepared 28\u00d728 input: white = 0, black = the map\'s largest value. '
-                   'Bottom: the ten probabilities.')
+FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
+EXPLAIN_CAPTION = ('Top: the photo (the sheet found outlined) and each step of its '
+                   'preparation, the ink drawn as MNIST has it, light on black (the grey '
+                   'steps as the photo looks). Then the conv1 maps h_conv1 (28\u00d728) and '
+                   'conv2 maps h_conv2 (14\u00d714) of the prepared 28\u00d728 input: white = 0, '
+                   'black = the map\'s largest value. Bottom: the ten probabilities.')
+NUMBER_CAPTION = ('Top: the photo (the sheet found and each digit\'s box outlined) and each '
+                  'step of its preparation. Below: each digit\'s 28\u00d728 input, light on '
+                  'black as MNIST has it, and what the network read.')
 
 
-def fit_cell(values, cell):
-    """A 2-D array resized to fit a cell x cell square, keeping its aspect: blocks when
-    enlarged (the pixels stay visible), each pixel the mean of its area when shrunk."""
-    from PIL import Image
-    h, w = values.shape
-    scale = cell / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    image = Image.fromarray(np.asarray(values, np.float32), 'F')
-    return np.asarray(image.resize(size, Image.NEAREST if scale >= 1 else Image.BOX), float)
+def explain_layout(steps, subtitle, caption, width=0):
+    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
+    width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
+    lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
+    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
 
 
-def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
-    """classify.py's figure of one image: ``photo`` (a PIL RGB image) and ``steps``
-    ((name, array) of handwriting.prepare: 'grey' in grey levels, the rest ink), across
-    the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], 'h_conv2': ...}) in rows of
+def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
+    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
+    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
+    from matplotlib.patches import Polygon
+    pw, ph = photo.size
+    w, h = fitted_size(pw, ph, STEP_CELL)
+    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
+    ax = fig.add_axes([x0 / canvas.width, 1 - (y0 + h) / canvas.height, w / canvas.width,
+                       h / canvas.height], zorder=1)
+    ax.imshow(np.asarray(photo), interpolation='antialiased', extent=(0, pw, ph, 0))
+    outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
+    outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
+    for corners in outlines:
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
+    for i, (name, values) in enumerate(steps, start=1):
+        x = MARGIN + i * (STEP_CELL + STEP_GAP)
+        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
+        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
+        canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+
+
+def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
+    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
+    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
+    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
     MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
     left = LABEL_W
-    width = max(MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP),
-                left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    lines = wrap('%s\n%s' % (subtitle, EXPLAIN_CAPTION), width - 2 * MARGIN)
-    y_steps = header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+    width, lines, y_steps = explain_layout(
+        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
     y = y_steps + STEP_CELL + SECTION_GAP
     rows = []           # (name, first map, y) of each row of maps
     for name, values in maps.items():
@@ -412,54 +452,21 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
             y += MAP_CELL + GAP
         y += SECTION_GAP - GAP
     y_bars = y + CAPTION_H
-    height = y_bars + BARS_H + CAPTION_H + MARGIN
-    fig = new_figure(width, height)
-    draw_header(fig, title, lines)
-    sheet = np.full((height, width), np.nan)
-
-    def put(values, x, y, cell):
-        """values fitted into the cell at (x, y), centred, framed; its box."""
-        cell_values = fit_cell(values, cell)
-        h, w = cell_values.shape
-        top, lft = y + (cell - h) // 2, x + (cell - w) // 2
-        sheet[top - BORDER_W:top + h + BORDER_W, lft - BORDER_W:lft + w + BORDER_W] = BORDER
-        sheet[top:top + h, lft:lft + w] = cell_values
-        return lft, top, lft + w, top + h
-
-    def caption(x, y, text, **kwargs):
-        fig.text(x / width, (height - y) / height, text, parse_math=False, **kwargs)
-
-    # The photo in colour, in its own axes where its cell is.
-    pw, ph = photo.size
-    scale = STEP_CELL / max(pw, ph)
-    w, h = pw * scale, ph * scale
-    x0, y0 = MARGIN + (STEP_CELL - w) / 2, y_steps + (STEP_CELL - h) / 2
-    ax = fig.add_axes([x0 / width, 1 - (y0 + h) / height, w / width, h / height])
-    ax.imshow(np.asarray(photo), interpolation='antialiased')
-    ax.set_xticks([])
-    ax.set_yticks([])
-    caption(MARGIN, y_steps - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
-    for i, (name, values) in enumerate(steps, start=1):
-        x = MARGIN + i * (STEP_CELL + STEP_GAP)
-        # gray_r draws 1 black: the grey step as it looks, the ink light on black.
-        put(1 - np.asarray(values), x, y_steps, STEP_CELL)
-        caption(x, y_steps - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
+    fig = canvas.figure(title)
+    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
     for name, first, y in rows:
         values = maps[name]
         last = min(first + MAPS_PER_ROW, values.shape[-1])
         for j in range(first, last):
-            put(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y, MAP_CELL)
-        caption(left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (name, first, last - 1),
-                ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.set_axis_off()
-    ax.imshow(np.ma.masked_invalid(sheet), cmap=CMAP, vmin=0, vmax=1, interpolation='nearest',
-              extent=(0, width, height, 0), aspect='auto')
-    fig.axes[0].set_zorder(1)   # the photo above the sheet
+            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
+                       MAP_CELL)
+        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
+            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+    canvas.draw(fig)
     # The bars: the answer black, the others grey, each with its percentage.
-    bars_w = 10 * BAR_W * 1.5
-    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / height, bars_w / width,
-                       BARS_H / height])
+    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
+                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
     best = int(np.argmax(probabilities))
     ax.bar(range(10), probabilities, width=0.66,
            color=['black' if d == best else '0.7' for d in range(10)])
@@ -473,6 +480,28 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle=''):
     for side in ('top', 'right', 'left'):
         ax.spines[side].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
-    caption(left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right', va='center',
-            fontsize=LABEL_SIZE, color=GREY)
+    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
+                va='center', fontsize=LABEL_SIZE, color=GREY)
+    return fig
+
+
+def plot_number(photo, number, probabilities, title='', subtitle=''):
+    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
+    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
+    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
+    k = len(number.inputs)
+    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
+                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
+    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
+    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
+    fig = canvas.figure(title)
+    scale = photo.size[0] / number.size[0]
+    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
+               [np.multiply(box, scale) for box in number.boxes])
+    for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
+        x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
+        canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
+        canvas.text(fig, x, y_digits - CAPTION_PAD, '%d (%.0f %%)' % (p.argmax(), 100 * p.max()),
+                    fontsize=CAPTION_SIZE, va='bottom')
+    canvas.draw(fig)
     return fig

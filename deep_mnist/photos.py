@@ -53,10 +53,6 @@ class Look:
     format: str             # 'JPEG', 'PNG' or 'PNG-alpha' (transparent paper)
     quality: int            # JPEG quality
 
-    @property
-    def suffix(self):
-        return '.jpg' if self.format == 'JPEG' else '.png'
-
 
 def draw_look(rng):
     """A Look drawn at random (numpy Generator ``rng``)."""
@@ -98,10 +94,10 @@ def smooth_field(rng, shape, cells=4):
     return np.asarray(Image.fromarray(coarse, 'F').resize(shape[::-1], Image.BICUBIC))
 
 
-def render(digit, look, rng):
-    """The photo of ``digit`` (28x28, ink 1) as ``look`` says: an RGB or RGBA image,
-    stored turned as its orientation tag says (encode writes the tag)."""
-    alpha = stroke_alpha(digit, look)
+def render(alpha, look, rng):
+    """The photo of the ink ``alpha`` (stroke_alpha's, or number_alpha's) as ``look``
+    says: an RGB or RGBA image, stored turned as its orientation tag says (encode
+    writes the tag)."""
     w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
     x = int(look.at[0] * (w - alpha.shape[1]))
     y = int(look.at[1] * (h - alpha.shape[0]))
@@ -154,28 +150,152 @@ def make_photo(digit, seed, index, **changes):
     (seed, index), ``changes`` overriding any of its fields."""
     rng = np.random.default_rng([seed, index])
     look = dataclasses.replace(draw_look(rng), **changes)
-    return encode(render(digit, look, rng), look), look
+    return encode(render(stroke_alpha(digit, look), look, rng), look), look
 
 
-def photo_set(images, labels, count, seed=0):
-    """Yields (file name, contents, label, Look) of ``count`` photos of the first
-    ``count`` of ``images`` [N, 784] (MNIST's test digits)."""
+# --- a sheet on a table -------------------------------------------------------------------
+
+TABLES = ('wood', 'grey', 'dark', 'pattern')
+
+
+def table_top(kind, shape, rng):
+    """A table of ``kind`` (TABLES), RGB in [0, 1], of ``shape`` (height, width)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    grain = smooth_field(rng, shape, 6)[..., None]
+    if kind == 'wood':
+        tone = 0.8 + 0.2 * np.sin(yy / rng.uniform(2, 8) + 5 * grain[..., 0])[..., None]
+        return tone * np.array([0.55, 0.36, 0.2]) * rng.uniform(0.75, 1.05)
+    if kind == 'pattern':
+        cell = rng.uniform(10, 40)
+        checks = ((xx // cell + yy // cell) % 2)[..., None]
+        low, high = rng.uniform(0.1, 0.45, (2, 3))
+        return low + (high - low) * checks
+    level = rng.uniform(0.3, 0.5) if kind == 'grey' else rng.uniform(0.03, 0.18)
+    return np.full(shape + (3,), level) * (1 + 0.15 * grain)
+
+
+def on_a_table(sheet, rng, kind):
+    """The photo ``sheet`` (RGB) lying on a table of ``kind``: covering 45-85 % of the
+    frame, turned up to 6 degrees, a third in mild perspective, some beside another
+    sheet's edge, some under a hand's shadow; (RGB image, what was drawn)."""
+    from deep_mnist.handwriting import homography
+    w, h = sheet.size
+    cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
+    height = int(np.sqrt(w * h / cover / aspect))
+    width = int(height * aspect)
+    turn = np.radians(rng.uniform(-6, 6))
+    corners = np.array([(-w, -h), (w, -h), (w, h), (-w, h)]) / 2 @ np.array(
+        [[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+    if rng.random() < 0.35:
+        corners += rng.uniform(-0.04, 0.04, (4, 2)) * (w, h)     # seen at an angle
+    corners += (width / 2, height / 2) + rng.uniform(-0.1, 0.1, 2) * (width, height) * (1 - cover)
+    to_sheet = homography(corners, [(0, 0), (w, 0), (w, h), (0, h)])
+    coefficients = (to_sheet / to_sheet[2, 2]).ravel()[:8]
+
+    def laid(image):
+        return np.asarray(image.transform((width, height), Image.Transform.PERSPECTIVE,
+                                          coefficients, Image.BILINEAR), np.float32) / 255
+    paper, mask = laid(sheet), laid(Image.new('L', (w, h), 255))[..., None]
+    rgb = table_top(kind, (height, width), rng)
+    gap = corners[:, 0].min() / width
+    other = gap > 0.12 and rng.random() < 0.4
+    if other:       # another sheet's edge, along the left of the frame
+        rgb[:, :int((gap - 0.08) * width)] = np.array(PAPERS['white']) * rng.uniform(0.8, 1)
+    rgb = rgb * (1 - mask) + paper * mask
+    shadow = rng.random() < 0.35
+    if shadow:      # a hand's shadow from the bottom right, soft
+        yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+        centre = rng.uniform(0.7, 1.1, 2) * (width, height) / max(width, height)
+        hand = (np.hypot(xx - centre[0], yy - centre[1]) < rng.uniform(0.2, 0.35)) * 255.0
+        hand = np.asarray(Image.fromarray(hand.astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(0.04 * width)), np.float32) / 255
+        rgb = rgb * (1 - rng.uniform(0.15, 0.3) * hand[..., None])
+    rgb = rgb + rng.normal(0, 0.015, rgb.shape)
+    drawn = dict(table=kind, cover=round(float(cover), 3), turn=round(float(np.degrees(turn)), 2),
+                 other_sheet=bool(other), shadow=bool(shadow))
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB'), drawn
+
+
+def make_table_photo(digit, seed, index, kind=None):
+    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a
+    digit on paper (a Look from (seed, index), dark ink, upright), on a table of ``kind``
+    (default: drawn too)."""
+    rng = np.random.default_rng([seed, index, 1])
+    look = dataclasses.replace(
+        draw_look(rng), dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
+        paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
+        at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
+        orientation=1, format='JPEG')
+    image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
+                              kind or TABLES[rng.integers(len(TABLES))])
+    return encode(image, look), dict(dataclasses.asdict(look), **drawn)
+
+
+# --- a number -----------------------------------------------------------------------------
+
+def number_alpha(digits, look, rng):
+    """The ink of ``digits`` (28x28 each) in a row, each near look.height tall, turned a
+    little, with gaps of 15-40 % of the height and a little up or down."""
+    parts = [stroke_alpha(d, dataclasses.replace(
+        look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
+        for d in digits]
+    gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
+    row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
+                    sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
+    x = 0
+    for part, gap in zip(parts, gaps):
+        y = int(rng.uniform(0, row.shape[0] - part.shape[0]))
+        row[y:y + part.shape[0], x:x + part.shape[1]] = part
+        x += part.shape[1] + gap
+    return row[:, :x - gaps[-1]]
+
+
+def make_number_photo(images, labels, seed, index, which=None):
+    """(file contents, Look, the number as text) of number photo ``index`` of the set
+    ``seed``: 2-5 of MNIST's test ``images`` (``which``, or drawn) in a row, on paper."""
+    rng = np.random.default_rng([seed, index, 2])
+    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
+    look = dataclasses.replace(
+        draw_look(rng), dark_ink=True, ink=INKS[rng.choice(list(INKS))],
+        paper=PAPERS[rng.choice(list(PAPERS))], height=int(rng.integers(50, 130)),
+        angle=0.0, orientation=1, format=str(rng.choice(['JPEG', 'PNG'])))
+    alpha = number_alpha([images[i].reshape(28, 28) for i in which], look, rng)
+    look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
+                   int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
+    return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
+
+
+# --- the sets ----------------------------------------------------------------------------------
+
+def photo_set(images, labels, count, seed=0, kind='photos'):
+    """Yields (file name, contents, label, look as a dict) of ``count`` photos of MNIST's
+    test ``images`` [N, 784]: of ``kind`` 'photos' (all paper) or 'tables' (a sheet on a
+    table), of the first ``count`` digits; or 'numbers', the label a string."""
     for i in range(count):
-        label = int(labels[i])
-        contents, look = make_photo(images[i].reshape(28, 28), seed, i)
-        yield 'photo%04d_%d%s' % (i, label, look.suffix), contents, label, look
+        if kind == 'numbers':
+            contents, look, label = make_number_photo(images, labels, seed, i)
+            look = dataclasses.asdict(look)
+        elif kind == 'tables':
+            label = int(labels[i])
+            contents, look = make_table_photo(images[i].reshape(28, 28), seed, i)
+        else:
+            label = int(labels[i])
+            contents, look = make_photo(images[i].reshape(28, 28), seed, i)
+            look = dataclasses.asdict(look)
+        suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
+        yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
 
-def write_photo_set(directory, images, labels, count, seed=0):
-    """Write the photos and labels.json ({file name: {label, look}}) into ``directory``;
-    returns {file name: label}."""
+def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
+    """Write the photos of ``kind`` (photo_set) and labels.json ({file name: {label,
+    look}}) into ``directory``; returns {file name: label}."""
     os.makedirs(directory, exist_ok=True)
     written, about = {}, {}
-    for name, contents, label, look in photo_set(images, labels, count, seed):
+    for name, contents, label, look in photo_set(images, labels, count, seed, kind):
         with open(os.path.join(directory, name), 'wb') as f:
             f.write(contents)
         written[name] = label
-        about[name] = {'label': label, 'look': dataclasses.asdict(look)}
+        about[name] = {'label': label, 'look': look}
     with open(os.path.join(directory, 'labels.json'), 'w') as f:
         json.dump(about, f, indent=1)
     return written

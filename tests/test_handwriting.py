@@ -8,10 +8,11 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from deep_mnist import handwriting as hw
 
-STEP_NAMES = ['grey', 'ink bright on dark', 'paper flattened', 'ruled lines removed',
+STEP_NAMES = ['grey', 'sheet', 'ink bright on dark', 'paper flattened', 'ruled lines removed',
               'cropped to the ink', 'fitted into 20x20', 'centred in 28x28']
 
 
@@ -216,7 +217,7 @@ def test_aspect_is_kept(box, size):
                                   ring(shape=(60, 200), box=(10, 150, 50, 190), stroke=4)],
                          ids=['ring', 'seven', 'seven low left', 'small ring far right'])
 def test_centre_of_mass_within_half_a_pixel_of_mnist_centre(grey):
-    cy, cx = hw.centre_of_mass(frame(hw.prepare(grey)))
+    cy, cx = ndimage.center_of_mass(frame(hw.prepare(grey)))
     assert abs(cy - hw.CENTRE) <= 0.5 + 1e-6 and abs(cx - hw.CENTRE) <= 0.5 + 1e-6
 
 
@@ -227,7 +228,7 @@ def test_a_digit_too_lopsided_to_centre_stays_whole():
     fitted[3:, 18] = 0.5
     placed = hw.centre_in_frame(fitted)
     assert placed.sum() == pytest.approx(fitted.sum())
-    assert placed[-1].max() > 0 and hw.centre_of_mass(placed)[0] < hw.CENTRE - 0.5
+    assert placed[-1].max() > 0 and ndimage.center_of_mass(placed)[0] < hw.CENTRE - 0.5
 
 
 def test_centre_in_frame_places_a_point_at_the_centre():
@@ -240,7 +241,7 @@ def test_centre_in_frame_places_a_point_at_the_centre():
 def test_mnist_digits_have_their_centre_of_mass_at_the_centre(data_dir):
     import mnist_data
     images = mnist_data.read_data_sets(data_dir).test.images[:2000].reshape(-1, 28, 28)
-    centres = np.array([hw.centre_of_mass(image) for image in images])
+    centres = np.array([ndimage.center_of_mass(image) for image in images])
     np.testing.assert_allclose(centres.mean(axis=0), [hw.CENTRE, hw.CENTRE], atol=0.05)
     assert np.abs(centres - hw.CENTRE).max() < 0.75
 
@@ -347,3 +348,110 @@ def test_big_photos_work_at_work_side():
     grey = hw.grey_levels(Image.fromarray((ring((1200, 900), (300, 200, 900, 700), 80) * 255)
                                           .astype(np.uint8)))
     assert max(grey.shape) == hw.WORK_SIDE and grey.shape == (512, 384)
+
+
+# --- the sheet ---------------------------------------------------------------------------------
+
+SHEET = ((40, 30), (170, 36), (166, 140), (34, 134))     # clockwise from the top left
+
+
+def on_a_table(table='grey', corners=SHEET, shape=(170, 210)):
+    """Grey levels: a sheet (0.9) with a '0' on it, its corners ``corners``, on a table."""
+    from PIL import ImageDraw
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    top = {'wood': 0.45 + 0.12 * np.sin(yy / 2.5 + xx / 20), 'grey': np.full(shape, 0.45),
+           'dark': np.full(shape, 0.08), 'patterned': np.where((yy // 9 + xx // 9) % 2, 0.2, 0.5),
+           "another sheet's edge": np.where(xx < 12, 0.92, 0.3)}[table]
+    sheet, ink = Image.new('L', shape[::-1]), Image.new('L', shape[::-1])
+    ImageDraw.Draw(sheet).polygon([tuple(c) for c in corners], fill=255)
+    cx, cy = np.mean(corners, axis=0)
+    ImageDraw.Draw(ink).ellipse((cx - 16, cy - 24, cx + 16, cy + 24), outline=255, width=6)
+    on, dark = np.asarray(sheet) / 255, np.asarray(ink) / 255
+    return (top * (1 - on) + on * (0.9 - 0.8 * dark)).astype(np.float32)
+
+
+@pytest.mark.parametrize('table', ['wood', 'grey', 'dark', 'patterned', "another sheet's edge"])
+def test_the_sheet_is_found_on_each_table(table):
+    np.testing.assert_allclose(hw.find_sheet(on_a_table(table)), SHEET, atol=2.5)
+    prepared = hw.prepare(on_a_table(table))
+    # Set straight and cut inside its edges: no table left, and the '0' read as on paper.
+    sheet = prepared.step('sheet')
+    assert np.mean((sheet > 0.15) & (sheet < 0.8)) < 0.03      # paper or ink, no table
+    np.testing.assert_allclose(prepared.sheet, np.array(SHEET) / (210, 170), atol=0.015)
+    all_paper = on_a_table(table, ((-1, -1), (211, -1), (211, 171), (-1, 171)))
+    assert np.abs(prepared.input - hw.prepare(all_paper).input).mean() < 0.08
+
+
+@pytest.mark.parametrize('corners', [
+    ((48, 20), (178, 34), (164, 152), (34, 138)),       # turned by 6 degrees
+    ((44, 28), (160, 40), (172, 144), (30, 128))],      # seen at an angle (perspective)
+    ids=['turned', 'perspective'])
+def test_a_sheet_at_an_angle_is_set_straight(corners):
+    grey = on_a_table('wood', corners)
+    np.testing.assert_allclose(hw.find_sheet(grey), corners, atol=2.5)
+    sheet = hw.prepare(grey).step('sheet')
+    # Straight: the paper reaches every side of the crop, the table nowhere.
+    assert min(sheet[0].min(), sheet[-1].min(), sheet[:, 0].min(), sheet[:, -1].min()) > 0.8
+
+
+def test_a_photo_all_of_paper_is_unchanged():
+    grey = ring()
+    assert hw.find_sheet(grey) is None
+    prepared = hw.prepare(grey)
+    assert prepared.sheet is None
+    np.testing.assert_array_equal(prepared.step('sheet'), prepared.step('grey'))
+
+
+def test_a_sheet_past_the_frames_edge_is_found_to_the_edge():
+    corners = ((-30, 20), (150, 24), (148, 150), (-30, 146))
+    found = hw.find_sheet(on_a_table('dark', corners))
+    assert found is not None and found[0, 0] < 1 and found[3, 0] < 1   # the left: the frame's
+    np.testing.assert_allclose(found[1:3], np.array(corners)[1:3], atol=2.5)
+    assert hw.prepare(on_a_table('dark', corners)).input.max() > 0.9
+
+
+@pytest.mark.parametrize('grey, reason', [
+    (np.random.default_rng(0).uniform(0, 0.12, (120, 160)), 'too dark to find a sheet of paper'),
+    (on_a_table('wood', ((0, 0), (0, 0), (0, 0), (0, 0))), r'no sheet of paper found \(the table alone\?\)')],
+    ids=['a dark room', 'the table alone'])
+def test_no_paper_to_find_is_refused(grey, reason):
+    with pytest.raises(hw.HandwritingError, match='^%s$' % reason):
+        hw.prepare(grey.astype(np.float32))
+
+
+# --- a number ----------------------------------------------------------------------------------
+
+def rings_in_a_row(count, shape=(100, 70), gap=25):
+    """Grey levels: ``count`` rings side by side, ``gap`` pixels apart."""
+    one = ring(shape)[:, 10:55]
+    return np.hstack([np.hstack([one, np.full((shape[0], gap), 0.9, np.float32)])] * count)
+
+
+def test_a_number_is_its_digits_left_to_right():
+    grey = rings_in_a_row(3)
+    number = hw.prepare_number(grey)
+    assert number.inputs.shape == (3, 784) and number.inputs.dtype == np.float32
+    assert [b[0] for b in number.boxes] == sorted(b[0] for b in number.boxes)
+    assert number.boxes[0] == (5, 20, 40, 70) and number.size == (grey.shape[1], grey.shape[0])
+    np.testing.assert_allclose(number.inputs, number.inputs[[0, 0, 0]], atol=0.05)
+    # Each as the ring alone is (perhaps a pixel aside: a symmetric ring's centre is a tie).
+    np.testing.assert_allclose(np.sort(number.inputs[0]), np.sort(hw.prepare(ring()).input),
+                               atol=0.05)
+
+
+def test_a_detached_bar_and_a_broken_stroke_stay_in_their_digit():
+    grey = rings_in_a_row(2)
+    grey[8:14, 5:40] = 0.1              # a 5's bar above the first ring, apart from it
+    grey[34:36, 72:110] = 0.9           # the second ring broken across
+    number = hw.prepare_number(grey)
+    assert len(number.inputs) == 2 and number.boxes[0][1] == 8
+
+
+def test_ink_that_forms_no_row_and_too_many_digits_are_refused():
+    stacked = np.vstack([rings_in_a_row(1), rings_in_a_row(1)])
+    with pytest.raises(hw.HandwritingError, match='^the ink forms no row'):
+        hw.prepare_number(stacked)
+    with pytest.raises(hw.HandwritingError, match=r'^more than 12 digits \(13\)$'):
+        hw.prepare_number(rings_in_a_row(13, gap=12))
+    with pytest.raises(hw.HandwritingError, match=r'^no ink found'):
+        hw.prepare_number(np.full((50, 80), 0.9, np.float32))
