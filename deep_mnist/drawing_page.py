@@ -13,6 +13,10 @@ the checkpoint, or its snapshot of step N, and answers with JSON:
                            numbers), one per channel; h_fc1: one square grid
     fc1_sources            for each fc1 unit, the last pooled maps that feed it most,
                            as [map, its summed contribution]
+    number, digits, chosen with ``?number=1`` (the page's "several digits" switch): the
+                           drawing read as digits in a row (handwriting.prepare_number),
+                           each digit's probabilities and box; the rest is of digit
+                           ``?digit=I`` (default 0)
 
 ``GET /steps`` answers ``{"steps": [...], "step": N}`` (the snapshots and the
 checkpoint's step, N);
@@ -129,32 +133,42 @@ class Reader:
         return [[[int(c), round(float(row[c]), 3)] for c in best]
                 for best, row in zip(top, share)]
 
-    def classify(self, image_bytes, step=None):
-        """The JSON above; RequestError for an image it cannot read (415), in which it
-        finds no digit (422), or a step it has not (404)."""
+    def classify(self, image_bytes, step=None, number=False, which=0):
+        """The JSON above; with ``number``, the drawing read as digits in a row (and
+        ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
+        image it cannot read (415), in which it finds no digit (422), a step it has not
+        (404), or a digit the number has not (400)."""
         net = self.at(step)
         try:
             image = handwriting.load_image(io.BytesIO(image_bytes))
         except handwriting.HandwritingError as e:
             raise RequestError(415, str(e)) from None
         try:
-            prepared = handwriting.prepare(image)
+            prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
         except handwriting.HandwritingError as e:
             raise RequestError(422, str(e)) from None
+        if not 0 <= which < len(prepared.inputs):
+            raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
         names = [n for n in LAYERS if n in net.layers]
-        out = {n: a[0] for n, a in net.run(['probabilities'] + names,
-                                           prepared.input[np.newaxis]).items()}
-        probabilities, conv1 = out.pop('probabilities'), out['h_conv1']
+        out = net.run(['probabilities'] + names, prepared.inputs)
+        every = np.round(out.pop('probabilities').astype(float), 6)
+        out = {n: a[which] for n, a in out.items()}
+        probabilities, conv1 = every[which], out['h_conv1']
         pooled = out['h_pool2' if 'h_pool2' in out else 'h_pool1']
-        return {
+        answer = {
             'digit': int(np.argmax(probabilities)), 'step': net.step,
-            'probabilities': [round(float(p), 6) for p in probabilities],
-            'input': np.round(prepared.input.reshape(28, 28), 6).tolist(),
+            'probabilities': probabilities.tolist(),
+            'input': np.round(prepared.inputs[which].reshape(28, 28), 6).tolist(),
             'conv1': [png_base64(figures.from_zero(conv1[:, :, k]))
                       for k in range(conv1.shape[-1])],
             'layers': {n: maps(a) for n, a in out.items()},
             'fc1_sources': self.sources(net, pooled),
         }
+        if number:
+            answer.update(number=''.join(str(p.argmax()) for p in every), chosen=which, digits=[
+                {'digit': int(p.argmax()), 'probabilities': p.tolist(), 'box': list(map(int, box))}
+                for p, box in zip(every, prepared.boxes)])
+        return answer
 
     def close(self):
         for net in self.opened.values():
@@ -238,7 +252,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def drawing(self):
         body = self.read_body()      # first: a refused step leaves nothing unread
-        return self.json(self.server.reader.classify(body, step=self.step()))
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        number = query.get('number', ['0'])[-1] not in ('0', '', 'false', 'off')
+        try:
+            which = int(query.get('digit', ['0'])[-1])
+        except ValueError:
+            raise RequestError(400, 'digit: a whole number, from 0') from None
+        return self.json(self.server.reader.classify(body, self.step(), number, which))
 
     def steps(self):
         reader = self.server.reader

@@ -401,7 +401,7 @@ def test_classify_serve_on_a_port_in_use_says_so_in_one_line(fast_checkpoint):
 
 def test_a_bug_in_classify_is_a_500_and_one_line_and_the_server_goes_on():
     class Broken:
-        def classify(self, image_bytes, step=None):
+        def classify(self, *request):
             raise ValueError('a bug')
     said = []
     server = drawing_page.DrawingServer(('127.0.0.1', 0), Broken(), say=said.append)
@@ -616,3 +616,44 @@ def test_memory_stays_flat_over_2000_requests(fast_checkpoint):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=WAIT)
+
+
+# --- several digits in a row ---------------------------------------------------------
+
+def bars_png(xs):
+    """Vertical bars at ``xs``, drawn as the page draws: a number of ones."""
+    image = Image.new('RGB', (PAD, PAD), 'white')
+    for x in xs:
+        ImageDraw.Draw(image).line([(x, 80), (x, 200)], fill='black', width=PEN)
+    return png(image)
+
+
+def test_with_the_switch_the_drawing_is_read_as_a_number(server):
+    drawing = bars_png([70, 210])
+    status, _, body = request(server, 'POST', '/classify?number=1&digit=1', drawing)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer['number'] == '11' and answer['chosen'] == 1
+    assert [d['digit'] for d in answer['digits']] == [1, 1]
+    left, right = (d['box'] for d in answer['digits'])
+    assert left[2] < right[0]                         # left to right, apart
+    assert answer['probabilities'] == answer['digits'][1]['probabilities']
+    prepared = handwriting.prepare_number(handwriting.load_image(io.BytesIO(drawing)))
+    np.testing.assert_allclose(np.ravel(answer['input']), prepared.inputs[1], atol=1e-6)
+    status, _, body = request(server, 'POST', '/classify?number=1&digit=2', drawing)
+    assert status == 400 and json.loads(body)['error'] == 'no digit 2: the number has 2'
+    assert 'number' not in classified(server)         # the switch off: one digit, as before
+
+
+def test_the_several_digits_switch_on_the_page(browser, server, tmp_path):
+    pad = open_page(browser, server)
+    browser.find_element('id', 'several').click()
+    draw(browser, pad, [[(70, 80), (70, 200)], [(210, 80), (210, 200)]])
+    assert browser.execute_script('return document.body.dataset.number') == '11'
+    buttons = browser.find_elements('css selector', '#number button')
+    assert [b.text for b in buttons] == ['1', '1']
+    sent = int(pad.get_attribute('data-sent'))
+    buttons[1].click()                                 # the second digit's layers
+    wait_for(browser, "document.body.dataset.answered === '%d'" % (sent + 1))
+    assert 'chosen' in browser.find_elements('css selector', '#number button')[1].get_attribute('class')
+    browser.save_screenshot(str(tmp_path / 'several-digits.png'))
