@@ -257,10 +257,11 @@ def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, sto
     """(accuracy, mean cross entropy) over all images and their one-hot labels, from the
     network's probabilities batch_size images at a time; None if ``stop`` (a
     StopRequest) was signalled midway."""
-    probabilities = checkpoints.predict(sess, model.x, model.net.probabilities, images,
-                                        batch_size, stop)
-    if probabilities is None:
+    out = checkpoints.forward(sess, model.x, {'p': model.net.probabilities}, images,
+                              batch_size, stop)
+    if out is None:
         return None
+    probabilities = out['p']
     truth = labels.argmax(1)
     correct = probabilities.argmax(1) == truth
     # -log of the true digit's probability; a probability that underflowed to 0 counts

@@ -1,20 +1,14 @@
-"""A run's checkpoints and snapshots on disk: found from the files themselves, chosen
-from the command line, restored (the one place that restores one), saved, pruned, set
-aside when damaged; and ``forward``, the one function that runs a network forward.
-
-A checkpoint is ``model.ckpt-<step>.index`` plus its ``.data-*`` shards; the
-``checkpoint`` state file is written for tf.train.latest_checkpoint's sake but never
-trusted, since a killed run may leave it naming a checkpoint that is gone. Snapshots
-(``snapshots/model.ckpt-<step>``) hold the network's weights alone, at a few steps
-spaced for learning's pace, and are never pruned.
-
-The network itself is built by the script that teaches it (``deep_cnn.deepnn``): the
-functions here that need it take it as ``build``, so the package never imports a script.
+"""A run's checkpoints and snapshots: found from the files (the ``checkpoint`` state file
+is never trusted: a killed run may leave it naming one that is gone), chosen from the
+command line, restored (the one place that does), saved, pruned, set aside when damaged;
+and ``forward``, the one forward pass. Snapshots (``snapshots/model.ckpt-<step>``) hold
+the weights alone and are never pruned. The network comes as ``build`` (deep_cnn.deepnn):
+the package imports no script.
 """
 
+import contextlib
 import functools
 import glob
-import json
 import os
 import re
 import shlex
@@ -34,8 +28,7 @@ _INDEX = re.compile(r'^%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
 
 
 class CheckpointError(Exception):
-    """A checkpoint cannot be read or restored: ``reason`` says why in a few words, the
-    message names the checkpoint too."""
+    """A checkpoint cannot be read or restored; ``reason``: why, in a few words."""
 
     def __init__(self, message, reason=None):
         super().__init__(message)
@@ -48,13 +41,11 @@ def checkpoints(directory):
         names = os.listdir(directory)
     except OSError:
         return []
-    found = [(int(m.group(1)), os.path.join(directory, name[:-len('.index')]))
-             for m, name in ((_INDEX.match(n), n) for n in names) if m]
-    return sorted(found)
+    return sorted((int(m.group(1)), os.path.join(directory, m.group(0)[:-len('.index')]))
+                  for m in map(_INDEX.match, names) if m)
 
 
 def latest_checkpoint(directory):
-    """The newest checkpoint prefix in a directory, or None."""
     found = checkpoints(directory)
     return found[-1][1] if found else None
 
@@ -64,7 +55,6 @@ def exists(prefix):
 
 
 def checkpoint_files(prefix):
-    """The files that make up one checkpoint: its .index and .data-* shards."""
     return glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*')
 
 
@@ -78,8 +68,8 @@ def move_aside(prefix):
 
 
 def snapshot_due(step, last):
-    """Whether a run keeps a snapshot of ``step``: 0, 100, 300, 1000, 3000, 10000, ...
-    (learning changes most early) and its ``last``."""
+    """Whether a run keeps a snapshot of ``step``: 0, 100, 300, 1000, 3000, ... (learning
+    changes most early) and its ``last``."""
     return step in (0, last) or (step >= 100 and re.fullmatch(r'[13]0+', str(step)) is not None)
 
 
@@ -88,14 +78,12 @@ def snapshot_dir(checkpoint_dir):
 
 
 def snapshot_steps(checkpoint_dir):
-    """The steps of the snapshots kept in ``checkpoint_dir``, increasing (a run from
-    before snapshots has none)."""
+    """The steps of the snapshots in ``checkpoint_dir``, increasing (older runs: none)."""
     return [step for step, _ in checkpoints(snapshot_dir(checkpoint_dir))]
 
 
 def read_checkpoint(prefix):
-    """(variable name -> shape, global step) of a checkpoint, without a graph; the step
-    from the prefix where the checkpoint holds none. CheckpointError if unreadable."""
+    """({variable: shape}, global step or the prefix's) of a checkpoint; CheckpointError."""
     tf = tfstart.import_tf()
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -111,7 +99,6 @@ def read_checkpoint(prefix):
 
 
 def restore(sess, saver, prefix):
-    """Restore ``prefix`` into ``sess`` through ``saver``; CheckpointError if it cannot."""
     tf = tfstart.import_tf()
     try:
         saver.restore(sess, prefix)
@@ -121,8 +108,7 @@ def restore(sess, saver, prefix):
 
 
 def with_newest(directory, use, attempts=5):
-    """``use(prefix)`` on the newest checkpoint of ``directory``; if that checkpoint is
-    pruned by a running training before ``use`` has read it, again on the newest then."""
+    """``use(prefix)`` on the newest checkpoint, again if a running training prunes it first."""
     for _ in range(attempts):
         prefix = latest_checkpoint(directory)
         if prefix is None:
@@ -137,8 +123,7 @@ def with_newest(directory, use, attempts=5):
 
 
 class Checkpoints:
-    """The checkpoints of one run directory: restore the newest intact one, save, prune;
-    and the run's snapshots, saved through ``snapshot_saver`` (the weights alone)."""
+    """One run directory's checkpoints (restore, save, prune) and snapshots."""
 
     def __init__(self, directory, saver, keep_every=0, say=print, snapshot_saver=None):
         self.dir, self.saver, self.keep_every, self.say = directory, saver, keep_every, say
@@ -147,8 +132,8 @@ class Checkpoints:
         self.saved_step = None      # the step of the newest checkpoint on disk
 
     def restore_or_initialise(self, sess, graph, global_step, recipe):
-        """Restore the newest intact checkpoint and return its step, or initialise and
-        return 0. Damaged checkpoints are moved aside into damaged/, with a line each."""
+        """Restore the newest intact checkpoint (its step) or initialise (0); damaged ones
+        are moved into damaged/, a line each."""
         tf = tfstart.import_tf()
         shapes = {v.op.name: v.shape.as_list()
                   for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
@@ -180,8 +165,7 @@ class Checkpoints:
         return '%s-%d' % (self.prefix, step)
 
     def snapshot(self, sess, step, last):
-        """Keep step's weights in snapshots/ where the schedule wants them and none is
-        there (a resumed run adds those its new steps pass)."""
+        """Keep step's weights in snapshots/ if the schedule wants them and none is there."""
         where = snapshot_dir(self.dir)
         if snapshot_due(step, last) and not exists(os.path.join(where, '%s-%d' % (
                 CHECKPOINT_PREFIX, step))):
@@ -189,9 +173,8 @@ class Checkpoints:
             self._write(self.snapshot_saver, sess, where, step, 'a snapshot')
 
     def _write(self, saver, sess, directory, step, what):
-        """saver.save into directory (TensorFlow writes temporary files and renames
-        them). A failed write (disk full, no permission) removes its partial files and
-        raises RunError."""
+        """saver.save (temporary files, renamed: atomic); a failed write removes its
+        partial files and raises RunError."""
         tf = tfstart.import_tf()
         prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         try:
@@ -206,9 +189,8 @@ class Checkpoints:
                 'intact' % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
 
     def prune(self):
-        """Keep the newest KEEP_LAST checkpoints and the milestones (every keep_every
-        steps); delete the rest, and name the kept ones in the state file (written
-        atomically by TensorFlow)."""
+        """Keep the newest KEEP_LAST and the milestones (every keep_every steps); name them
+        in the state file (TensorFlow writes it atomically)."""
         tf = tfstart.import_tf()
         found = checkpoints(self.dir)
         every = self.keep_every
@@ -221,12 +203,9 @@ class Checkpoints:
             tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
 
 
-# --- running a network forward: the one forward pass ------------------------------------
-
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
-    """{name: array} of ``tensors`` ({name: tensor}) for ``images``, ``batch_size``
-    images per pass, or None if ``stop`` (a StopRequest) was signalled midway.
-    deep_cnn.py's test accuracy, the visualiser, classify.py and the page come here."""
+    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time; None if
+    ``stop`` was signalled. The test accuracy, visualiser, classify.py and page use it."""
     out = []
     for start in range(0, len(images), batch_size):
         if stop:
@@ -238,23 +217,12 @@ def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
     return {name: np.concatenate([o[name] for o in out]) for name in tensors}
 
 
-def predict(sess, x, probabilities, images, batch_size=EVAL_BATCH, stop=None):
-    """The ten probabilities of each image: [N, 10], or None if stopped midway."""
-    out = forward(sess, x, {'p': probabilities}, images, batch_size, stop)
-    return None if out is None else out['p']
-
-
-# --- choosing a checkpoint from the command line ---------------------------------------
-
 def add_checkpoint_flags(parser, default_recipe=DEFAULT_RECIPE):
-    """The flags that choose a checkpoint, the same in every script that reads one."""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--recipe', choices=recipes.RECIPES,
-                       help='the newest checkpoint of train_data/RECIPE (default: %s)'
-                            % default_recipe)
-    where.add_argument('--checkpoint_dir',
-                       help='the newest checkpoint here (default: train_data/%s)'
-                            % default_recipe)
+    where.add_argument('--recipe', choices=recipes.RECIPES, help='the newest checkpoint '
+                       'of train_data/RECIPE (default: %s)' % default_recipe)
+    where.add_argument('--checkpoint_dir', help='the newest checkpoint here (default: '
+                       'train_data/%s)' % default_recipe)
     where.add_argument('--checkpoint', metavar='PATH',
                        help='this checkpoint, e.g. train_data/expert/model.ckpt-20000')
     parser.add_argument('--step', type=int, metavar='N',
@@ -270,24 +238,19 @@ def parse_checkpoint_flags(parser, argv=None):
 
 
 def train_hint(checkpoint_dir):
-    """A command that trains a checkpoint into checkpoint_dir, written as the README
-    writes commands; train_data/<recipe> gets that recipe."""
+    """A command that trains into checkpoint_dir (train_data/<recipe>: that recipe)."""
     parent, name = os.path.split(os.path.normpath(checkpoint_dir))
-    recipe = DEFAULT_RECIPE
-    if name in recipes.RECIPES and os.path.basename(parent) == 'train_data':
-        recipe = name
-    words = ['.venv/bin/python', 'deep_cnn.py']
-    if recipe != DEFAULT_RECIPE:
-        words += ['--recipe', recipe]
+    ours = name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
+    recipe = name if ours else DEFAULT_RECIPE
+    words = ['.venv/bin/python', 'deep_cnn.py'] + ['--recipe', recipe] * (recipe != DEFAULT_RECIPE)
     if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
         words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
     return 'train one first, e.g. %s' % ' '.join(words)
 
 
 def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
-    """(directory, prefix) of the checkpoint the flags name: ``checkpoint`` (a prefix, its
-    .index or .data file, or a directory), the one of ``step``, else prefix None: the
-    newest one of the directory, chosen when it is read (a running training prunes them).
+    """(directory, prefix) the flags name: ``checkpoint`` (a prefix, its .index or .data
+    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read.
     CheckpointError, with a command that trains one, where there is none."""
     if checkpoint:
         if os.path.isdir(checkpoint):
@@ -316,10 +279,8 @@ def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
     return checkpoint_dir, prefix
 
 
-# --- which network a checkpoint holds ----------------------------------------------------
-
 def _graph(build, config):
-    """(graph, x, net): config's network built by ``build`` in a graph of its own."""
+    """(graph, x, net): config's network in a graph of its own."""
     tf = tfstart.import_tf()
     graph = tf.Graph()
     with graph.as_default():
@@ -337,16 +298,13 @@ def network_shapes(build, config):
 
 
 def misfit(expected, shapes):
-    """The first variable of ``expected`` ({name: shape}) that ``shapes`` lacks or
-    shapes otherwise, as (name, expected shape); None when they fit."""
+    """The first (name, shape) of ``expected`` that ``shapes`` lacks or differs in; None."""
     return next(((n, s) for n, s in expected.items() if shapes.get(n) != s), None)
 
 
 def fitting_config(build, prefix, shapes, stored, run):
-    """(Config, run.json record, note) for the checkpoint: ``stored`` (the config of
-    its run.json ``run``) when its network fits; else guessed from the variable shapes
-    (several recipes share a network: expert, original, summaries and fast do), with
-    an empty record and a note that says so."""
+    """(Config, record, note): ``stored`` (run.json's) when its network fits; else guessed
+    from the variable shapes (recipes share networks), with {} and a note saying so."""
     if stored is not None and misfit(network_shapes(build, stored), shapes) is None:
         return stored, run, None
     why = ('run.json names recipe %r, but the checkpoint holds another network'
@@ -364,14 +322,10 @@ def fitting_config(build, prefix, shapes, stored, run):
     return recipes.resolve(fits[0]), {}, note
 
 
-# --- a checkpoint's network, restored for looking and predicting --------------------------
-
-class Restored:
-    """config's network built by ``build`` in a graph and session of its own (in the
-    precision it trained in), into which a checkpoint is restored: its probabilities by
-    ``predict``, any layers with them by ``run``, the same network at another step by
-    ``at_step``. ``extras(layers)`` adds the caller's tensors (the visualiser's conv2
-    sums) to ``layers``; ``precision`` overrides the config's (the page's exact sums)."""
+class Restored(contextlib.AbstractContextManager):
+    """config's network in a graph and session of its own, a checkpoint restored into it:
+    ``predict``, ``run`` (any layers, with the probabilities), ``at_step`` (a snapshot).
+    ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
 
     def __init__(self, build, config, extras=None, precision=None):
         tf = tfstart.import_tf()
@@ -397,20 +351,20 @@ class Restored:
 
     def predict(self, images, batch_size=EVAL_BATCH, stop=None):
         """[N, 10] probabilities of images [N, 784] (ink 1, paper 0, as MNIST's)."""
-        return predict(self.sess, self.x, self.net.probabilities, images, batch_size, stop)
+        out = self.run(['probabilities'], images, batch_size, stop)
+        return None if out is None else out['probabilities']
 
-    def run(self, names, images=None, batch_size=EVAL_BATCH):
+    def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
         """{name: array} of the named layers ('probabilities', 'h_conv1', 'W_conv1', ...)
         for ``images``, in one forward pass per batch (weights alone: no images)."""
         tensors = {n: self.layers[n] for n in names}
         if images is None:
             return self.sess.run(tensors)
-        return forward(self.sess, self.x, tensors, images, batch_size)
+        return forward(self.sess, self.x, tensors, images, batch_size, stop)
 
     def at_step(self, step):
-        """This network as it was at ``step``: itself at its own step, else a new
-        Restored of the run's snapshot of ``step`` (the caller closes it).
-        CheckpointError naming the step when there is none, or it is damaged."""
+        """This network at ``step``: itself, or a new Restored of that snapshot (the caller
+        closes it); CheckpointError naming the step if there is none or it is damaged."""
         if step == self.step:
             return self
         prefix = dict(checkpoints(snapshot_dir(self.dir or '.'))).get(step)
@@ -430,9 +384,6 @@ class Restored:
     def close(self):
         self.sess.close()
 
-    def __enter__(self):
-        return self
-
     def __exit__(self, *exc):
         self.close()
 
@@ -444,12 +395,9 @@ def steps_of(net):
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
                     recipe=None, extras=None, check=None, precision=None):
-    """The checkpoint the flags name (``flags``: what add_checkpoint_flags parsed, or the
-    same four as arguments; see ``find``), restored into the network of the config
-    that trained it (run.json's, or guessed from the variable shapes: ``note`` says so):
-    a Restored with ``prefix``, ``step``, ``config`` and ``record`` set. ``check(shapes,
-    config)`` may refuse the checkpoint (a flag that does not fit it) before it is built.
-    Without a chosen step, the newest checkpoint still there when it is read."""
+    """A Restored (``prefix``, ``step``, ``config``, ``record``, ``note``, ``dir`` set) of the
+    checkpoint ``flags`` (or the four arguments) name, in the network of the config that
+    trained it (run.json's, or guessed). ``check(shapes, config)`` may refuse it first."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
@@ -472,35 +420,29 @@ def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, ste
         chosen.step, chosen.record, chosen.note, chosen.dir = step, found, note, directory
         return chosen
 
+    chosen = None
     try:
         if stored is not None and prefix is None and _passes(check, build, stored):
             # Built before a checkpoint is chosen: a training that is still running
             # prunes its older checkpoints within seconds.
             network(stored)
         chosen = restore(prefix) if prefix else with_newest(directory, restore)
-    except BaseException:
+        return chosen
+    finally:
         for net in built.values():
-            net.close()
-        raise
-    for net in built.values():
-        if net is not chosen:
-            net.close()
-    return chosen
+            if net is not chosen:
+                net.close()
 
 
 def _passes(check, build, config):
-    """Whether config's own network passes ``check`` (None passes)."""
     try:
-        if check:
-            check(network_shapes(build, config), config)
-        return True
+        return check is None or check(network_shapes(build, config), config) or True
     except Exception:
         return False
 
 
 def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):
-    """Test accuracy of the newest checkpoint in checkpoint_dir, rebuilt from the config
-    its run.json records, in the precision it trained in."""
+    """Test accuracy of the newest checkpoint in checkpoint_dir, as it trained."""
     with open_checkpoint(build, checkpoint_dir=checkpoint_dir) as net:
         test = mnist_data.read_data_sets(data_dir or net.config.data_dir).test
         probabilities = net.predict(test.images)

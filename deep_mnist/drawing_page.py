@@ -79,9 +79,9 @@ def png_base64(gray):
 
 def maps(array):
     """[H, W, C] as C maps of rows of numbers; [N] as one square grid."""
+    array = array.astype(float)     # float32's 0.1234 would print as 0.12340000271797180
     if array.ndim == 1:
-        side = int(round(np.sqrt(array.size)))
-        return np.round(array.reshape(side, -1), DECIMALS).tolist()
+        return np.round(array.reshape(round(np.sqrt(array.size)), -1), DECIMALS).tolist()
     return np.round(np.moveaxis(array, -1, 0), DECIMALS).tolist()
 
 
