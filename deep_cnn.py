@@ -309,7 +309,8 @@ def parse_args(argv=None):
                         'line says so (recipe: fp32; fast: bf16, with its own fp32 schedule)')
     p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
-                   help="start over: remove this run's checkpoints, run.json and logs first")
+                   help="start over: remove this run's checkpoints, snapshots, run.json and "
+                        'logs first')
     args = p.parse_args(argv)
     return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 

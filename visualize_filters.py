@@ -2,27 +2,14 @@
 
 Restores a checkpoint written by ``deep_cnn.py``, rebuilds the network with
 ``deep_cnn.deepnn`` for the recipe that wrote it (write-up 001's second script copied
-the graph code; its author apologised, so we do not), and draws 001's figures:
+the graph code; its author apologised, so we do not), and draws 001's figures into
+``--output_dir`` (default ``figures/``): conv1.png, conv2.png, conv2_filter<K>.png,
+misclassified.png (and .json), learning_curve.png; with ``--over_training`` instead,
+filters_over_training.png and .gif, a row (a frame) per snapshot of the run.
+docs/visualize_filters.md says what each shows.
 
     python visualize_filters.py                               # train_data/expert -> figures/
-    python visualize_filters.py --checkpoint_dir train_data/single_conv
     python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-
-Figures, written into ``--output_dir`` (default ``figures/``):
-  conv1.png              the conv1 filters across the top; below, for each test digit,
-                         the digit and its pooled conv1 maps (h_pool1)
-  conv2.png              one sub-filter of each of the 64 conv2 filters in two rows of
-                         32; below, two rows of 32 pooled conv2 maps (h_pool2) per digit
-                         (--upsample: the 7x7 maps drawn smoothly interpolated)
-  conv2_filter<K>.png    (--conv2_filter K) the 32 sub-filters of conv2 filter K beside
-                         the conv1 filters they read, and how they add up for one digit
-  misclassified.png      test digits the model gets wrong, "label -> prediction  #index"
-                         (also in misclassified.json)
-  learning_curve.png     error rate (log scale) and loss over the steps up to the
-                         checkpoint, of the training batches (run.json or train/ events)
-                         and the test digits (test/ events), with the final test error
-  filters_over_training.png and .gif   (--over_training, instead of the above) conv1's
-                         filters and test digit 0's probabilities at each snapshot
 
 This script finds, restores and runs the checkpoint; the layouts are in
 ``deep_mnist/figures.py`` and ``deep_mnist/curves.py``.

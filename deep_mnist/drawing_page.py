@@ -1,34 +1,18 @@
 """``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
 
-The page (drawing_page.html, beside this file, its script and style inline) sends each
-drawing as a PNG to ``POST /classify[?step=N]``. The server prepares it as a photo
-(handwriting.load_image and prepare), runs one forward pass (checkpoints.forward) with
-the checkpoint, or its snapshot of step N, and answers with JSON:
-
-    digit, probabilities   the most probable digit; the ten probabilities
-    step                   the step of the network that read it
-    input                  the 28x28 input, rows of grey levels (1 ink, 0 paper)
-    conv1                  conv1's maps as base64 PNGs, each on its own scale (white 0)
-    layers                 h_conv1, h_pool1, h_conv2, h_pool2: a list of maps (rows of
-                           numbers), one per channel; h_fc1: one square grid
-    fc1_sources            for each fc1 unit, the last pooled maps that feed it most,
-                           as [map, its summed contribution]
-    number, digits, chosen with ``?number=1`` (the page's "several digits" switch): the
-                           drawing read as digits in a row (handwriting.prepare_number),
-                           each digit's probabilities and box; the rest is of digit
-                           ``?digit=I`` (default 0)
-
-``GET /steps`` answers ``{"steps": [...], "step": N}`` (the snapshots and the
-checkpoint's step, N);
-``GET /weights?step=N`` conv1's and conv2's weights, for the page's explanations. A
-request it cannot answer gets a 4xx and ``{"error": "one line"}``.
-
-The server is the standard library's ThreadingHTTPServer: a page and a few JSON
-endpoints on 127.0.0.1 need no framework, and the page then needs nothing installed.
+The page (drawing_page.html, script and style inline) posts each drawing as a PNG to
+``POST /classify[?step=N][&number=1&digit=I]``; the server prepares it as a photo is
+(handwriting), runs one forward pass of the checkpoint or its snapshot of step N, and
+answers JSON: digit, probabilities, step, input, conv1 (PNGs), layers (h_conv1 ...
+h_fc1, numbers), fc1_sources; with number=1 also number and digits. ``GET /steps`` and
+``GET /weights?step=N`` serve the slider and the explanations; docs/classify.md has the
+fields. A request it cannot answer gets a 4xx and ``{"error": "one line"}``. The
+standard library's ThreadingHTTPServer: the page needs nothing installed.
 """
 
 import base64
 import errno
+import functools
 import http.server
 import io
 import json
@@ -85,6 +69,20 @@ def maps(array):
     return np.round(np.moveaxis(array, -1, 0), DECIMALS).tolist()
 
 
+@functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
+def prepare(image_bytes, number=False):
+    """The drawing prepared as a photo is (a Number with ``number``); RequestError 415
+    for what is no image, 422 for one without a digit."""
+    try:
+        image = handwriting.load_image(io.BytesIO(image_bytes))
+    except handwriting.HandwritingError as e:
+        raise RequestError(415, str(e)) from None
+    try:
+        return (handwriting.prepare_number if number else handwriting.prepare)(image)
+    except handwriting.HandwritingError as e:
+        raise RequestError(422, str(e)) from None
+
+
 class Reader:
     """What the page asks of the checkpoint ``net`` (checkpoints.open_checkpoint): a
     drawing read (``classify``), the kept steps, the weights of a step. Each snapshot's
@@ -119,7 +117,7 @@ class Reader:
         answer = {'b_conv1': found['b_conv1'].tolist()} if 'b_conv1' in found else {}
         answer['W_conv1'] = np.moveaxis(found['W_conv1'][:, :, 0, :], -1, 0).tolist()
         if 'W_conv2' in found:      # [64][32][5][5]: each map's slices
-            answer['W_conv2'] = np.round(found['W_conv2'].transpose(3, 2, 0, 1), DECIMALS).tolist()
+            answer['W_conv2'] = maps(found['W_conv2'].transpose(2, 0, 1, 3))
         return dict(answer, step=net.step)
 
     def sources(self, net, pooled):
@@ -138,15 +136,7 @@ class Reader:
         ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
         image it cannot read (415), in which it finds no digit (422), a step it has not
         (404), or a digit the number has not (400)."""
-        net = self.at(step)
-        try:
-            image = handwriting.load_image(io.BytesIO(image_bytes))
-        except handwriting.HandwritingError as e:
-            raise RequestError(415, str(e)) from None
-        try:
-            prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
-        except handwriting.HandwritingError as e:
-            raise RequestError(422, str(e)) from None
+        net, prepared = self.at(step), prepare(image_bytes, number)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
         names = [n for n in LAYERS if n in net.layers]
@@ -201,16 +191,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
 
-    def step(self):
-        """The query's ?step=N, or None; RequestError 404 for one that is no step."""
-        values = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get('step')
-        if not values:
-            return None
+    def whole(self, name, default=None, status=400, why='%s=%r: a whole number'):
+        """The query's whole number ``name``, or ``default``; RequestError if not one."""
+        values = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get(name)
         try:
-            return int(values[-1])
+            return int(values[-1]) if values else default
         except ValueError:
-            raise RequestError(404, 'no snapshot of step %r: a step is a whole number'
-                               % values[-1][:40]) from None
+            raise RequestError(status, why % (name, values[-1][:40])) from None
+
+    def step(self):
+        return self.whole('step', None, 404, 'no snapshot of %s %r: a step is a whole number')
 
     def answer(self):
         """Send the route's (status, content type, body); a RequestError as JSON."""
@@ -252,13 +242,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def drawing(self):
         body = self.read_body()      # first: a refused step leaves nothing unread
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        number = query.get('number', ['0'])[-1] not in ('0', '', 'false', 'off')
-        try:
-            which = int(query.get('digit', ['0'])[-1])
-        except ValueError:
-            raise RequestError(400, 'digit: a whole number, from 0') from None
-        return self.json(self.server.reader.classify(body, self.step(), number, which))
+        return self.json(self.server.reader.classify(
+            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0)))
 
     def steps(self):
         reader = self.server.reader

@@ -457,10 +457,10 @@ def click_darkest_pixel(browser, layer, k):
         for (let i = 0; i < data.length; i += 4) if (data[i] < data[best]) best = i;
         return [Math.floor(best / 4 / canvas.width), (best / 4) % canvas.width, canvas.width];""",
                                         canvas)
-    cell = canvas.size['width'] / size
-    ActionChains(browser).move_to_element_with_offset(
-        canvas, round((c + 0.5) * cell - canvas.size['width'] / 2),
-        round((r + 0.5) * cell - canvas.size['height'] / 2)).click().perform()
+    cell = (canvas.size['width'] - 2) / size           # inside its 1-pixel border
+    ActionChains(browser).move_to_element_with_offset(    # from the centre, in CSS pixels
+        canvas, round(1 + (c + 0.5) * cell - canvas.size['width'] / 2),
+        round(1 + (r + 0.5) * cell - canvas.size['height'] / 2)).click().perform()
     return r, c
 
 
