@@ -362,12 +362,17 @@ def test_a_request_without_a_length_gets_411(server):
 
 # --- classify.py --serve ------------------------------------------------------------
 
-@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
-def test_classify_serve_answers_and_stops_on_ctrl_c_with_one_line(fast_checkpoint):
-    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
-                             '--port', '0', '--checkpoint_dir', str(fast_checkpoint)],
+def serving(checkpoint_dir):
+    """``classify.py --serve`` on any free port, as a learner starts it."""
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
+                             '--port', '0', '--checkpoint_dir', str(checkpoint_dir)],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
+def test_classify_serve_answers_and_stops_on_ctrl_c_with_one_line(fast_checkpoint):
+    proc = serving(fast_checkpoint)
     try:
         first = proc.stdout.readline()      # after the checkpoint is restored
         url = re.fullmatch(r'serving on (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)\n', first)
@@ -594,10 +599,7 @@ def rss_kb(pid):
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
 def test_memory_stays_flat_over_2000_requests(fast_checkpoint):
     """classify.py --serve as a learner runs it: drawings at every step, and bad requests."""
-    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
-                             '--port', '0', '--checkpoint_dir', str(fast_checkpoint)],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = serving(fast_checkpoint)
     try:
         url = proc.stdout.readline().split()[2]
         host, port = urllib.parse.urlsplit(url).netloc.split(':')
