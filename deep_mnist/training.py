@@ -173,15 +173,17 @@ class Run:
             # write-up 004's own line: epoch number, 'out of' the epochs, the summed loss
             print('Step', epoch, 'out of', total, 'loss:', epoch_loss, flush=True)
         self.progress.update(step)
-        self.checkpoints.snapshot(self.sess, step, self.config.steps)
         every = self.config.checkpoint_every
         if every and step % every == 0:
             self.save(step, 'running')
+        elif step < self.config.steps:      # the last step's follows its checkpoint: test()
+            self.checkpoints.snapshot(self.sess, step, self.config.steps)
 
     def save(self, step, status, test_accuracy=None):
-        """Save step's checkpoint and write run.json; the checkpoint's prefix."""
+        """Save step's checkpoint, write run.json, keep a snapshot if due; the prefix."""
         path = self.checkpoints.save(self.sess, step)
         self.write_record(step, status, path, test_accuracy)
+        self.checkpoints.snapshot(self.sess, step, self.config.steps)   # after: it matters less
         return path
 
     def write_record(self, step, status, path, test_accuracy=None):

@@ -234,10 +234,11 @@ def test_the_last_step_is_saved_once(data_dir, tmp_path, monkeypatch):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    """A 60 MiB tmpfs (room for one expert checkpoint of ~39 MB, not two)."""
+    """An 80 MiB tmpfs: room for one expert checkpoint of ~39 MB and its run's snapshots
+    (13 MB each), not for two checkpoints."""
     mount = tmp_path / 'tmpfs'
     mount.mkdir()
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=60m', 'tmpfs', str(mount)],
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=80m', 'tmpfs', str(mount)],
                       capture_output=True).returncode != 0:
         pytest.skip('cannot mount a tmpfs here (needs root)')
     yield mount
