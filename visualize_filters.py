@@ -281,9 +281,10 @@ def over_training(args):
                 if seen is not net:
                     seen.close()
             frames.append((step, out['W_conv1'][:, :, 0, :], out['probabilities'][0]))
-        about = ('%s, recipe %s. Left: conv1\'s %d filters, each row on its own scale (white '
-                 'the most negative weight, black the most positive); right: test digit 0 '
-                 '(a %d), its ten probabilities.' % (os.path.basename(net.prefix),
+        about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
+                 '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the '
+                 'most negative weight, black the most positive); test digit 0 (a %d), its '
+                 'ten probabilities.' % (os.path.basename(net.prefix),
                  net.config.recipe, frames[-1][1].shape[-1], test.labels[0]))
     return frames, int(test.labels[0]), about
 

@@ -214,7 +214,7 @@ def plot_learning_curve(curve, title=''):
 # --- filters_over_training.png: conv1 and one digit's probabilities at each snapshot ------
 
 TILE, TILE_GAP = 22, 3      # one 5x5 filter and the gap after it, pixels
-STEP_W, BARS_W, ROW_H = 64, 170, 44
+STEP_W, BARS_W, ROW_H = 80, 170, 44
 ACCENT = '#1a5fb4'
 
 
@@ -229,7 +229,8 @@ def _filter_strip(filters):
 
 def plot_over_training(frames, label, title, subtitle):
     """A row per (step, conv1 filters [5, 5, K], ten probabilities of a digit whose
-    label is ``label``): the filters, each row on its own scale (grey 0), and the bars."""
+    label is ``label``): how far the filters moved from the first row's (relative norm),
+    the filters, each row on its own scale (grey 0), and the bars."""
     import matplotlib
     k = frames[0][1].shape[-1]
     width = MARGIN * 2 + STEP_W + k * (TILE + TILE_GAP) + 16 + BARS_W
@@ -240,8 +241,9 @@ def plot_over_training(frames, label, title, subtitle):
     cmap = matplotlib.colormaps['gray_r'].with_extremes(bad='white')
     for n, (step, filters, probabilities) in enumerate(frames):
         y = top + n * ROW_H
-        fig.text(MARGIN / width, 1 - (y + TILE / 2) / height, 'step %d' % step,
-                 va='center', fontsize=9.5)
+        moved = np.linalg.norm(filters - frames[0][1]) / (np.linalg.norm(frames[0][1]) or 1)
+        fig.text(MARGIN / width, 1 - (y + TILE / 2) / height, 'step %d\n%+.0f %%' % (
+            step, 100 * moved) if n else 'step %d' % step, va='center', fontsize=9)
         ax = fig.add_axes([(MARGIN + STEP_W) / width, 1 - (y + TILE) / height,
                            (k * (TILE + TILE_GAP) - TILE_GAP) / width, TILE / height])
         ax.imshow(_filter_strip(filters), cmap=cmap, vmin=-1, vmax=1, aspect='auto',
