@@ -216,7 +216,8 @@ def classify_all(args):
 
 def serve(args):
     """The drawing page with the checkpoint, until Ctrl-C; returns the exit code."""
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
+    # fp32 even for a bf16 run: each map's value is then the exact sum the page shows
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, args, precision='fp32') as net:
         if net.note:
             print('classify: %s' % net.note, file=sys.stderr)
         return drawing_page.serve_main(args, net)

@@ -257,10 +257,11 @@ def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, sto
     """(accuracy, mean cross entropy) over all images and their one-hot labels, from the
     network's probabilities batch_size images at a time; None if ``stop`` (a
     StopRequest) was signalled midway."""
-    probabilities = checkpoints.predict(sess, model.x, model.net.probabilities, images,
-                                        batch_size, stop)
-    if probabilities is None:
+    out = checkpoints.forward(sess, model.x, {'p': model.net.probabilities}, images,
+                              batch_size, stop)
+    if out is None:
         return None
+    probabilities = out['p']
     truth = labels.argmax(1)
     correct = probabilities.argmax(1) == truth
     # -log of the true digit's probability; a probability that underflowed to 0 counts
@@ -308,7 +309,8 @@ def parse_args(argv=None):
                         'line says so (recipe: fp32; fast: bf16, with its own fp32 schedule)')
     p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
-                   help="start over: remove this run's checkpoints, run.json and logs first")
+                   help="start over: remove this run's checkpoints, snapshots, run.json and "
+                        'logs first')
     args = p.parse_args(argv)
     return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 

@@ -2,31 +2,21 @@
 
 Restores a checkpoint written by ``deep_cnn.py``, rebuilds the network with
 ``deep_cnn.deepnn`` for the recipe that wrote it (write-up 001's second script copied
-the graph code; its author apologised, so we do not), and draws 001's figures:
+the graph code; its author apologised, so we do not), and draws 001's figures into
+``--output_dir`` (default ``figures/``): conv1.png, conv2.png, conv2_filter<K>.png,
+misclassified.png (and .json), learning_curve.png; with ``--over_training`` instead,
+filters_over_training.png and .gif, a row (a frame) per snapshot of the run.
+docs/visualize_filters.md says what each shows.
 
     python visualize_filters.py                               # train_data/expert -> figures/
-    python visualize_filters.py --checkpoint_dir train_data/single_conv
     python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-
-Figures, written into ``--output_dir`` (default ``figures/``):
-  conv1.png              the conv1 filters across the top; below, for each test digit,
-                         the digit and its pooled conv1 maps (h_pool1)
-  conv2.png              one sub-filter of each of the 64 conv2 filters in two rows of
-                         32; below, two rows of 32 pooled conv2 maps (h_pool2) per digit
-                         (--upsample: the 7x7 maps drawn smoothly interpolated)
-  conv2_filter<K>.png    (--conv2_filter K) the 32 sub-filters of conv2 filter K beside
-                         the conv1 filters they read, and how they add up for one digit
-  misclassified.png      test digits the model gets wrong, "label -> prediction  #index"
-                         (also in misclassified.json)
-  learning_curve.png     error rate (log scale) and loss over the steps up to the
-                         checkpoint, of the training batches (run.json or train/ events)
-                         and the test digits (test/ events), with the final test error
 
 This script finds, restores and runs the checkpoint; the layouts are in
 ``deep_mnist/figures.py`` and ``deep_mnist/curves.py``.
 """
 
 import dataclasses
+import io
 import os
 import sys
 
@@ -39,6 +29,8 @@ from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfsta
 
 CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
 MISCLASSIFIED_NAME, CURVE_NAME = 'misclassified.png', 'learning_curve.png'
+OVER_TRAINING = 'filters_over_training'
+FRAME_MS = 900      # each snapshot's time in the animation
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 
 
@@ -75,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument('--upsample', action='store_true',
                    help="draw conv2.png's 7x7 maps smoothly interpolated (bilinear) instead "
                         'of as blocks of cells, as write-up 001 does')
+    p.add_argument('--over_training', action='store_true',
+                   help="instead: conv1's filters and a test digit's probabilities at each "
+                        'snapshot of the run, as filters_over_training.png and .gif')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
 
@@ -266,12 +261,64 @@ def write_figures(args, named, extra):
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
 
 
+# --- --over_training ---------------------------------------------------------------
+
+def over_training(args):
+    """(step, conv1's filters, test digit 0's probabilities) at each snapshot up to the
+    checkpoint (a damaged one named and skipped), and the figure's caption."""
+    test = mnist_data.read_data_sets(args.data_dir).test
+    frames = []
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
+        for step in [s for s in checkpoints.steps_of(net) if s <= net.step]:
+            try:
+                seen = net.at_step(step)
+            except checkpoints.CheckpointError as e:
+                print('visualize_filters: skipped %s' % e, file=sys.stderr)
+                continue
+            try:
+                out = seen.run(['W_conv1', 'probabilities'], test.images[:1])
+            finally:
+                if seen is not net:
+                    seen.close()
+            frames.append((step, out['W_conv1'][:, :, 0, :], out['probabilities'][0]))
+        about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
+                 '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the '
+                 'most negative weight, black the most positive); test digit 0 (a %d), its '
+                 'ten probabilities.' % (os.path.basename(net.prefix),
+                 net.config.recipe, frames[-1][1].shape[-1], test.labels[0]))
+    return frames, int(test.labels[0]), about
+
+
+def write_over_training(args):
+    """filters_over_training.png, and the animation: a frame per snapshot."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    frames, label, about = over_training(args)
+    title = 'conv1 and one digit over training: %d snapshot%s' % (len(frames), 's' * (len(frames) > 1))
+    write_figures(args, [(OVER_TRAINING + '.png', curves.plot_over_training(
+        frames, label, title, about))], {})
+    images = []
+    for frame in frames:
+        fig, out = curves.plot_over_training([frame], label, title, about), io.BytesIO()
+        fig.savefig(out, dpi=figures.DPI, format='png')
+        plt.close(fig)
+        images.append(Image.open(out).convert('RGB'))
+    path = os.path.join(args.output_dir, OVER_TRAINING + '.gif')
+    try:
+        images[0].save(path, save_all=True, append_images=images[1:], duration=FRAME_MS, loop=0)
+    except OSError as e:
+        raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
+    print('wrote %s' % path, flush=True)
+
+
 # --- the command line -----------------------------------------------------------
 
 def visualize(args):
     """Restore, evaluate, draw, write; returns the exit code."""
-    seen = look(args)
-    write_figures(args, *draw(args, seen))
+    if args.over_training:
+        write_over_training(args)
+    else:
+        write_figures(args, *draw(args, look(args)))
     if args.show:
         import matplotlib.pyplot as plt
         plt.show()

@@ -1,19 +1,14 @@
-"""A run's checkpoints on disk: found from the files themselves, chosen from the command
-line, restored (the one place that restores one), saved, pruned, and set aside when
-damaged; and ``predict``, the one function that runs a network forward for its
-probabilities.
-
-A checkpoint is ``model.ckpt-<step>.index`` plus its ``.data-*`` shards; the
-``checkpoint`` state file is written for tf.train.latest_checkpoint's sake but never
-trusted, since a killed run may leave it naming a checkpoint that is gone.
-
-The network itself is built by the script that teaches it (``deep_cnn.deepnn``): the
-functions here that need it take it as ``build``, so the package never imports a script.
+"""A run's checkpoints and snapshots: found from the files (the ``checkpoint`` state file
+is never trusted: a killed run may leave it naming one that is gone), chosen from the
+command line, restored (the one place that does), saved, pruned, set aside when damaged;
+and ``forward``, the one forward pass. Snapshots (``snapshots/model.ckpt-<step>``) hold
+the weights alone and are never pruned. The network comes as ``build`` (deep_cnn.deepnn):
+the package imports no script.
 """
 
+import contextlib
 import functools
 import glob
-import json
 import os
 import re
 import shlex
@@ -25,6 +20,7 @@ from deep_mnist import recipes, record, rundir, tfstart
 
 CHECKPOINT_PREFIX = 'model.ckpt'
 DAMAGED_DIR = 'damaged'
+SNAPSHOT_DIR = 'snapshots'
 KEEP_LAST = 3          # checkpoints kept besides the milestones
 EVAL_BATCH = 1000      # images per forward pass: bounded memory, the same probabilities
 DEFAULT_RECIPE = 'expert'
@@ -32,8 +28,7 @@ _INDEX = re.compile(r'^%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
 
 
 class CheckpointError(Exception):
-    """A checkpoint cannot be read or restored: ``reason`` says why in a few words, the
-    message names the checkpoint too."""
+    """A checkpoint cannot be read or restored; ``reason``: why, in a few words."""
 
     def __init__(self, message, reason=None):
         super().__init__(message)
@@ -46,13 +41,11 @@ def checkpoints(directory):
         names = os.listdir(directory)
     except OSError:
         return []
-    found = [(int(m.group(1)), os.path.join(directory, name[:-len('.index')]))
-             for m, name in ((_INDEX.match(n), n) for n in names) if m]
-    return sorted(found)
+    return sorted((int(m.group(1)), os.path.join(directory, m.group(0)[:-len('.index')]))
+                  for m in map(_INDEX.match, names) if m)
 
 
 def latest_checkpoint(directory):
-    """The newest checkpoint prefix in a directory, or None."""
     found = checkpoints(directory)
     return found[-1][1] if found else None
 
@@ -62,13 +55,7 @@ def exists(prefix):
 
 
 def checkpoint_files(prefix):
-    """The files that make up one checkpoint: its .index and .data-* shards."""
     return glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*')
-
-
-def remove_checkpoint(prefix):
-    for path in checkpoint_files(prefix):
-        os.remove(path)
 
 
 def move_aside(prefix):
@@ -80,18 +67,23 @@ def move_aside(prefix):
     return target
 
 
-def write_checkpoint_state(directory, prefixes):
-    """The ``checkpoint`` state file that tf.train.latest_checkpoint reads, naming
-    ``prefixes`` (oldest first; the last is the latest), written atomically."""
-    names = [json.dumps(os.path.basename(p)) for p in prefixes]
-    lines = ['model_checkpoint_path: %s' % names[-1]] if names else []
-    lines += ['all_model_checkpoint_paths: %s' % n for n in names]
-    rundir.write_atomically(os.path.join(directory, 'checkpoint'), '\n'.join(lines) + '\n')
+def snapshot_due(step, last):
+    """Whether a run keeps a snapshot of ``step``: 0, 100, 300, 1000, 3000, ... (learning
+    changes most early) and its ``last``."""
+    return step in (0, last) or (step >= 100 and re.fullmatch(r'[13]0+', str(step)) is not None)
+
+
+def snapshot_dir(checkpoint_dir):
+    return os.path.join(checkpoint_dir, SNAPSHOT_DIR)
+
+
+def snapshot_steps(checkpoint_dir):
+    """The steps of the snapshots in ``checkpoint_dir``, increasing (older runs: none)."""
+    return [step for step, _ in checkpoints(snapshot_dir(checkpoint_dir))]
 
 
 def read_checkpoint(prefix):
-    """(variable name -> shape, global step) of a checkpoint, without a graph; the step
-    from the prefix where the checkpoint holds none. CheckpointError if unreadable."""
+    """({variable: shape}, global step or the prefix's) of a checkpoint; CheckpointError."""
     tf = tfstart.import_tf()
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -107,7 +99,6 @@ def read_checkpoint(prefix):
 
 
 def restore(sess, saver, prefix):
-    """Restore ``prefix`` into ``sess`` through ``saver``; CheckpointError if it cannot."""
     tf = tfstart.import_tf()
     try:
         saver.restore(sess, prefix)
@@ -117,8 +108,7 @@ def restore(sess, saver, prefix):
 
 
 def with_newest(directory, use, attempts=5):
-    """``use(prefix)`` on the newest checkpoint of ``directory``; if that checkpoint is
-    pruned by a running training before ``use`` has read it, again on the newest then."""
+    """``use(prefix)`` on the newest checkpoint, again if a running training prunes it first."""
     for _ in range(attempts):
         prefix = latest_checkpoint(directory)
         if prefix is None:
@@ -133,22 +123,27 @@ def with_newest(directory, use, attempts=5):
 
 
 class Checkpoints:
-    """The checkpoints of one run directory: restore the newest intact one, save, prune."""
+    """One run directory's checkpoints (restore, save, prune) and snapshots."""
 
-    def __init__(self, directory, saver, keep_every=0, say=print):
+    def __init__(self, directory, saver, keep_every=0, say=print, snapshot_saver=None):
         self.dir, self.saver, self.keep_every, self.say = directory, saver, keep_every, say
+        self.snapshot_saver = snapshot_saver
         self.prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         self.saved_step = None      # the step of the newest checkpoint on disk
 
     def restore_or_initialise(self, sess, graph, global_step, recipe):
-        """Restore the newest intact checkpoint and return its step, or initialise and
-        return 0. Damaged checkpoints are moved aside into damaged/, with a line each."""
+        """Restore the newest intact checkpoint (its step) or initialise (0); damaged ones
+        are moved into damaged/, a line each."""
         tf = tfstart.import_tf()
         shapes = {v.op.name: v.shape.as_list()
                   for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
         for _, prefix in reversed(checkpoints(self.dir)):
             try:
-                self._check_fits(prefix, shapes, recipe)
+                wrong = misfit(shapes, read_checkpoint(prefix)[0])
+                if wrong:   # no damage but a user's mistake
+                    raise rundir.RunError(
+                        '%s was not written by recipe %r (%s differs); choose another '
+                        '--checkpoint_dir' % (prefix, recipe, wrong[0]))
                 restore(sess, self.saver, prefix)
                 self.saved_step = int(sess.run(global_step))
                 self.prune()
@@ -161,76 +156,73 @@ class Checkpoints:
         sess.run(tf.global_variables_initializer())
         return 0
 
-    @staticmethod
-    def _check_fits(prefix, shapes, recipe):
-        """CheckpointError if unreadable; RunError if it holds another network (no
-        damage but a user's mistake)."""
-        stored, _ = read_checkpoint(prefix)
-        misfit = sorted(name for name, shape in shapes.items() if stored.get(name) != shape)
-        if misfit:
-            raise rundir.RunError(
-                '%s was not written by recipe %r (%s differs); choose another '
-                '--checkpoint_dir' % (prefix, recipe, misfit[0]))
-
     def save(self, sess, step):
-        """Save step's checkpoint (once) and prune; the prefix. A failed write (disk full,
-        no permission) removes its partial files and raises RunError."""
+        """Save step's checkpoint (once) and prune; the prefix."""
+        if step != self.saved_step:
+            self._write(self.saver, sess, self.dir, step, 'a checkpoint')
+            self.saved_step = step
+            self.prune()
+        return '%s-%d' % (self.prefix, step)
+
+    def snapshot(self, sess, step, last):
+        """Keep step's weights in snapshots/ if the schedule wants them and none is there."""
+        where = snapshot_dir(self.dir)
+        if snapshot_due(step, last) and not exists(os.path.join(where, '%s-%d' % (
+                CHECKPOINT_PREFIX, step))):
+            os.makedirs(where, exist_ok=True)
+            self._write(self.snapshot_saver, sess, where, step, 'a snapshot')
+
+    def _write(self, saver, sess, directory, step, what):
+        """saver.save (temporary files, renamed: atomic); a failed write removes its
+        partial files and raises RunError."""
         tf = tfstart.import_tf()
-        path = '%s-%d' % (self.prefix, step)
-        if step == self.saved_step:
-            return path
+        prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         try:
-            self.saver.save(sess, self.prefix, global_step=step, write_meta_graph=False,
-                            write_state=False)
+            saver.save(sess, prefix, global_step=step, write_meta_graph=False,
+                       write_state=False)
         except (tf.errors.OpError, OSError) as e:
-            remove_checkpoint(path)
-            rundir.remove_partial_files(self.dir)
+            tf.train.remove_checkpoint('%s-%d' % (prefix, step))
+            rundir.remove_partial_files(directory)
             kept = latest_checkpoint(self.dir)
-            raise rundir.RunError('cannot save a checkpoint in %s: %s; %s' % (
-                self.dir, tfstart.tf_message(e), 'the newest one there, %s, is intact'
-                % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
-        self.saved_step = step
-        self.prune()
-        return path
+            raise rundir.RunError('cannot save %s in %s: %s; %s' % (
+                what, directory, tfstart.tf_message(e), 'the newest one there, %s, is '
+                'intact' % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
 
     def prune(self):
-        """Keep the newest KEEP_LAST checkpoints and the milestones (every keep_every
-        steps); delete the rest, and name the kept ones in the state file."""
+        """Keep the newest KEEP_LAST and the milestones (every keep_every steps); name them
+        in the state file (TensorFlow writes it atomically)."""
+        tf = tfstart.import_tf()
         found = checkpoints(self.dir)
         every = self.keep_every
-        kept = [(step, prefix) for n, (step, prefix) in enumerate(found)
+        kept = [os.path.basename(prefix) for n, (step, prefix) in enumerate(found)
                 if n >= len(found) - KEEP_LAST or (every and step % every == 0)]
-        for item in found:
-            if item not in kept:
-                remove_checkpoint(item[1])
-        write_checkpoint_state(self.dir, [prefix for _, prefix in kept])
+        for _, prefix in found:
+            if os.path.basename(prefix) not in kept:
+                tf.train.remove_checkpoint(prefix)
+        if kept:
+            tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
 
 
-# --- running a network forward: the one predict function -----------------------------
-
-def predict(sess, x, probabilities, images, batch_size=EVAL_BATCH, stop=None):
-    """The ten probabilities of each image, ``batch_size`` images per forward pass: an
-    [N, 10] float32 array, or None if ``stop`` (a StopRequest) was signalled midway.
-    deep_cnn.py's test accuracy, the visualiser and classify.py all come through here."""
+def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
+    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time; None if
+    ``stop`` was signalled. The test accuracy, visualiser, classify.py and page use it."""
     out = []
     for start in range(0, len(images), batch_size):
         if stop:
             return None
-        out.append(sess.run(probabilities, feed_dict={x: images[start:start + batch_size]}))
-    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+        out.append(sess.run(tensors, feed_dict={x: images[start:start + batch_size]}))
+    if len(out) < 2:    # one pass: also right for what is not per image (weights)
+        return out[0] if out else {name: np.zeros([0] + t.shape.as_list()[1:], np.float32)
+                                   for name, t in tensors.items()}
+    return {name: np.concatenate([o[name] for o in out]) for name in tensors}
 
-
-# --- choosing a checkpoint from the command line ---------------------------------------
 
 def add_checkpoint_flags(parser, default_recipe=DEFAULT_RECIPE):
-    """The flags that choose a checkpoint, the same in every script that reads one."""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--recipe', choices=recipes.RECIPES,
-                       help='the newest checkpoint of train_data/RECIPE (default: %s)'
-                            % default_recipe)
-    where.add_argument('--checkpoint_dir',
-                       help='the newest checkpoint here (default: train_data/%s)'
-                            % default_recipe)
+    where.add_argument('--recipe', choices=recipes.RECIPES, help='the newest checkpoint '
+                       'of train_data/RECIPE (default: %s)' % default_recipe)
+    where.add_argument('--checkpoint_dir', help='the newest checkpoint here (default: '
+                       'train_data/%s)' % default_recipe)
     where.add_argument('--checkpoint', metavar='PATH',
                        help='this checkpoint, e.g. train_data/expert/model.ckpt-20000')
     parser.add_argument('--step', type=int, metavar='N',
@@ -246,24 +238,19 @@ def parse_checkpoint_flags(parser, argv=None):
 
 
 def train_hint(checkpoint_dir):
-    """A command that trains a checkpoint into checkpoint_dir, written as the README
-    writes commands; train_data/<recipe> gets that recipe."""
+    """A command that trains into checkpoint_dir (train_data/<recipe>: that recipe)."""
     parent, name = os.path.split(os.path.normpath(checkpoint_dir))
-    recipe = DEFAULT_RECIPE
-    if name in recipes.RECIPES and os.path.basename(parent) == 'train_data':
-        recipe = name
-    words = ['.venv/bin/python', 'deep_cnn.py']
-    if recipe != DEFAULT_RECIPE:
-        words += ['--recipe', recipe]
+    ours = name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
+    recipe = name if ours else DEFAULT_RECIPE
+    words = ['.venv/bin/python', 'deep_cnn.py'] + ['--recipe', recipe] * (recipe != DEFAULT_RECIPE)
     if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
         words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
     return 'train one first, e.g. %s' % ' '.join(words)
 
 
 def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
-    """(directory, prefix) of the checkpoint the flags name: ``checkpoint`` (a prefix, its
-    .index or .data file, or a directory), the one of ``step``, else prefix None: the
-    newest one of the directory, chosen when it is read (a running training prunes them).
+    """(directory, prefix) the flags name: ``checkpoint`` (a prefix, its .index or .data
+    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read.
     CheckpointError, with a command that trains one, where there is none."""
     if checkpoint:
         if os.path.isdir(checkpoint):
@@ -292,40 +279,41 @@ def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
     return checkpoint_dir, prefix
 
 
-# --- which network a checkpoint holds ----------------------------------------------------
+def _graph(build, config):
+    """(graph, x, net): config's network in a graph of its own."""
+    tf = tfstart.import_tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        # The initialisers never run (a checkpoint is restored), but once a seeded run
+        # in this process has turned op determinism on, random ops need a seed to be built.
+        tf.set_random_seed(0)
+        x = tf.placeholder(tf.float32, [None, 784], name='x-input')
+        return graph, x, build(x, config)
+
 
 @functools.lru_cache(maxsize=None)
 def network_shapes(build, config):
     """{variable name: shape} of config's network, as ``build`` makes it."""
-    tf = tfstart.import_tf()
-    with tf.Graph().as_default():
-        tf.set_random_seed(0)   # never run: a seed only so op determinism allows the graph
-        net = build(tf.placeholder(tf.float32, [None, 784]), config)
-        return {v.op.name: v.shape.as_list() for v in net.variables.values()}
+    return {v.op.name: v.shape.as_list() for v in _graph(build, config)[2].variables.values()}
 
 
-def misfit(build, config, shapes):
-    """The first variable of config's network the checkpoint lacks or shapes otherwise,
-    as (name, shape in the network); None when the checkpoint fits."""
-    for name, shape in network_shapes(build, config).items():
-        if shapes.get(name) != shape:
-            return name, shape
-    return None
+def misfit(expected, shapes):
+    """The first (name, shape) of ``expected`` that ``shapes`` lacks or differs in; None."""
+    return next(((n, s) for n, s in expected.items() if shapes.get(n) != s), None)
 
 
 def fitting_config(build, prefix, shapes, stored, run):
-    """(Config, run.json record, note) for the checkpoint: ``stored`` (the config of
-    its run.json ``run``) when its network fits; else guessed from the variable shapes
-    (several recipes share a network: expert, original, summaries and fast do), with
-    an empty record and a note that says so."""
-    if stored is not None and misfit(build, stored, shapes) is None:
+    """(Config, record, note): ``stored`` (run.json's) when its network fits; else guessed
+    from the variable shapes (recipes share networks), with {} and a note saying so."""
+    if stored is not None and misfit(network_shapes(build, stored), shapes) is None:
         return stored, run, None
     why = ('run.json names recipe %r, but the checkpoint holds another network'
            % stored.recipe if stored else 'no run.json config beside it')
-    fits = [name for name, row in recipes.RECIPES.items() if misfit(build, row, shapes) is None]
+    fits = [name for name, row in recipes.RECIPES.items()
+            if misfit(network_shapes(build, row), shapes) is None]
     if not fits:
         row = recipes.RECIPES[DEFAULT_RECIPE]
-        name, shape = misfit(build, row, shapes)
+        name, shape = misfit(network_shapes(build, row), shapes)
         found = 'has no %s' % name if name not in shapes else 'has %s %s' % (name, shapes[name])
         raise CheckpointError('%s matches no recipe of deep_cnn.py: it %s, recipe %s has %s'
                               % (prefix, found, row.recipe, shape))
@@ -334,65 +322,82 @@ def fitting_config(build, prefix, shapes, stored, run):
     return recipes.resolve(fits[0]), {}, note
 
 
-# --- a checkpoint's network, restored for looking and predicting --------------------------
+class Restored(contextlib.AbstractContextManager):
+    """config's network in a graph and session of its own, a checkpoint restored into it:
+    ``predict``, ``run`` (any layers, with the probabilities), ``at_step`` (a snapshot).
+    ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
 
-class Restored:
-    """config's network built by ``build`` in a graph and session of its own (in the
-    precision it trained in), into which a checkpoint is restored: its probabilities by
-    ``predict``, any layer by ``run``. ``extras(layers)`` adds tensors of the caller's
-    (the visualiser's conv2 sums) to ``layers``."""
-
-    def __init__(self, build, config, extras=None):
+    def __init__(self, build, config, extras=None, precision=None):
         tf = tfstart.import_tf()
-        self.config = config
-        self.prefix = self.step = self.note = None
+        self.build, self.config, self.extras = build, config, extras
+        self.precision = precision or config.precision
+        self.prefix = self.step = self.note = self.dir = None
         self.record = {}
-        self.graph = tf.Graph()
+        self.graph, self.x, self.net = _graph(build, config)
         with self.graph.as_default():
-            # The initialisers never run (the checkpoint is restored), but once a seeded run
-            # in this process has turned op determinism on, random ops need a seed to be built.
-            tf.set_random_seed(0)
-            self.x = tf.placeholder(tf.float32, [None, 784], name='x-input')
-            self.net = build(self.x, config)
-            self.layers = dict(self.net.layers)
+            self.layers = dict(self.net.layers, probabilities=self.net.probabilities,
+                               **self.net.variables)
             if extras:
                 self.layers.update(extras(self.layers))
             # Only the network's variables: global_step and Adam's slots stay on disk.
             self.saver = tf.train.Saver(var_list=list(self.net.variables.values()))
         self.sess = tfstart.new_session(
-            self.graph, config=tfstart.session_config(config.precision))
+            self.graph, config=tfstart.session_config(self.precision))
 
     def restore(self, prefix):
-        """Restore ``prefix``; CheckpointError if it cannot be."""
+        """Restore ``prefix`` (a checkpoint or a snapshot); CheckpointError if it cannot be."""
         restore(self.sess, self.saver, prefix)
         self.prefix = prefix
 
     def predict(self, images, batch_size=EVAL_BATCH, stop=None):
         """[N, 10] probabilities of images [N, 784] (ink 1, paper 0, as MNIST's)."""
-        return predict(self.sess, self.x, self.net.probabilities, images, batch_size, stop)
+        out = self.run(['probabilities'], images, batch_size, stop)
+        return None if out is None else out['probabilities']
 
-    def run(self, names, images):
-        """{name: array} of the named layers ('h_conv1', 'W_conv1', ...) for ``images``."""
-        return self.sess.run({n: self.layers[n] for n in names}, feed_dict={self.x: images})
+    def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
+        """{name: array} of the named layers ('probabilities', 'h_conv1', 'W_conv1', ...)
+        for ``images``, in one forward pass per batch (weights alone: no images)."""
+        tensors = {n: self.layers[n] for n in names}
+        if images is None:
+            return self.sess.run(tensors)
+        return forward(self.sess, self.x, tensors, images, batch_size, stop)
+
+    def at_step(self, step):
+        """This network at ``step``: itself, or a new Restored of that snapshot (the caller
+        closes it); CheckpointError naming the step if there is none or it is damaged."""
+        if step == self.step:
+            return self
+        prefix = dict(checkpoints(snapshot_dir(self.dir or '.'))).get(step)
+        if prefix is None:
+            raise CheckpointError('no snapshot of step %d (steps kept: %s)' % (
+                step, ', '.join(map(str, steps_of(self))) or 'none'))
+        other = Restored(self.build, self.config, self.extras, self.precision)
+        try:
+            other.restore(prefix)
+        except CheckpointError as e:
+            other.close()
+            raise CheckpointError('snapshot of step %d is damaged (%s)' % (step, e.reason),
+                                  e.reason) from None
+        other.step, other.dir, other.record = step, self.dir, self.record
+        return other
 
     def close(self):
         self.sess.close()
-
-    def __enter__(self):
-        return self
 
     def __exit__(self, *exc):
         self.close()
 
 
+def steps_of(net):
+    """The steps a Restored can be seen at: its run's snapshots and its own, increasing."""
+    return sorted(set(snapshot_steps(net.dir)) | {net.step}) if net.dir else [net.step]
+
+
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
-                    recipe=None, extras=None, check=None):
-    """The checkpoint the flags name (``flags``: what add_checkpoint_flags parsed, or the
-    same four as arguments; see ``find``), restored into the network of the config
-    that trained it (run.json's, or guessed from the variable shapes: ``note`` says so):
-    a Restored with ``prefix``, ``step``, ``config`` and ``record`` set. ``check(shapes,
-    config)`` may refuse the checkpoint (a flag that does not fit it) before it is built.
-    Without a chosen step, the newest checkpoint still there when it is read."""
+                    recipe=None, extras=None, check=None, precision=None):
+    """A Restored (``prefix``, ``step``, ``config``, ``record``, ``note``, ``dir`` set) of the
+    checkpoint ``flags`` (or the four arguments) name, in the network of the config that
+    trained it (run.json's, or guessed). ``check(shapes, config)`` may refuse it first."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
@@ -402,7 +407,7 @@ def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, ste
 
     def network(config):
         if config not in built:
-            built[config] = Restored(build, config, extras)
+            built[config] = Restored(build, config, extras, precision)
         return built[config]
 
     def restore(prefix):
@@ -412,38 +417,32 @@ def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, ste
             check(shapes, config)
         chosen = network(config)
         chosen.restore(prefix)
-        chosen.step, chosen.record, chosen.note = step, found, note
+        chosen.step, chosen.record, chosen.note, chosen.dir = step, found, note, directory
         return chosen
 
+    chosen = None
     try:
         if stored is not None and prefix is None and _passes(check, build, stored):
             # Built before a checkpoint is chosen: a training that is still running
             # prunes its older checkpoints within seconds.
             network(stored)
         chosen = restore(prefix) if prefix else with_newest(directory, restore)
-    except BaseException:
+        return chosen
+    finally:
         for net in built.values():
-            net.close()
-        raise
-    for net in built.values():
-        if net is not chosen:
-            net.close()
-    return chosen
+            if net is not chosen:
+                net.close()
 
 
 def _passes(check, build, config):
-    """Whether config's own network passes ``check`` (None passes)."""
     try:
-        if check:
-            check(network_shapes(build, config), config)
-        return True
+        return check is None or check(network_shapes(build, config), config) or True
     except Exception:
         return False
 
 
 def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):
-    """Test accuracy of the newest checkpoint in checkpoint_dir, rebuilt from the config
-    its run.json records, in the precision it trained in."""
+    """Test accuracy of the newest checkpoint in checkpoint_dir, as it trained."""
     with open_checkpoint(build, checkpoint_dir=checkpoint_dir) as net:
         test = mnist_data.read_data_sets(data_dir or net.config.data_dir).test
         probabilities = net.predict(test.images)

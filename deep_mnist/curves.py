@@ -209,3 +209,54 @@ def plot_learning_curve(curve, title=''):
     fig.align_ylabels([error_ax, loss_ax])
     return fig
 
+
+
+# --- filters_over_training.png: conv1 and one digit's probabilities at each snapshot ------
+
+TILE, TILE_GAP = 22, 3      # one 5x5 filter and the gap after it, pixels
+STEP_W, BARS_W, ROW_H = 80, 170, 44
+ACCENT = '#1a5fb4'
+
+
+def _filter_strip(filters):
+    """conv1's filters [5, 5, K] side by side on one symmetric scale, NaN between."""
+    k = filters.shape[-1]
+    strip = np.full((5, 6 * k - 1), np.nan)
+    for i in range(k):
+        strip[:, 6 * i:6 * i + 5] = filters[:, :, i]
+    return strip / (np.abs(filters).max() or 1)
+
+
+def plot_over_training(frames, label, title, subtitle):
+    """A row per (step, conv1 filters [5, 5, K], ten probabilities of a digit whose
+    label is ``label``): how far the filters moved from the first row's (relative norm),
+    the filters, each row on its own scale (grey 0), and the bars."""
+    import matplotlib
+    k = frames[0][1].shape[-1]
+    width = MARGIN * 2 + STEP_W + k * (TILE + TILE_GAP) + 16 + BARS_W
+    lines = wrap(subtitle, width - 2 * MARGIN)
+    top = header_height(len(lines)) + 6
+    height = top + ROW_H * len(frames) + 22
+    fig = new_figure(width, height)
+    cmap = matplotlib.colormaps['gray_r'].with_extremes(bad='white')
+    for n, (step, filters, probabilities) in enumerate(frames):
+        y = top + n * ROW_H
+        moved = np.linalg.norm(filters - frames[0][1]) / (np.linalg.norm(frames[0][1]) or 1)
+        fig.text(MARGIN / width, 1 - (y + TILE / 2) / height, 'step %d\n%+.0f %%' % (
+            step, 100 * moved) if n else 'step %d' % step, va='center', fontsize=9)
+        ax = fig.add_axes([(MARGIN + STEP_W) / width, 1 - (y + TILE) / height,
+                           (k * (TILE + TILE_GAP) - TILE_GAP) / width, TILE / height])
+        ax.imshow(_filter_strip(filters), cmap=cmap, vmin=-1, vmax=1, aspect='auto',
+                  interpolation='nearest')
+        ax.axis('off')
+        bars = fig.add_axes([(width - MARGIN - BARS_W) / width, 1 - (y + ROW_H - 14) / height,
+                             BARS_W / width, (ROW_H - 16) / height])
+        bars.bar(range(10), probabilities, color=['0.6'] * label + [ACCENT] + ['0.6'] * (9 - label))
+        bars.set_ylim(0, 1)
+        bars.set_yticks([])
+        bars.set_xticks(range(10))
+        bars.tick_params(labelsize=7, length=0, pad=1)
+        bars.text(1.0, 1.0, '%.0f %%' % (100 * probabilities[label]), transform=bars.transAxes,
+                  ha='right', va='top', fontsize=7.5, color=ACCENT)
+    draw_header(fig, title, lines)
+    return fig

@@ -1,37 +1,33 @@
-"""``classify.py --serve``: a local page to draw a digit on and watch the network read it.
+"""``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
 
-The page (drawing_page.html, beside this file, all its script and style inline) sends
-each drawing as a PNG to ``POST /classify``. The server puts it through the same
-preparation as a photo (handwriting.load_image and prepare) and the same predict
-function as deep_cnn.py's test accuracy, and answers with JSON:
-
-    digit          the most probable digit
-    probabilities  the ten probabilities
-    input          the 28x28 input the network read, rows of grey levels (1 ink, 0 paper)
-    conv1          conv1's 32 feature maps (28x28, after the ReLU) as base64 PNGs, each
-                   on its own scale from 0 like the visualiser's: white 0, black its maximum
-
-or, for a request it cannot answer, a 4xx and ``{"error": "one line"}``.
-
-The server is the standard library's ThreadingHTTPServer: one page and one JSON
-endpoint on 127.0.0.1 need no framework, and the page then needs nothing installed.
+The page (drawing_page.html, script and style inline) posts each drawing as a PNG to
+``POST /classify[?step=N][&number=1&digit=I]``; the server prepares it as a photo is
+(handwriting), runs one forward pass of the checkpoint or its snapshot of step N, and
+answers JSON: digit, probabilities, step, input, conv1 (PNGs), layers (h_conv1 ...
+h_fc1, numbers), fc1_sources; with number=1 also number and digits. ``GET /steps`` and
+``GET /weights?step=N`` serve the slider and the explanations; docs/classify.md has the
+fields. A request it cannot answer gets a 4xx and ``{"error": "one line"}``. The
+standard library's ThreadingHTTPServer: the page needs nothing installed.
 """
 
 import base64
 import errno
+import functools
 import http.server
 import io
 import json
 import pathlib
+import signal
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 
 import numpy as np
 from PIL import Image
 
-from deep_mnist import cli, figures, handwriting, signals
+from deep_mnist import checkpoints, cli, figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 DEFAULT_HOST = '127.0.0.1'
@@ -40,7 +36,9 @@ MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page
 LINGER_BYTES = 64 * 1024 * 1024   # read and dropped after a 413, so the client sees it
 LINGER_SECONDS = 2.0
 READ_TIMEOUT = 30             # seconds a client may take to send its request
-CONV1_LAYER = 'h_conv1'
+LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
+DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
+SOURCES = 3         # pooled maps named per fc1 unit
 PORT = cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535')
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -63,38 +61,118 @@ def png_base64(gray):
     return base64.b64encode(out.getvalue()).decode('ascii')
 
 
-def classifier(net):
-    """``classify(image_bytes) -> dict`` (the JSON above) with ``net``, a restored
-    checkpoint (checkpoints.open_checkpoint). RequestError for an image it cannot read
-    (415) or in which it finds no digit (422)."""
-    def classify(image_bytes):
-        try:
-            image = handwriting.load_image(io.BytesIO(image_bytes))
-        except handwriting.HandwritingError as e:
-            raise RequestError(415, str(e)) from None
-        try:
-            prepared = handwriting.prepare(image)
-        except handwriting.HandwritingError as e:
-            raise RequestError(422, str(e)) from None
-        images = prepared.input[np.newaxis]
-        probabilities = net.predict(images)[0]
-        maps = net.run([CONV1_LAYER], images)[CONV1_LAYER][0]    # 28 x 28 x 32
-        return {
-            'digit': int(np.argmax(probabilities)),
-            'probabilities': [round(float(p), 6) for p in probabilities],
-            'input': np.round(prepared.input.reshape(28, 28), 3).tolist(),
-            'conv1': [png_base64(figures.from_zero(maps[:, :, k]))
-                      for k in range(maps.shape[-1])],
+def maps(array):
+    """[H, W, C] as C maps of rows of numbers; [N] as one square grid."""
+    array = array.astype(float)     # float32's 0.1234 would print as 0.12340000271797180
+    if array.ndim == 1:
+        return np.round(array.reshape(round(np.sqrt(array.size)), -1), DECIMALS).tolist()
+    return np.round(np.moveaxis(array, -1, 0), DECIMALS).tolist()
+
+
+@functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
+def prepare(image_bytes, number=False):
+    """The drawing prepared as a photo is (a Number with ``number``); RequestError 415
+    for what is no image, 422 for one without a digit."""
+    try:
+        image = handwriting.load_image(io.BytesIO(image_bytes))
+    except handwriting.HandwritingError as e:
+        raise RequestError(415, str(e)) from None
+    try:
+        return (handwriting.prepare_number if number else handwriting.prepare)(image)
+    except handwriting.HandwritingError as e:
+        raise RequestError(422, str(e)) from None
+
+
+class Reader:
+    """What the page asks of the checkpoint ``net`` (checkpoints.open_checkpoint): a
+    drawing read (``classify``), the kept steps, the weights of a step. Each snapshot's
+    network is opened when first asked, once: a few, so memory stays flat."""
+
+    def __init__(self, net, say=None):
+        self.net, self.opened, self.lock = net, {net.step: net}, threading.Lock()
+        self.steps = checkpoints.steps_of(net)
+        self.say = say or (lambda line: print(line, file=sys.stderr))
+        self.fc1 = {}       # step -> the weights fc1 reads the pooled maps with
+
+    def at(self, step):
+        """The network of ``step`` (None: the checkpoint's); RequestError 404 if none."""
+        if step is None:
+            return self.net
+        with self.lock:
+            if step not in self.opened:
+                if step not in self.steps:
+                    raise RequestError(404, 'no snapshot of step %s (steps kept: %s)' % (
+                        step, ', '.join(map(str, self.steps))))
+                try:
+                    self.opened[step] = self.net.at_step(step)
+                except checkpoints.CheckpointError as e:
+                    self.steps.remove(step)
+                    self.say('drawing page: skipped %s' % e)
+                    raise RequestError(404, str(e)) from None
+            return self.opened[step]
+
+    def weights(self, step):
+        net = self.at(step)
+        found = net.run([n for n in ('W_conv1', 'b_conv1', 'W_conv2') if n in net.layers])
+        answer = {'b_conv1': found['b_conv1'].tolist()} if 'b_conv1' in found else {}
+        answer['W_conv1'] = np.moveaxis(found['W_conv1'][:, :, 0, :], -1, 0).tolist()
+        if 'W_conv2' in found:      # [64][32][5][5]: each map's slices
+            answer['W_conv2'] = maps(found['W_conv2'].transpose(2, 0, 1, 3))
+        return dict(answer, step=net.step)
+
+    def sources(self, net, pooled):
+        """Per fc1 unit, the SOURCES pooled maps whose cells add most to it."""
+        if net.step not in self.fc1:
+            self.fc1[net.step] = net.run(['W_fc1'])['W_fc1']
+        w = self.fc1[net.step]
+        cells = pooled.reshape(-1, pooled.shape[-1])                    # [49, 64]
+        share = np.einsum('pc,pcu->uc', cells, w.reshape(*cells.shape, -1))
+        top = np.argsort(-share, axis=1)[:, :SOURCES]
+        return [[[int(c), round(float(row[c]), 3)] for c in best]
+                for best, row in zip(top, share)]
+
+    def classify(self, image_bytes, step=None, number=False, which=0):
+        """The JSON above; with ``number``, the drawing read as digits in a row (and
+        ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
+        image it cannot read (415), in which it finds no digit (422), a step it has not
+        (404), or a digit the number has not (400)."""
+        net, prepared = self.at(step), prepare(image_bytes, number)
+        if not 0 <= which < len(prepared.inputs):
+            raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
+        names = [n for n in LAYERS if n in net.layers]
+        out = net.run(['probabilities'] + names, prepared.inputs)
+        every = np.round(out.pop('probabilities').astype(float), 6)
+        out = {n: a[which] for n, a in out.items()}
+        probabilities, conv1 = every[which], out['h_conv1']
+        pooled = out['h_pool2' if 'h_pool2' in out else 'h_pool1']
+        answer = {
+            'digit': int(np.argmax(probabilities)), 'step': net.step,
+            'probabilities': probabilities.tolist(),
+            'input': np.round(prepared.inputs[which].reshape(28, 28), 6).tolist(),
+            'conv1': [png_base64(figures.from_zero(conv1[:, :, k]))
+                      for k in range(conv1.shape[-1])],
+            'layers': {n: maps(a) for n, a in out.items()},
+            'fc1_sources': self.sources(net, pooled),
         }
-    return classify
+        if number:
+            answer.update(number=''.join(str(p.argmax()) for p in every), chosen=which, digits=[
+                {'digit': int(p.argmax()), 'probabilities': p.tolist(), 'box': list(map(int, box))}
+                for p, box in zip(every, prepared.boxes)])
+        return answer
+
+    def close(self):
+        for net in self.opened.values():
+            if net is not self.net:
+                net.close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """GET / is the page; POST /classify a drawing; anything else a 4xx."""
+    """GET / is the page; POST /classify a drawing; GET /steps, /weights; else a 4xx."""
 
     server_version = 'deep-mnist-drawing-page'
     timeout = READ_TIMEOUT
-    routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',)}
+    routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',),
+              '/steps': ('GET',), '/weights': ('GET',)}
 
     def route(self):
         """The path of an allowed request; RequestError (404, 405) otherwise."""
@@ -109,21 +187,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return path
 
     def do_GET(self):
-        self.answer(self.page)
+        self.answer()
 
-    def do_HEAD(self):
-        self.answer(self.page, head=True)
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
 
-    def do_POST(self):
-        self.answer(self.drawing)
+    def whole(self, name, default=None, status=400, why='%s=%r: a whole number'):
+        """The query's whole number ``name``, or ``default``; RequestError if not one."""
+        values = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get(name)
+        try:
+            return int(values[-1]) if values else default
+        except ValueError:
+            raise RequestError(status, why % (name, values[-1][:40])) from None
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST   # all refused by route()
+    def step(self):
+        return self.whole('step', None, 404, 'no snapshot of %s %r: a step is a whole number')
 
-    def answer(self, respond, head=False):
-        """Send respond()'s (status, content type, body); a RequestError as JSON."""
+    def answer(self):
+        """Send the route's (status, content type, body); a RequestError as JSON."""
         headers = {}
         try:
-            self.route()
+            respond = {'/classify': self.drawing, '/steps': self.steps,
+                       '/weights': self.weights}.get(self.route(), self.page)
             status, kind, body = respond()
         except RequestError as e:
             status, kind, body = e.status, 'application/json', self.error_body(e.reason)
@@ -142,7 +226,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if not head:
+        if self.command != 'HEAD':
             self.wfile.write(body)
 
     @staticmethod
@@ -152,10 +236,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def page(self):
         return 200, 'text/html; charset=utf-8', self.server.page
 
+    @staticmethod
+    def json(value):
+        return 200, 'application/json', json.dumps(value, separators=(',', ':')).encode()
+
     def drawing(self):
-        body = self.read_body()
-        result = self.server.classify(body)
-        return 200, 'application/json', json.dumps(result, separators=(',', ':')).encode()
+        body = self.read_body()      # first: a refused step leaves nothing unread
+        return self.json(self.server.reader.classify(
+            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0)))
+
+    def steps(self):
+        reader = self.server.reader
+        return self.json({'steps': reader.steps, 'step': reader.net.step})
+
+    def weights(self):
+        return self.json(self.server.reader.weights(self.step()))
 
     def read_body(self):
         """The request's body, its length checked from the header before reading."""
@@ -202,16 +297,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class DrawingServer(http.server.ThreadingHTTPServer):
-    """The page's server: ``classify`` answers drawings, ``say`` reports a bug in a line."""
+    """The page's server: ``reader`` (a Reader) answers it, ``say`` reports a bug in a line."""
 
     daemon_threads = True
     request_queue_size = 64   # connections waiting to be accepted (the default, 5, drops some)
 
-    def __init__(self, address, classify, say=None):
+    def __init__(self, address, reader, say=None):
         host = address[0]
         if ':' in host:
             self.address_family = socket.AF_INET6
-        self.classify = classify
+        self.reader = reader
         self.page = PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)
@@ -241,16 +336,13 @@ def add_serve_flags(parser):
                             'only; 0.0.0.0 lets other computers in)')
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def serve_main(args, net):
     """Serve the drawing page with ``net`` (a restored checkpoint) on ``args.host`` and
     ``args.port`` until Ctrl-C or SIGTERM; the exit code: 0 when stopped so (the way to
     stop it), 1 when it cannot listen (the port in use, a host it cannot bind)."""
+    reader = Reader(net)
     try:
-        server = DrawingServer((args.host, args.port), classifier(net))
+        server = DrawingServer((args.host, args.port), reader)
     except OSError as e:
         where = '%s port %d' % (args.host, args.port)
         if e.errno == errno.EADDRINUSE:
@@ -264,11 +356,12 @@ def serve_main(args, net):
         if not early:
             print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
             # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
-            with signals.stop_signals_to(_interrupt):
+            with signals.stop_signals_to(signal.default_int_handler):
                 server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        reader.close()
     print('stopped serving %s' % server.url, file=sys.stderr)
     return 0

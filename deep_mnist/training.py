@@ -1,15 +1,9 @@
 """The machinery around deep_cnn.py's training loop: everything a run does that is not
-the tutorial.
-
-``run()`` takes a run from the command line's config to its exit code: it owns the
-checkpoint directory (lock, ``--fresh``, the resume policy), loads MNIST, builds the
-graph with deep_cnn's builder, restores or initialises, and hands a ``Run`` to
-deep_cnn's loop. The loop calls out to the ``Run`` for what surrounds the tutorial's
-lines: the learning-rate schedule, TensorBoard, write-up 004's epoch losses, progress,
-checkpoints, run.json, stop signals and the test pass.
-
-Exit codes: 0 done, 1 an error (one line on stderr), 128 + the signal's number when
-SIGINT (130) or SIGTERM (143) stopped the run.
+the tutorial. ``run()`` owns the checkpoint directory (lock, ``--fresh``, resuming),
+loads MNIST, builds, restores or initialises, and hands a ``Run`` to deep_cnn's loop,
+which calls out to it for the schedule, TensorBoard, 004's epoch losses, progress,
+checkpoints, snapshots, run.json, stop signals and the test pass. Exit codes: 0 done,
+1 an error (one line), 128 + the signal's number (SIGINT 130, SIGTERM 143).
 """
 
 import os
@@ -36,19 +30,18 @@ def say(message):
 # --- the checkpoint directory: --fresh and the resume policy ---------------------------
 
 def clear_run(config):
-    """--fresh: remove this run's checkpoints, run.json and event files (nothing else)."""
+    """--fresh: remove this run's checkpoints, snapshots, run.json and event files."""
     directory = config.checkpoint_dir
     rundir.remove_matching([os.path.join(directory, p) for p in (
         'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
-        os.path.join(checkpoints.DAMAGED_DIR, '*'))] + [
+        os.path.join(checkpoints.DAMAGED_DIR, '*'),
+        os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))] + [
         os.path.join(config.log_dir, d, 'events.out.tfevents.*') for d in ('train', 'test')])
 
 
 def check_resume(config):
-    """(Config, record) of the run.json of config's checkpoint directory (None and {} if
-    none), read once for the whole run. Checkpoints of
-    another recipe are refused (RunError); a flag that differs from the run so far is
-    applied and said, with a note where it changes the training from here on."""
+    """(Config, record) of the directory's run.json (None, {}), read once. Another
+    recipe's checkpoints are refused (RunError); a changed flag is applied and said."""
     directory = config.checkpoint_dir
     found = checkpoints.checkpoints(directory)
     if not found and config.steps == 0:
@@ -89,8 +82,7 @@ def check_resume(config):
 
 
 def load_data(config, mnist=None):
-    """MNIST for the run (``mnist`` if given), its batches in the seed's order where
-    there is one."""
+    """MNIST for the run (``mnist`` if given), batches in the seed's order if seeded."""
     if mnist is None:
         mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
     if config.seed is not None:
@@ -106,8 +98,11 @@ class Run:
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
         self.stop, self.evaluate = stop, evaluate
+        with model.graph.as_default():   # snapshots: the weights alone
+            weights = tfstart.import_tf().train.Saver(
+                var_list=list(model.net.variables.values()), save_relative_paths=True)
         self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
-                                                   config.keep_every, say)
+                                                   config.keep_every, say, weights)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
         epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
@@ -119,6 +114,7 @@ class Run:
         c = self.config
         # run.json from the start: a fault before the first checkpoint leaves a true one.
         self.write_record(self.start, 'running', checkpoints.latest_checkpoint(c.checkpoint_dir))
+        self.checkpoints.snapshot(self.sess, self.start, c.steps)
         self.writers = summaries.Writers(c.log_dir if c.summary_every else None,
                                          self.sess.graph if self.start == 0 else None)
         self.progress = progress.Progress(self.start, c.steps).__enter__()
@@ -131,14 +127,14 @@ class Run:
         self.writers.__exit__(*exc)
 
     def replay_batches(self):
-        """Draw the batches a resumed run already trained on, so a seeded run that was
-        interrupted sees the same data as one that was not."""
+        """Draw the batches a resumed run trained on: an interrupted seeded run sees the
+        same data."""
         for _ in range(self.start):
             self.mnist.train.next_batch(self.config.batch_size)
 
     def look_at(self, step, batch):
-        """On a step line's or a summary's step: the batch's accuracy with dropout off
-        (one pass, which also writes TensorBoard's scalars); else None."""
+        """On a step line's or summary's step: the batch's accuracy, dropout off (one pass,
+        also TensorBoard's scalars); else None."""
         c, m = self.config, self.model
         log_now = c.log_every and step % c.log_every == 0
         summarise = c.summary_every and step % c.summary_every == 0
@@ -169,8 +165,7 @@ class Run:
         return feed
 
     def after_step(self, step, loss):
-        """Write-up 004's epoch line when ``step`` ends an epoch; progress; a checkpoint
-        every checkpoint_every steps."""
+        """004's epoch line, progress, a snapshot where due, a checkpoint where due."""
         epoch_loss = self.record.add_loss(step, loss)
         if epoch_loss is not None:
             epoch = step // self.record.steps_per_epoch - 1
@@ -181,11 +176,14 @@ class Run:
         every = self.config.checkpoint_every
         if every and step % every == 0:
             self.save(step, 'running')
+        elif step < self.config.steps:      # the last step's follows its checkpoint: test()
+            self.checkpoints.snapshot(self.sess, step, self.config.steps)
 
     def save(self, step, status, test_accuracy=None):
-        """Save step's checkpoint and write run.json; the checkpoint's prefix."""
+        """Save step's checkpoint, write run.json, keep a snapshot if due; the prefix."""
         path = self.checkpoints.save(self.sess, step)
         self.write_record(step, status, path, test_accuracy)
+        self.checkpoints.snapshot(self.sess, step, self.config.steps)   # after: it matters less
         return path
 
     def write_record(self, step, status, path, test_accuracy=None):
@@ -197,8 +195,8 @@ class Run:
                 os.path.basename(path) if path else 'none')) from None
 
     def test(self, step):
-        """Save the finished run, then test it on all 10000 digits: the test accuracy, or
-        None if a stop signal came first (the checkpoint is saved either way)."""
+        """Save, then test on all 10000 digits: the accuracy, or None if a stop signal came
+        first (saved either way)."""
         path = self.save(step, 'running')     # 'finished' once the accuracy is known
         self.record.t1 = time.monotonic()
         if self.stop:
@@ -235,8 +233,8 @@ class Run:
         return 1
 
     def evaluate_only(self):
-        """A rerun with nothing left to train: test the checkpoint, and record the result
-        where run.json lacks it (a run stopped during its test pass); the exit code."""
+        """Nothing left to train: test the checkpoint, record it where run.json lacks it
+        (a run stopped in its test pass); the exit code."""
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
         result = self.evaluate(self.sess, self.model, self.mnist.test.images,
@@ -252,12 +250,12 @@ class Run:
 # --- from the command line's config to the exit code -------------------------------
 
 def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
-    """Own the checkpoint directory, load the data (unless ``mnist`` is given), build with
-    ``build_model``, restore or initialise, and train with ``loop(sess, model, mnist,
-    config, run)``; the exit code."""
+    """Own the directory, load (unless ``mnist``), build with ``build_model``, restore or
+    initialise, train with ``loop(sess, model, mnist, config, run)``; the exit code."""
     try:
         with rundir.locked(config.checkpoint_dir):
-            rundir.remove_partial_files(config.checkpoint_dir)
+            for directory in (config.checkpoint_dir, checkpoints.snapshot_dir(config.checkpoint_dir)):
+                rundir.remove_partial_files(directory)
             if fresh:
                 clear_run(config)
             # The run's first line, once the directory is its own (a refused run says

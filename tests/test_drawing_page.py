@@ -19,6 +19,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -96,7 +98,8 @@ def fast_checkpoint(fast_classifier, data_dir):
 
 @pytest.fixture(scope='module')
 def net(fast_checkpoint):
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=str(fast_checkpoint)) as net:
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=str(fast_checkpoint),
+                                     precision='fp32') as net:
         yield net
 
 
@@ -105,7 +108,7 @@ def server(net):
     """The drawing page's server on a free port of 127.0.0.1, in a thread; the bug lines
     it says are kept in ``server.said``."""
     said = []
-    server = drawing_page.DrawingServer(('127.0.0.1', 0), drawing_page.classifier(net),
+    server = drawing_page.DrawingServer(('127.0.0.1', 0), drawing_page.Reader(net),
                                         say=said.append)
     server.said = said
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -187,8 +190,10 @@ def shown(browser):
             percents: [...document.querySelectorAll('#bars .pct')].map(p => p.textContent),
             status: document.getElementById('status').textContent,
             input: grey,
-            conv1: [...document.querySelectorAll('#conv1 img')]
-                .map(img => [img.complete, img.naturalWidth, img.naturalHeight]),
+            layers: Object.fromEntries(['h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1'].map(
+                name => [name, [...document.querySelectorAll('#' + name + ' canvas')]
+                    .map(c => [c.width, c.height])])),
+            step: document.body.dataset.step,
         };""")
 
 
@@ -219,7 +224,9 @@ def assert_answer(seen, digit):
     rows, cols = np.indices(grey.shape)
     centre = (rows * grey).sum() / grey.sum(), (cols * grey).sum() / grey.sum()
     assert centre == pytest.approx((14, 14), abs=1)
-    assert seen['conv1'] == [[True, 28, 28]] * 32
+    assert seen['layers'] == {'h_conv1': [[28, 28]] * 32, 'h_pool1': [[14, 14]] * 32,
+                              'h_conv2': [[14, 14]] * 64, 'h_pool2': [[7, 7]] * 64,
+                              'h_fc1': [[32, 32]]}
 
 
 # --- the tests -----------------------------------------------------------------------
@@ -230,7 +237,7 @@ def test_a_vertical_bar_is_read_as_one(browser, server):
     draw(browser, pad, [[(140, 50), (140, 140), (140, 230)]])
     seen = shown(browser)
     assert_answer(seen, 1)
-    assert re.match(r'Read in \d+ ms\. ', seen['status']), seen['status']
+    assert re.match(r'Step 300: read in \d+ ms\. ', seen['status']), seen['status']
     # A bar fitted into 20x20 keeping its aspect: 20 rows tall, a few columns wide.
     grey = np.array(seen['input']).reshape(28, 28)
     rows, cols = np.nonzero(grey > 128)
@@ -257,7 +264,7 @@ def test_clear_empties_the_pad_and_the_answer(browser, server):
     assert seen['digit'] == '?'
     assert seen['probabilities'] == [None] * 10
     assert not any(seen['input'])
-    assert seen['conv1'] == []
+    assert seen['layers'] == {name: [] for name in drawing_page.LAYERS}
     ink = browser.execute_script("""
         const pad = document.getElementById('pad');
         const data = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
@@ -355,12 +362,17 @@ def test_a_request_without_a_length_gets_411(server):
 
 # --- classify.py --serve ------------------------------------------------------------
 
-@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
-def test_classify_serve_answers_and_stops_on_ctrl_c_with_one_line(fast_checkpoint):
-    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
-                             '--port', '0', '--checkpoint_dir', str(fast_checkpoint)],
+def serving(checkpoint_dir):
+    """``classify.py --serve`` on any free port, as a learner starts it."""
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / 'classify.py'), '--serve',
+                             '--port', '0', '--checkpoint_dir', str(checkpoint_dir)],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
+def test_classify_serve_answers_and_stops_on_ctrl_c_with_one_line(fast_checkpoint):
+    proc = serving(fast_checkpoint)
     try:
         first = proc.stdout.readline()      # after the checkpoint is restored
         url = re.fullmatch(r'serving on (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)\n', first)
@@ -393,10 +405,11 @@ def test_classify_serve_on_a_port_in_use_says_so_in_one_line(fast_checkpoint):
 
 
 def test_a_bug_in_classify_is_a_500_and_one_line_and_the_server_goes_on():
-    def broken(image_bytes):
-        raise ValueError('a bug')
+    class Broken:
+        def classify(self, *request):
+            raise ValueError('a bug')
     said = []
-    server = drawing_page.DrawingServer(('127.0.0.1', 0), broken, say=said.append)
+    server = drawing_page.DrawingServer(('127.0.0.1', 0), Broken(), say=said.append)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -425,3 +438,224 @@ def test_many_drawings_at_once_are_all_answered(server):
         for connection in connections:
             connection.close()
     assert [r[:13] for r in replies] == [b'HTTP/1.0 200 '] * 32
+
+
+# --- every layer, how a map was made, every snapshot ----------------------------------
+
+def wait_for(browser, condition):
+    """Wait until the JavaScript expression ``condition`` is true on the page."""
+    deadline = time.monotonic() + WAIT
+    while not browser.execute_script('return ' + condition):
+        assert time.monotonic() < deadline, 'the page never got to: %s' % condition
+        time.sleep(0.02)
+
+
+def click_darkest_pixel(browser, layer, k):
+    """Click map k of ``layer`` at its strongest pixel; that (row, column)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    canvas = browser.find_elements('css selector', '#%s canvas' % layer)[k]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    r, c, size = browser.execute_script("""
+        const canvas = arguments[0], data = canvas.getContext('2d')
+            .getImageData(0, 0, canvas.width, canvas.height).data;
+        let best = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] < data[best]) best = i;
+        return [Math.floor(best / 4 / canvas.width), (best / 4) % canvas.width, canvas.width];""",
+                                        canvas)
+    cell = (canvas.size['width'] - 2) / size           # inside its 1-pixel border
+    ActionChains(browser).move_to_element_with_offset(    # from the centre, in CSS pixels
+        canvas, round(1 + (c + 0.5) * cell - canvas.size['width'] / 2),
+        round(1 + (r + 0.5) * cell - canvas.size['height'] / 2)).click().perform()
+    return r, c
+
+
+def explained(browser):
+    wait_for(browser, "document.getElementById('held') !== null")
+    return browser.execute_script("return {...document.getElementById('explain').dataset};")
+
+
+def move_slider(browser, key):
+    pad = browser.find_element('id', 'pad')
+    sent = int(pad.get_attribute('data-sent'))
+    browser.find_element('id', 'step').send_keys(key)
+    wait_for(browser, "document.body.dataset.answered === '%d'" % (sent + 1))
+
+
+def test_every_layer_a_conv1_sum_and_the_step_slider_in_the_browser(browser, server, data_dir,
+                                                                    tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    test = mnist_data.read_data_sets(data_dir).test
+    pad = open_page(browser, server)
+    wait_for(browser, "document.body.dataset.steps === '0,100,300'")
+    draw(browser, pad, ink_runs(test.images[0]))
+    seen = shown(browser)
+    assert_answer(seen, 7)
+    assert seen['step'] == '300'
+    browser.save_screenshot(str(tmp_path / '1-drawn.png'))
+    # A conv1 map, clicked at its strongest pixel: filter, window, products, sum, ReLU.
+    row, col = click_darkest_pixel(browser, 'h_conv1', 5)
+    shown_sum = explained(browser)
+    assert (int(shown_sum['row']), int(shown_sum['col'])) == (row, col)
+    assert float(shown_sum['value']) > 0
+    assert float(shown_sum['sum']) == pytest.approx(float(shown_sum['value']), abs=1e-4)
+    assert 'the same' in browser.find_element('id', 'explain').text
+    browser.save_screenshot(str(tmp_path / '2-conv1-explained.png'))
+    # Step 0: the untrained network reads the same drawing; the sum still holds.
+    move_slider(browser, Keys.HOME)
+    untrained = shown(browser)
+    assert untrained['step'] == '0'
+    assert untrained['probabilities'][7] < 0.5      # untrained: not yet a 7
+    again = explained(browser)
+    assert float(again['sum']) == pytest.approx(float(again['value']), abs=1e-4)
+    assert again['value'] != shown_sum['value']
+    browser.save_screenshot(str(tmp_path / '3-step-0.png'))
+    move_slider(browser, Keys.END)
+    back = shown(browser)
+    assert back['step'] == '300' and back['probabilities'] == seen['probabilities']
+    browser.save_screenshot(str(tmp_path / '4-back-to-300.png'))
+    # A conv2 map: its filter's 32 slices; an fc1 unit: the pooled maps feeding it most.
+    conv2 = browser.find_elements('css selector', '#h_conv2 canvas')[3]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", conv2)
+    conv2.click()
+    wait_for(browser, "document.querySelectorAll('#explain canvas').length === 32")
+    click_darkest_pixel(browser, 'h_fc1', 0)
+    wait_for(browser, "document.querySelectorAll('#explain canvas').length === 3")
+    assert 'the pooled maps that feed it most' in browser.find_element('id', 'explain').text
+    browser.save_screenshot(str(tmp_path / '5-fc1-unit.png'))
+
+
+def classified(server, query=''):
+    status, _, body = request(server, 'POST', '/classify' + query, bar_png())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_the_answer_has_every_layer_of_the_network_at_the_step_asked(server, net):
+    assert json.loads(request(server, 'GET', '/steps')[2]) == {'steps': [0, 100, 300],
+                                                               'step': 300}
+    prepared = handwriting.prepare(handwriting.load_image(io.BytesIO(bar_png())))
+    for step in (None, 0, 100):
+        answer = classified(server, '' if step is None else '?step=%d' % step)
+        assert answer['step'] == (300 if step is None else step)
+        seen = net.at_step(answer['step'])
+        try:
+            expected = seen.run(['probabilities'] + list(drawing_page.LAYERS), prepared.input[None])
+        finally:
+            if seen is not net:
+                seen.close()
+        np.testing.assert_allclose(answer['probabilities'], expected['probabilities'][0], atol=1e-5)
+        layers = answer['layers']
+        for name in drawing_page.LAYERS[:-1]:        # one map per channel
+            np.testing.assert_allclose(np.moveaxis(layers[name], 0, -1), expected[name][0],
+                                       atol=5.1e-5, err_msg=name)
+        np.testing.assert_allclose(np.ravel(layers['h_fc1']), expected['h_fc1'][0], atol=5.1e-5)
+        assert len(answer['fc1_sources']) == 1024
+        assert all(len(s) == drawing_page.SOURCES for s in answer['fc1_sources'])
+    weights = json.loads(request(server, 'GET', '/weights?step=0')[2])
+    np.testing.assert_array_equal(weights['W_conv1'], np.moveaxis(
+        net.at_step(0).run(['W_conv1'])['W_conv1'][:, :, 0, :], -1, 0))
+    assert np.shape(weights['W_conv2']) == (64, 32, 5, 5) and len(weights['b_conv1']) == 32
+
+
+@pytest.mark.parametrize('method, path, reason', [
+    ('POST', '/classify?step=5', 'no snapshot of step 5 (steps kept: 0, 100, 300)'),
+    ('POST', '/classify?step=abc', "no snapshot of step 'abc'"),
+    ('POST', '/classify?step=' + '9' * 5000, "no snapshot of step '9999"),
+    ('GET', '/weights?step=-1', 'no snapshot of step -1'),
+])
+def test_an_unknown_step_gets_404_in_one_line(server, method, path, reason):
+    status, _, body = request(server, method, path, bar_png() if method == 'POST' else None)
+    assert status == 404
+    error = json.loads(body)['error']
+    assert reason in error and '\n' not in error and len(error) < 200
+    assert classified(server)['digit'] == 1
+
+
+def test_a_damaged_snapshot_is_named_skipped_and_the_page_goes_on(fast_checkpoint, tmp_path):
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(fast_checkpoint, ckpt)
+    data = ckpt / 'snapshots/model.ckpt-100.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:1000])
+    said = []
+    with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=str(ckpt),
+                                     precision='fp32') as fresh:
+        reader = drawing_page.Reader(fresh, say=said.append)
+        try:
+            with pytest.raises(drawing_page.RequestError, match='snapshot of step 100 is damaged'):
+                reader.classify(bar_png(), step=100)
+            assert said == ['drawing page: skipped snapshot of step 100 is damaged (%s)'
+                            % said[0].split('damaged (', 1)[1][:-1]]
+            assert reader.steps == [0, 300]
+            assert reader.classify(bar_png(), step=0)['step'] == 0
+        finally:
+            reader.close()
+
+
+def rss_kb(pid):
+    with open('/proc/%d/status' % pid) as status:
+        return int(re.search(r'VmRSS:\s+(\d+)', status.read()).group(1))
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc')
+def test_memory_stays_flat_over_2000_requests(fast_checkpoint):
+    """classify.py --serve as a learner runs it: drawings at every step, and bad requests."""
+    proc = serving(fast_checkpoint)
+    try:
+        url = proc.stdout.readline().split()[2]
+        host, port = urllib.parse.urlsplit(url).netloc.split(':')
+        server = type('Server', (), {'server_address': (host, int(port))})
+        drawing = bar_png()
+        asks = [('POST', '/classify?step=%d' % s, drawing) for s in (0, 100, 300)] + [
+            ('POST', '/classify?step=7', drawing), ('POST', '/classify', b'not a png'),
+            ('GET', '/steps', None), ('GET', '/nowhere', None), ('GET', '/weights?step=0', None)]
+        sizes = []
+        for n in range(2000):
+            method, path, body = asks[n % len(asks)]
+            assert request(server, method, path, body)[0] < 500
+            if n in (399, 1999):
+                sizes.append(rss_kb(proc.pid))
+        assert sizes[1] - sizes[0] < 20 * 1024, sizes     # kB: flat after the warm-up
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=WAIT)
+
+
+# --- several digits in a row ---------------------------------------------------------
+
+def bars_png(xs):
+    """Vertical bars at ``xs``, drawn as the page draws: a number of ones."""
+    image = Image.new('RGB', (PAD, PAD), 'white')
+    for x in xs:
+        ImageDraw.Draw(image).line([(x, 80), (x, 200)], fill='black', width=PEN)
+    return png(image)
+
+
+def test_with_the_switch_the_drawing_is_read_as_a_number(server):
+    drawing = bars_png([70, 210])
+    status, _, body = request(server, 'POST', '/classify?number=1&digit=1', drawing)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer['number'] == '11' and answer['chosen'] == 1
+    assert [d['digit'] for d in answer['digits']] == [1, 1]
+    left, right = (d['box'] for d in answer['digits'])
+    assert left[2] < right[0]                         # left to right, apart
+    assert answer['probabilities'] == answer['digits'][1]['probabilities']
+    prepared = handwriting.prepare_number(handwriting.load_image(io.BytesIO(drawing)))
+    np.testing.assert_allclose(np.ravel(answer['input']), prepared.inputs[1], atol=1e-6)
+    status, _, body = request(server, 'POST', '/classify?number=1&digit=2', drawing)
+    assert status == 400 and json.loads(body)['error'] == 'no digit 2: the number has 2'
+    assert 'number' not in classified(server)         # the switch off: one digit, as before
+
+
+def test_the_several_digits_switch_on_the_page(browser, server, tmp_path):
+    pad = open_page(browser, server)
+    browser.find_element('id', 'several').click()
+    draw(browser, pad, [[(70, 80), (70, 200)], [(210, 80), (210, 200)]])
+    assert browser.execute_script('return document.body.dataset.number') == '11'
+    buttons = browser.find_elements('css selector', '#number button')
+    assert [b.text for b in buttons] == ['1', '1']
+    sent = int(pad.get_attribute('data-sent'))
+    buttons[1].click()                                 # the second digit's layers
+    wait_for(browser, "document.body.dataset.answered === '%d'" % (sent + 1))
+    assert 'chosen' in browser.find_elements('css selector', '#number button')[1].get_attribute('class')
+    browser.save_screenshot(str(tmp_path / 'several-digits.png'))

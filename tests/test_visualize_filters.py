@@ -610,7 +610,8 @@ def test_a_fast_checkpoint_is_read_as_fast_and_guessed_without_run_json(fast_run
                             tmp_path / 'a', '--samples', 1, '--misclassified', 0)
     assert with_record.returncode == 0, with_record.stderr
     assert 'recipe fast' in with_record.stderr and 'guessed' not in with_record.stderr
-    assert (tmp_path / 'a' / 'learning_curve.png').exists()   # from run.json's log_dir
+    # from run.json's log_dir
+    assert_figure(tmp_path / 'a' / 'learning_curve.png', curves.CURVE_SIZE)
 
     (tmp_path / 'ckpt' / 'run.json').unlink()
     guessed = visualize('--checkpoint_dir', tmp_path / 'ckpt', '--output_dir',
@@ -652,7 +653,7 @@ def test_a_malformed_run_json_field_is_one_warning_and_treated_as_absent(case, s
     # The rest of run.json still counts: its recipe, not a guess; the curve is drawn
     # (for a bad history, from the event files of the log_dir that run.json names).
     assert 'recipe single_conv' in proc.stderr and 'guessed' not in proc.stderr
-    assert (tmp_path / 'figures' / 'learning_curve.png').exists()
+    assert_figure(tmp_path / 'figures' / 'learning_curve.png', curves.CURVE_SIZE)
 
 
 # --- a run that is still saving checkpoints -------------------------------------------
@@ -670,7 +671,8 @@ def test_a_checkpoint_pruned_while_it_is_chosen_gives_way_to_the_newest_left(
     def read_after_a_prune(prefix):
         if not pruned:
             pruned.append(prefix)
-            checkpoints.remove_checkpoint(prefix)
+            for path in checkpoints.checkpoint_files(prefix):
+                os.remove(path)
         return read(prefix)
     monkeypatch.setattr(checkpoints, 'read_checkpoint', read_after_a_prune)
     _, seen = in_process('--checkpoint_dir', ckpt, '--samples', 1, '--misclassified', 0)
@@ -779,3 +781,46 @@ def test_bad_flags_exit_2_with_one_line(args):
     proc = run_script('visualize_filters.py', '--data_dir', DATA_DIR, *args, timeout=TIMEOUT)
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and 'error: ' in proc.stderr
+
+
+# --- --over_training: the filters and a digit at each snapshot ------------------------
+
+def over_training_size(rows, header):
+    width = (2 * figures.MARGIN + curves.STEP_W + 32 * (curves.TILE + curves.TILE_GAP) + 16
+             + curves.BARS_W)
+    return width, header + curves.ROW_H * rows + 22
+
+
+@pytest.mark.long
+def test_over_training_draws_each_snapshot_and_an_animation(expert_run, tmp_path):
+    from PIL import Image
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(expert_run[0] / 'ckpt', ckpt)
+    whole = visualize('--checkpoint_dir', ckpt, '--over_training', '--output_dir', tmp_path / 'a')
+    assert whole.returncode == 0, whole.stderr
+    png, gif = tmp_path / 'a' / 'filters_over_training.png', tmp_path / 'a' / 'filters_over_training.gif'
+    assert whole.stdout.splitlines() == ['wrote %s' % png, 'wrote %s' % gif]
+    image = gray(png)
+    header = image.shape[0] - curves.ROW_H * 3 - 22
+    assert_figure(png, over_training_size(3, header))
+    # Each row's filters drawn: the strip right of the step label is not blank.
+    x0 = figures.MARGIN + curves.STEP_W
+    for row in range(3):
+        y = header + row * curves.ROW_H
+        assert image[y:y + curves.TILE, x0:x0 + 32 * curves.TILE].std() > 0.1, row
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 3
+        assert animation.size[0] == over_training_size(1, 0)[0]
+    # A damaged snapshot is named and skipped; the rest are drawn.
+    data = ckpt / 'snapshots' / 'model.ckpt-100.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:5000])
+    skipped = visualize('--checkpoint_dir', ckpt, '--over_training', '--output_dir', tmp_path / 'b')
+    assert skipped.returncode == 0, skipped.stderr
+    assert 'visualize_filters: skipped snapshot of step 100 is damaged (' in skipped.stderr
+    with Image.open(tmp_path / 'b' / 'filters_over_training.gif') as animation:
+        assert animation.n_frames == 2
+    # A run from before snapshots: its one checkpoint.
+    shutil.rmtree(ckpt / 'snapshots')
+    old = visualize('--checkpoint_dir', ckpt, '--over_training', '--output_dir', tmp_path / 'c')
+    assert old.returncode == 0, old.stderr
+    assert_figure(tmp_path / 'c' / 'filters_over_training.png', over_training_size(1, header))
