@@ -249,8 +249,9 @@ def as_root(*command):
 @pytest.fixture
 def small_tmpfs(tmp_path, request):
     """An 80 MiB tmpfs: room for one expert checkpoint of ~39 MB and its run's snapshots
-    (13 MB each), not for two checkpoints. Where this user may not mount one, the whole test runs in a child pytest as root of a user namespace
-    (unshare -rm), which may; then this yields None and the test has passed there."""
+    (13 MB each), not for two checkpoints. Where this user may not mount one, the whole
+    test runs in a child pytest as root of a user namespace (unshare -rm), which may; then
+    this yields None and the test has passed there."""
     mount = tmp_path / 'tmpfs'
     mount.mkdir()
     options = 'size=80m,uid=%d,gid=%d' % (os.getuid(), os.getgid())
