@@ -78,7 +78,9 @@ def prepare(image_bytes, number=False):
     except handwriting.HandwritingError as e:
         raise RequestError(415, str(e)) from None
     try:
-        return (handwriting.prepare_number if number else handwriting.prepare)(image)
+        # The canvas is paper alone: no sheet to find, and a big digit may touch its edges.
+        read = handwriting.prepare_number if number else handwriting.prepare
+        return read(image, all_paper=True)
     except handwriting.HandwritingError as e:
         raise RequestError(422, str(e)) from None
 

@@ -281,12 +281,14 @@ def centre_in_frame(fitted):
 
 # --- the preparation ---------------------------------------------------------------------------
 
-def on_paper(image):
+def on_paper(image, all_paper=False):
     """(the steps up to 'ruled lines removed', the sheet's corners as Prepared.sheet, the
     3x3 matrix from the sheet's pixels to the image's, the image's size) of a PIL image
-    or 2-D array. Raises HandwritingError: no ink, or no paper to find."""
+    or 2-D array. ``all_paper``: the image is known to be paper alone (the drawing page's
+    canvas), so no sheet is looked for, and ink may touch every edge. Raises
+    HandwritingError: no ink, or no paper to find."""
     grey = grey_levels(image)
-    corners = find_sheet(grey)
+    corners = None if all_paper else find_sheet(grey)
     if corners is None and np.percentile(grey, 99) < DARK:
         raise HandwritingError('too dark to find a sheet of paper')
     sheet, to_grey = (grey, np.eye(3)) if corners is None else straighten(grey, corners)
@@ -294,7 +296,8 @@ def on_paper(image):
     steps.append(('paper flattened', flatten_paper(steps[-1][1])))
     steps.append(('ruled lines removed', remove_ruled_lines(steps[-1][1])))
     ink = steps[-1][1] > 0.5
-    if corners is None and sum(map(np.any, (ink[0], ink[-1], ink[:, 0], ink[:, -1]))) >= 3:
+    if corners is None and not all_paper and sum(
+            map(np.any, (ink[0], ink[-1], ink[:, 0], ink[:, -1]))) >= 3:
         raise HandwritingError('no sheet of paper found (the table alone?)')
     size = image.size if isinstance(image, Image.Image) else np.shape(image)[::-1]
     to_image = np.diag([size[0] / grey.shape[1], size[1] / grey.shape[0], 1]) @ to_grey
@@ -310,10 +313,10 @@ def mnist_steps(soft):
             ('centred in 28x28', centre_in_frame(fitted))]
 
 
-def prepare(image):
+def prepare(image, all_paper=False):
     """A PIL image or 2-D array of grey levels (see grey_levels) prepared like MNIST: a
-    Prepared. Raises HandwritingError."""
-    steps, corners, _, _ = on_paper(image)
+    Prepared (``all_paper`` as on_paper takes it). Raises HandwritingError."""
+    steps, corners, _, _ = on_paper(image, all_paper)
     steps += mnist_steps(steps[-1][1])
     return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
 
@@ -360,11 +363,11 @@ def digit_parts(soft):
     return labels, digits
 
 
-def prepare_number(image):
+def prepare_number(image, all_paper=False):
     """The digits of a number written in a row, each prepared like MNIST: a Number. The
-    ``image`` as prepare takes. Raises HandwritingError (no ink, more than MAX_DIGITS
-    digits, ink that forms no row)."""
-    steps, corners, to_image, size = on_paper(image)
+    ``image`` and ``all_paper`` as prepare takes them. Raises HandwritingError (no ink,
+    more than MAX_DIGITS digits, ink that forms no row)."""
+    steps, corners, to_image, size = on_paper(image, all_paper)
     soft = steps[-1][1]
     labels, digits = digit_parts(soft)
     inputs, boxes = [], []

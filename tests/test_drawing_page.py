@@ -530,6 +530,18 @@ def classified(server, query=''):
     return json.loads(body)
 
 
+def test_a_digit_drawn_to_three_edges_of_the_pad_is_read(server):
+    # Read as a photo, its strokes look like a sheet's edges; the pad is paper alone.
+    image = Image.new('RGB', (PAD, PAD), 'white')
+    ImageDraw.Draw(image).line([(0, 8), (PAD - 8, 8), (120, PAD)], fill='black', width=PEN)
+    with pytest.raises(handwriting.HandwritingError):
+        handwriting.prepare(image)
+    status, _, body = request(server, 'POST', '/classify', png(image))
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer['digit'] in range(10) and np.asarray(answer['input']).max() > 0.9
+
+
 def test_the_answer_has_every_layer_of_the_network_at_the_step_asked(server, net):
     assert json.loads(request(server, 'GET', '/steps')[2]) == {'steps': [0, 100, 300],
                                                                'step': 300}
