@@ -32,6 +32,12 @@ IMAGES = [
     ('learning_curve.png', FILTERS, 'learning_curve.png'),
     ('explain.png', 'classify.py --checkpoint_dir {run} --explain {out} '
      'examples/1_pencil_in_shadow.jpg', '1_pencil_in_shadow.png'),
+    ('explain_table.png', 'classify.py --checkpoint_dir {run} --explain {out} '
+     'examples/8_sheet_on_a_table.jpg', '8_sheet_on_a_table.png'),
+    ('number.png', 'classify.py --checkpoint_dir {run} --number --explain {out} '
+     'examples/numbers/1975.jpg', '1975.png'),
+    ('filters_over_training.png', 'visualize_filters.py --checkpoint_dir {run} '
+     '--over_training --output_dir {out}', 'filters_over_training.png'),
     ('drawing_page.png', 'drawing_page', 'drawing_page.png'),
 ]
 # Logged more often than fast's own 500 steps, so the learning curve has points to draw.
@@ -75,7 +81,7 @@ def screenshot_drawing_page(checkpoint_dir, out):
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which('chromium')
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
-                 '--window-size=1100,860', '--user-data-dir=%s' % (out / 'profile')):
+                 '--window-size=1100,2000', '--user-data-dir=%s' % (out / 'profile')):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=options)
     try:
