@@ -95,6 +95,8 @@ def open_upright(source, mode='L'):
         try:
             image.draft(mode, (2 * WORK_SIDE, 2 * WORK_SIDE))
             image.load()
+            # what draft shrank by, so that boxes are given in the photo's own pixels
+            image.info['decoded_scale'] = width / image.size[0]
             return ImageOps.exif_transpose(image)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise HandwritingError('cannot decode the image (%s)' % e) from None
@@ -299,7 +301,8 @@ def on_paper(image, all_paper=False):
     if corners is None and not all_paper and sum(
             map(np.any, (ink[0], ink[-1], ink[:, 0], ink[:, -1]))) >= 3:
         raise HandwritingError('no sheet of paper found (the table alone?)')
-    size = image.size if isinstance(image, Image.Image) else np.shape(image)[::-1]
+    size = (tuple(round(side * image.info.get('decoded_scale', 1)) for side in image.size)
+            if isinstance(image, Image.Image) else np.shape(image)[::-1])
     to_image = np.diag([size[0] / grey.shape[1], size[1] / grey.shape[0], 1]) @ to_grey
     fractions = None if corners is None else corners / (grey.shape[1], grey.shape[0])
     return steps, fractions, to_image, tuple(size)
@@ -334,7 +337,8 @@ def digit_parts(soft):
     ink = soft > 0.5
     if not ink.any():
         raise HandwritingError('no ink found (blank paper?)')
-    grown, _ = components(ndimage.binary_dilation(ink, iterations=round(stroke_width(ink) / 2)))
+    grown, _ = components(ndimage.binary_dilation(
+        ink, iterations=max(1, round(stroke_width(ink) / 2))))   # 0 would grow without end
     labels = np.where(ink, grown, 0)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0

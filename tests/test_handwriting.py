@@ -439,6 +439,20 @@ def test_a_number_is_its_digits_left_to_right():
                                atol=0.05)
 
 
+def test_a_large_jpegs_boxes_are_in_its_own_pixels(tmp_path):
+    # A JPEG is decoded at a fraction of its size (draft); its boxes are still the photo's.
+    grey = rings_in_a_row(3)
+    small = hw.prepare_number(grey).boxes
+    path = tmp_path / 'big.jpg'
+    big = Image.fromarray(np.uint8(grey * 255)).resize((grey.shape[1] * 24, grey.shape[0] * 24))
+    big.save(path, quality=95)
+    image = hw.load_image(str(path))
+    assert image.size[0] < big.size[0]                  # decoded smaller
+    number = hw.prepare_number(image)
+    assert number.size == big.size
+    np.testing.assert_allclose(np.array(number.boxes) / 24, small, atol=4)   # 1/2 if not
+
+
 def test_a_detached_bar_and_a_broken_stroke_stay_in_their_digit():
     grey = rings_in_a_row(2)
     grey[8:14, 5:40] = 0.1              # a 5's bar above the first ring, apart from it
