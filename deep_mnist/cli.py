@@ -37,12 +37,12 @@ seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**3
 
 def reported(prog, work, errors):
     """``work()``'s exit code; one of ``errors`` (failures a user can mend) ends it as one
-    'error: ...' line and 1, Ctrl-C as '``prog``: interrupted' and 130."""
+    'error: ...' line and 1, Ctrl-C as '``prog``: interrupted' and 130 (SIGTERM 143)."""
     try:
         return work()
     except errors as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print('%s: interrupted' % prog, file=sys.stderr)
-        return 130
+        return 128 + getattr(e, 'signum', 2)    # 2: SIGINT

@@ -13,6 +13,19 @@ import sys
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal turned into an exception: its exit code is 128 + ``signum``."""
+
+    def __init__(self, signum=signal.SIGINT):
+        super().__init__()
+        self.signum = signum
+
+
+def interrupt(signum, frame):
+    """A handler for stop_signals_to that ends the work at once."""
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def stop_signals_to(handler):
     """In the block, SIGINT and SIGTERM go to ``handler``, even where a shell left SIGINT

@@ -256,13 +256,14 @@ def test_bad_inputs_get_a_line_each_and_the_rest_are_classified(fast_checkpoint,
     assert int(LINE.match(answer)['digit']) == labels[good.name]
 
 
-def test_ctrl_c_ends_it_at_once(fast_checkpoint, photo_dir, tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['ctrl-c', 'sigterm'])
+def test_ctrl_c_or_sigterm_ends_it_at_once(fast_checkpoint, photo_dir, tmp_path, signum):
     directory, _ = photo_dir
     proc = start_script_until('classify.py', '--checkpoint_dir', fast_checkpoint, '--explain',
                               tmp_path, directory, line=str(directory))
-    proc.send_signal(signal.SIGINT)     # while the first batch's figures are drawn
+    proc.send_signal(signum)            # while the first batch's figures are drawn
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + signum
     assert err.splitlines()[-1] == 'classify: interrupted' and 'Traceback' not in err
 
 
