@@ -185,7 +185,7 @@ class Checkpoints:
             rundir.remove_partial_files(directory)
             kept = latest_checkpoint(self.dir)
             raise rundir.RunError('cannot save %s in %s: %s; %s' % (
-                what, directory, tfstart.tf_message(e), 'the newest one there, %s, is '
+                what, directory, tfstart.tf_message(e), 'the newest checkpoint, %s, is '
                 'intact' % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
 
     def prune(self):

@@ -364,6 +364,9 @@ class Runner:
         except KeyboardInterrupt:
             self.stop_all()
             return 128 + (caught[-1] if caught else signal.SIGINT)
+        except BaseException:   # a failed record: no child may outlive its report
+            self.stop_all()
+            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return 0
