@@ -58,7 +58,7 @@ def server_side(reader, body, steps, requests):
             if new:
                 drawing_page.prepare.cache_clear()
             start = time.perf_counter()
-            size = len(json.dumps(reader.classify(body, step=step), separators=(',', ':')))
+            size = len(json.dumps(reader.classify(body, step=step, pad=True), separators=(',', ':')))
             seconds.append(time.perf_counter() - start)
         times['%s at step %d' % ('new drawing' if new else 'slider move', step)] = dict(
             summary(seconds[2:]), json_kb=size // 1024)

@@ -1,8 +1,8 @@
 """``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
 
 The page (drawing_page.html, script and style inline) posts each drawing as a PNG to
-``POST /classify[?step=N][&number=1&digit=I]``; the server prepares it as a photo is
-(handwriting), runs one forward pass of the checkpoint or its snapshot of step N, and
+``POST /classify?pad=1[&step=N][&number=1&digit=I]``; the server prepares it as a photo is
+(handwriting; pad=1: the page's pad, paper alone, so no sheet is looked for), runs one forward pass of the checkpoint or its snapshot of step N, and
 answers JSON: digit, probabilities, step, input, conv1 (PNGs), layers (h_conv1 ...
 h_fc1, numbers), fc1_sources; with number=1 also number and digits. ``GET /steps`` and
 ``GET /weights?step=N`` serve the slider and the explanations; docs/classify.md has the
@@ -70,7 +70,7 @@ def maps(array):
 
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
-def prepare(image_bytes, number=False):
+def prepare(image_bytes, number=False, pad=False):
     """The drawing prepared as a photo is (a Number with ``number``); RequestError 415
     for what is no image, 422 for one without a digit."""
     try:
@@ -78,9 +78,9 @@ def prepare(image_bytes, number=False):
     except handwriting.HandwritingError as e:
         raise RequestError(415, str(e)) from None
     try:
-        # The canvas is paper alone: no sheet to find, and a big digit may touch its edges.
+        # The page's pad is paper alone: no sheet to find, and a big digit may touch its edges.
         read = handwriting.prepare_number if number else handwriting.prepare
-        return read(image, all_paper=True)
+        return read(image, all_paper=pad)
     except handwriting.HandwritingError as e:
         raise RequestError(422, str(e)) from None
 
@@ -133,12 +133,12 @@ class Reader:
         return [[[int(c), round(float(row[c]), 3)] for c in best]
                 for best, row in zip(top, share)]
 
-    def classify(self, image_bytes, step=None, number=False, which=0):
+    def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
         """The JSON above; with ``number``, the drawing read as digits in a row (and
         ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
         image it cannot read (415), in which it finds no digit (422), a step it has not
         (404), or a digit the number has not (400)."""
-        net, prepared = self.at(step), prepare(image_bytes, number)
+        net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
         names = [n for n in LAYERS if n in net.layers]
@@ -245,7 +245,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def drawing(self):
         body = self.read_body()      # first: a refused step leaves nothing unread
         return self.json(self.server.reader.classify(
-            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0)))
+            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0),
+            bool(self.whole('pad', 0))))
 
     def steps(self):
         reader = self.server.reader

@@ -536,10 +536,21 @@ def test_a_digit_drawn_to_three_edges_of_the_pad_is_read(server):
     ImageDraw.Draw(image).line([(0, 8), (PAD - 8, 8), (120, PAD)], fill='black', width=PEN)
     with pytest.raises(handwriting.HandwritingError):
         handwriting.prepare(image)
-    status, _, body = request(server, 'POST', '/classify', png(image))
+    status, _, body = request(server, 'POST', '/classify?pad=1', png(image))
     assert status == 200, body
     answer = json.loads(body)
     assert answer['digit'] in range(10) and np.asarray(answer['input']).max() > 0.9
+    assert request(server, 'POST', '/classify', png(image))[0] == 422   # sent as a photo
+
+
+def test_a_photo_sent_without_pad_has_its_sheet_found(server):
+    photo = (REPO_ROOT / 'examples' / '8_sheet_on_a_table.jpg').read_bytes()
+    status, _, body = request(server, 'POST', '/classify', photo)
+    assert status == 200, body
+    prepared = handwriting.prepare(handwriting.load_image(io.BytesIO(photo)))
+    assert prepared.sheet is not None
+    np.testing.assert_allclose(np.array(json.loads(body)['input']).ravel(), prepared.input,
+                               atol=5e-4)
 
 
 def test_the_answer_has_every_layer_of_the_network_at_the_step_asked(server, net):
