@@ -172,12 +172,10 @@ def classify(args):
     """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
     restored once, when the first image is ready. Ctrl-C (or SIGTERM) ends it at any
     moment. Returns the exit code."""
-    if args.serve:
-        return serve(args)
     with signals.stop_requests() as early, signals.stop_signals_to(signals.interrupt):
         if early:       # a Ctrl-C before the handler was in place
             raise signals.Interrupted(early.signum)
-        return classify_all(args)
+        return serve(args) if args.serve else classify_all(args)
 
 
 def classify_all(args):

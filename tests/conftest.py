@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -249,3 +250,20 @@ def softmax_run(data_dir, tmp_path_factory):
     return made_once(tmp_path_factory, 'softmax', lambda base: call_main(
         softmax_baseline.main, '--data_dir', data_dir, '--seed', 7,
         '--record', base / 'run.json'))
+
+
+def handles_sigterm_soon(proc, timeout=60):
+    """Wait until ``proc`` catches SIGTERM (its script's first act, before TensorFlow is
+    imported): on Linux, /proc/PID/status's SigCgt mask, so a loaded machine's slow Python
+    start-up cannot make the signal land before the handler; elsewhere half a second."""
+    status = '/proc/%d/status' % proc.pid
+    if not os.path.exists(status):
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with open(status, encoding='ascii') as f:
+            caught = next(int(line.split()[1], 16) for line in f if line.startswith('SigCgt:'))
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.005)

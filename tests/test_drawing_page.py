@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 import deep_cnn
 import mnist_data
-from conftest import REPO_ROOT, run_script
+from conftest import REPO_ROOT, handles_sigterm_soon, run_script
 from deep_mnist import checkpoints, drawing_page, handwriting
 
 pytestmark = pytest.mark.long
@@ -368,6 +368,16 @@ def serving(checkpoint_dir):
                              '--port', '0', '--checkpoint_dir', str(checkpoint_dir)],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+@pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')
+def test_ctrl_c_while_the_checkpoint_loads_ends_serve_at_once(fast_checkpoint):
+    proc = serving(fast_checkpoint)
+    handles_sigterm_soon(proc)          # its handlers are in place; TensorFlow still loads
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and 'serving on' not in out, (out, err)
+    assert err.strip().splitlines() == ['classify: interrupted']
 
 
 @pytest.mark.skipif(sys.platform == 'win32', reason='Ctrl-C cannot be sent to a child on Windows')

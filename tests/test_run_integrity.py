@@ -23,7 +23,7 @@ import deep_cnn
 import mnist_data
 import visualize_filters
 from deep_mnist import checkpoints, rundir, tfstart
-from conftest import REPO_ROOT, call_main, run_script, start_script_until
+from conftest import REPO_ROOT, call_main, handles_sigterm_soon, run_script, start_script_until
 
 # Every test here trains or runs a script.
 # The runs called here test a short test split (conftest's short_test_split): these tests
@@ -421,23 +421,6 @@ def test_an_epochs_run_resumed_mid_epoch_prints_whole_epoch_losses(data_dir, tmp
 
 
 # --- signals from the first line to the last (issue 21) ----------------------------------
-
-def handles_sigterm_soon(proc, timeout=60):
-    """Wait until ``proc`` catches SIGTERM (its script's first act, before TensorFlow is
-    imported): on Linux, /proc/PID/status's SigCgt mask, so a loaded machine's slow Python
-    start-up cannot make the signal land before the handler; elsewhere half a second."""
-    status = '/proc/%d/status' % proc.pid
-    if not os.path.exists(status):
-        time.sleep(0.5)
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with open(status, encoding='ascii') as f:
-            caught = next(int(line.split()[1], 16) for line in f if line.startswith('SigCgt:'))
-        if caught >> (signal.SIGTERM - 1) & 1:
-            return
-        time.sleep(0.005)
-
 
 def test_sigterm_while_tensorflow_starts_is_one_line_and_changes_nothing(data_dir, tmp_path):
     ckpt = tmp_path / 'ckpt'
