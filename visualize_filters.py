@@ -299,7 +299,8 @@ def write_over_training(args):
         frames, label, title, about))], {})
     images = []
     for frame in frames:
-        fig, out = curves.plot_over_training([frame], label, title, about), io.BytesIO()
+        fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
+        out = io.BytesIO()
         fig.savefig(out, dpi=figures.DPI, format='png')
         plt.close(fig)
         images.append(Image.open(out).convert('RGB'))

@@ -227,10 +227,10 @@ def _filter_strip(filters):
     return strip / (np.abs(filters).max() or 1)
 
 
-def plot_over_training(frames, label, title, subtitle):
+def plot_over_training(frames, label, title, subtitle, first=None):
     """A row per (step, conv1 filters [5, 5, K], ten probabilities of a digit whose
-    label is ``label``): how far the filters moved from the first row's (relative norm),
-    the filters, each row on its own scale (grey 0), and the bars."""
+    label is ``label``): how far the filters moved from ``first`` (default: the first
+    row's; relative norm), the filters, each row on its own scale (grey 0), and the bars."""
     import matplotlib
     k = frames[0][1].shape[-1]
     width = MARGIN * 2 + STEP_W + k * (TILE + TILE_GAP) + 16 + BARS_W
@@ -241,9 +241,11 @@ def plot_over_training(frames, label, title, subtitle):
     cmap = matplotlib.colormaps['gray_r'].with_extremes(bad='white')
     for n, (step, filters, probabilities) in enumerate(frames):
         y = top + n * ROW_H
-        moved = np.linalg.norm(filters - frames[0][1]) / (np.linalg.norm(frames[0][1]) or 1)
+        start = frames[0][1] if first is None else first
+        moved = np.linalg.norm(filters - start) / (np.linalg.norm(start) or 1)
         fig.text(MARGIN / width, 1 - (y + TILE / 2) / height, 'step %d\n%+.0f %%' % (
-            step, 100 * moved) if n else 'step %d' % step, va='center', fontsize=9)
+            step, 100 * moved) if n or first is not None else 'step %d' % step, va='center',
+            fontsize=9)
         ax = fig.add_axes([(MARGIN + STEP_W) / width, 1 - (y + TILE) / height,
                            (k * (TILE + TILE_GAP) - TILE_GAP) / width, TILE / height])
         ax.imshow(_filter_strip(filters), cmap=cmap, vmin=-1, vmax=1, aspect='auto',

@@ -324,11 +324,6 @@ def prepare(image, all_paper=False):
     return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
 
 
-def prepare_file(source):
-    """load_image, then prepare."""
-    return prepare(load_image(source))
-
-
 def digit_parts(soft):
     """(labels, the digits left to right: (their labels, (left, top, right, bottom)))
     of the ink. Its components, grown by half a stroke (a faint pen's broken stroke stays

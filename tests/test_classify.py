@@ -193,7 +193,7 @@ def test_probabilities_are_the_predict_functions(capsys, fast_checkpoint, photo_
     path = directory / sorted(labels)[5]
     code, out, _ = classify_main(capsys, '--checkpoint_dir', fast_checkpoint, '--json', path)
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=fast_checkpoint) as net:
-        expected = net.predict(handwriting.prepare_file(str(path)).input[None])[0]
+        expected = net.predict(handwriting.prepare(handwriting.load_image(str(path))).input[None])[0]
     np.testing.assert_allclose(json.loads(out)['results'][0]['probabilities'], expected,
                                atol=1e-5)
 
@@ -307,7 +307,7 @@ def test_explain_writes_a_figure_per_image(capsys, fast_checkpoint, photo_dir, t
 def test_explain_figure_lays_out_every_step_and_map(fast_checkpoint, photo_dir):
     directory, labels = photo_dir
     path = str(directory / sorted(labels)[0])
-    prepared = handwriting.prepare_file(path)
+    prepared = handwriting.prepare(handwriting.load_image(path))
     with checkpoints.open_checkpoint(deep_cnn.deepnn, checkpoint_dir=fast_checkpoint) as net:
         maps = {n: m[0] for n, m in net.run(['h_conv1', 'h_conv2'], prepared.input[None]).items()}
         probs = net.predict(prepared.input[None])[0]
