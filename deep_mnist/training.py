@@ -237,6 +237,7 @@ class Run:
         (a run stopped in its test pass); the exit code."""
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
+        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # one lost to a full disk
         result = self.evaluate(self.sess, self.model, self.mnist.test.images,
                                self.mnist.test.labels, stop=self.stop)
         if result is None:

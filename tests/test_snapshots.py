@@ -103,6 +103,14 @@ def test_a_run_from_before_snapshots_reads_and_resumes_adding_the_steps_it_passe
                     '--checkpoint_dir', ckpt, '--log_dir', tmp_path / 'logs')
     assert ran.returncode == 0, ran.stderr
     assert checkpoints.snapshot_steps(ckpt) == [100, 110]
+    # The last snapshot lost (a full disk as it was written): a rerun that only evaluates
+    # writes it again.
+    tfstart.import_tf().train.remove_checkpoint(
+        str(ckpt / 'snapshots' / 'model.ckpt-110'))
+    ran = call_main(deep_cnn.main, '--recipe', 'fast', '--steps', 110, '--data_dir', data_dir,
+                    '--checkpoint_dir', ckpt, '--log_dir', tmp_path / 'logs')
+    assert ran.returncode == 0 and 'nothing to train' in ran.stderr, ran.stderr
+    assert checkpoints.snapshot_steps(ckpt) == [100, 110]
     # --fresh removes them with the rest of the run.
     ran = call_main(deep_cnn.main, '--recipe', 'fast', '--steps', 0, '--fresh',
                     '--data_dir', data_dir, '--checkpoint_dir', ckpt)
