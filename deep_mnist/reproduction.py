@@ -345,14 +345,9 @@ class Runner:
     def run(self):
         """0 once every run has ended; after SIGINT or SIGTERM (children stopped, what
         they did so far kept), 128 + the signal's number."""
-        caught = []
-
-        def interrupt(signum, frame):
-            caught.append(signum)
-            raise KeyboardInterrupt
         pool = concurrent.futures.ThreadPoolExecutor(self.slots)
         try:
-            with signals.stop_signals_to(interrupt):
+            with signals.stop_signals_to(signals.interrupt):
                 pending = {pool.submit(self.run_one, run) for run in self.todo}
                 while pending:
                     done, pending = concurrent.futures.wait(
@@ -361,9 +356,9 @@ class Runner:
                         self.finish(*future.result())
                     if not done:
                         self.heartbeat()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.stop_all()
-            return 128 + (caught[-1] if caught else signal.SIGINT)
+            return 128 + getattr(e, 'signum', signal.SIGINT)
         except BaseException:   # a failed record: no child may outlive its report
             self.stop_all()
             raise
@@ -440,7 +435,7 @@ class Runner:
                 ' (from the checkpoint: %g)' % record['recomputed_accuracy'])
         self.say(job, '%s, %s' % (result, progress.duration(record['wall_time_s'])))
         if job.proc.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM):
-            raise KeyboardInterrupt   # the run was stopped by a signal: so is the report
+            raise signals.Interrupted(job.proc.returncode - 128)  # a stopped run stops all
 
     def heartbeat(self):
         """A line per run after a minute without news: its time so far and its own ETA."""
