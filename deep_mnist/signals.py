@@ -134,11 +134,15 @@ def quiet_if_stdout_closes(main):
 
 
 def exit_quietly(main):
-    """``main()``'s exit code, with SIGINT and SIGTERM held for the life of the process: one
+    """``main()``'s exit code, with SIGINT and SIGTERM held until ``main`` returns: one
     before ``main`` handles them is passed on (stop_requests); one after ``main`` returns
-    kills no finished run, nor prints "Exception ignored in: <module 'threading'>"."""
+    is ignored, so it kills no finished run, nor prints "Exception ignored in: <module
+    'threading'>"."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _hold)
     code = quiet_if_stdout_closes(main)
-    _held.signum = None
+    # Ignored, not held: at exit Python puts the default action (death by the signal)
+    # back under every handler of its own, and TensorFlow's teardown takes a second.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     return code
