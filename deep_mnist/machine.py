@@ -49,7 +49,7 @@ def description():
 
 
 def cpu_has_native_bf16():
-    """True or False where the flags are known; None where they are not."""
+    """True or False; None where the flags are unknown."""
     flags = cpu_flags()
     return None if flags is None else bool(set(BF16_FLAGS) & flags)
 

@@ -37,7 +37,10 @@ class Progress:
 
     def __init__(self, start, total, stream=None):
         self.start, self.total, self.stream = start, total, stream or sys.stderr
-        self.tty = _isatty(self.stream)
+        try:
+            self.tty = self.stream.isatty()
+        except (AttributeError, ValueError):     # no isatty, or a closed stream
+            self.tty = False
         self.interval = 1.0 if self.tty else 30.0
         self.t0 = self.last = time.monotonic()
         self.drawn = False
@@ -78,10 +81,3 @@ class Progress:
         self.clear()
         if self._stdout is not None:
             sys.stdout, self._stdout = self._stdout, None
-
-
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
