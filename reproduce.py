@@ -24,7 +24,7 @@ def parse_args(argv):
                     'deep_cnn.py recipes, seeds 1..N) and write REPRODUCTION.md, '
                     'reproduction.png and reproduction.json.',
         epilog='Recipes, in step order: %s. Groups: softmax, cnn, all.'
-               % ', '.join(reproduction.recipe_names()))
+               % ', '.join(reproduction.NAMES))
     p.add_argument('--out', default='reproduction',
                    help='report directory; runs go to OUT/runs/ (default: reproduction)')
     p.add_argument('--seeds', type=cli.positive_int,
@@ -34,7 +34,7 @@ def parse_args(argv):
                         'cnn/fast, or the groups softmax, cnn, all (default: all)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: %s, two runs at a time; claims are not checked'
-                        % reproduction.quick_summary())
+                        % reproduction.QUICK_SUMMARY)
     p.add_argument('--report_only', action='store_true',
                    help='run nothing: write the report from the runs already recorded '
                         '(a recipe shows the seeds it has)')
@@ -65,7 +65,8 @@ def report_runs(args, argv):
     json_path = os.path.join(out_dir, 'reproduction.json')
     records = reproduction.load_records(json_path)
     tf_version = reproduction.tensorflow_version()
-    plan = reproduction.plan(args.recipes, args.seeds, args.quick)
+    plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
+            for seed in range(1, args.seeds + 1)]
 
     stopped = 0 if args.report_only else reproduction.Runner(
         reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,

@@ -7,8 +7,10 @@ import re
 import shlex
 import statistics
 
+import numpy as np
+
 from deep_mnist import machine, rundir
-from deep_mnist.reproduction import CLAIMS, SCRIPTS, Claim, quick_summary, recipe_tables, step_of
+from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS, TABLES, Claim
 
 AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
 LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
@@ -16,8 +18,7 @@ EPS = 1e-12
 
 
 def claim_number(claim):
-    """The claim's number as a fraction and its decimals written that way ('99.24%' ->
-    (0.9924, 4)), or None."""
+    """The claim's number as a fraction and its decimals so written ('99.24%': (0.9924, 4))."""
     match = re.search(r'(\d+(?:\.(\d*))?)\s*(%?)', claim or '')
     if not match:
         return None
@@ -41,13 +42,13 @@ def claim_threshold(claim):
     return round(value - 0.5 * 10 ** -decimals, 10)
 
 
+def sd(values):
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
 def spread(values):
     """(mean, sample standard deviation or None for one value, min, max)."""
     return statistics.mean(values), sd(values), min(values), max(values)
-
-
-def sd(values):
-    return statistics.stdev(values) if len(values) > 1 else None
 
 
 def verdict(claim, accuracies, quick=False):
@@ -82,20 +83,9 @@ def claim_for(name):
     if name in CLAIMS:
         return CLAIMS[name]
     kind, recipe = name.split('/', 1)
-    expect = getattr(recipe_tables()[kind][recipe], 'expect', '') or ''
+    expect = getattr(TABLES[kind][recipe], 'expect', '') or ''
     return Claim(expect if claim_number(expect) else '', "the recipe table's expect",
                  'no write-up quote: the recipe table says %r' % expect, '')
-
-
-def stats_cells(rows):
-    """The mean, sd, min-max, wall time and steps/s cells of a recipe's records."""
-    mean, dev, low, high = spread([r['test_accuracy'] for r in rows])
-    walls = [r['wall_time_s'] for r in rows]
-    wall_sd = sd(walls)
-    rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
-    return ['%.4f' % mean, '-' if dev is None else '%.4f' % dev, '%.4f-%.4f' % (low, high),
-            '%.1f s' % statistics.mean(walls) + ('' if wall_sd is None else ' ± %.1f' % wall_sd),
-            '%.1f' % statistics.mean(rates) if rates else '-']
 
 
 def agreement(rows):
@@ -109,19 +99,27 @@ def agreement(rows):
     return 'no (%s)' % '; '.join(differ) if differ else 'yes'
 
 
-def recipe_row(step, name, rows, failed, quick):
-    claim = claim_for(name)
-    cells = [str(step), '`%s`' % name,
+def row(*cells):
+    return '| %s |' % ' | '.join(map(str, cells))
+
+
+def recipe_row(name, rows, failed, quick):
+    """A recipe's row of the results table: claim, seeds, accuracies, times, verdict."""
+    claim, accuracies = claim_for(name), [r['test_accuracy'] for r in rows]
+    cells = [NAMES.index(name) + 1, '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
              str(len(rows)) + (' + %d failed' % failed if failed else ''),
-             ', '.join(str(r['seed']) for r in rows) or '-']
+             ', '.join(str(r['seed']) for r in rows) or '-'] + ['-'] * 6
     if rows:
-        stats = stats_cells(rows)
-        cells += stats[:3] + [agreement(rows)] + stats[3:]
-    else:
-        cells += ['-'] * 6
-    cells.append(verdict(claim.text, [r['test_accuracy'] for r in rows], quick))
-    return '| ' + ' | '.join(cells) + ' |'
+        mean, dev, low, high = spread(accuracies)
+        walls = [r['wall_time_s'] for r in rows]
+        rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
+        cells[5:] = ['%.4f' % mean, '-' if dev is None else '%.4f' % dev,
+                     '%.4f-%.4f' % (low, high), agreement(rows),
+                     '%.1f s' % statistics.mean(walls) + (
+                         ' ± %.1f' % sd(walls) if len(walls) > 1 else ''),
+                     '%.1f' % statistics.mean(rates) if rates else '-']
+    return row(*cells, verdict(claim.text, accuracies, quick))
 
 
 def header_lines(args, argv, tf_version, results):
@@ -131,31 +129,17 @@ def header_lines(args, argv, tf_version, results):
              'Written by `reproduce.py`; run the same command again to update it (recorded '
              'runs are kept, see `reproduction.json` for each run\'s exact command line).', '',
              '| | |', '|---|---|',
-             '| command | `%s` |' % shlex.join(['python', 'reproduce.py'] + list(argv)),
-             '| date | %s |' % datetime.datetime.now().isoformat(sep=' ', timespec='minutes'),
-             '| machine | %s; %s |' % (platform.platform(), machine.description()),
-             '| TensorFlow | %s |' % tf_version,
-             '| Python | %s |' % platform.python_version(),
-             '| runs | %d of %d planned (%s per recipe) |' % (
-                 done, planned, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds),
+             row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
+             row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
+             row('machine', '%s; %s' % (platform.platform(), machine.description())),
+             row('TensorFlow', tf_version), row('Python', platform.python_version()),
+             row('runs', '%d of %d planned (%s per recipe)' % (
+                 done, planned, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
              '']
     if args.quick:
         lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '
-                  'claims, which are not checked.' % quick_summary(), '']
+                  'claims, which are not checked.' % QUICK_SUMMARY, '']
     return lines
-
-
-def runs_table(results):
-    lines = ['## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
-             'steps/s | wall time | date |', '|---|---|---|---|---|---|---|---|']
-    for name, (rows, _) in results.items():
-        for r in rows:
-            recomputed = r.get('recomputed_accuracy')
-            lines.append('| `%s` | %d | %g | %s | %s | %s | %.1f s | %s |' % (
-                name, r['seed'], r['test_accuracy'], '-' if recomputed is None else
-                '%g' % recomputed, r.get('steps') or '-', r.get('steps_per_s') or '-',
-                r['wall_time_s'], r.get('date', '-')))
-    return lines + ['']
 
 
 def describe_stdout(path):
@@ -165,6 +149,8 @@ def describe_stdout(path):
             lines = [line.strip() for line in f if line.strip()]
     except OSError:
         return 'its stdout.txt is gone'
+    if not lines:
+        return 'nothing'
     steps = [int(m.group(1)) for m in (re.match(r'step (\d+), training accuracy', line)
                                        for line in lines) if m]
     epochs = [line for line in lines if re.match(r'Step \d+ out of \d+ loss:', line)]
@@ -174,8 +160,6 @@ def describe_stdout(path):
                      % (len(steps), steps[0], steps[-1]))
     if epochs:
         parts.append('%d `Step E out of N loss: L` lines' % len(epochs))
-    if not lines:
-        return 'nothing'
     return ', then '.join(parts + ['`%s`' % lines[-1]]) if parts else 'only `%s`' % lines[-1]
 
 
@@ -184,7 +168,7 @@ def notes_lines(out_dir, results, quick):
              'here.' + (' (Ours: a --quick run, so fewer steps.)' if quick else ''), '']
     for name, (rows, _) in results.items():
         claim = claim_for(name)
-        lines += ['### %d. `%s`' % (step_of(name), name), '',
+        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
                   '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
         if claim.printed:
             lines.append('- The write-up prints: %s' % claim.printed)
@@ -207,12 +191,21 @@ def write_markdown(path, args, argv, tf_version, results):
               '| step | script & recipe | claim (source) | n | seeds | mean | sd | min-max | '
               'checkpoint agrees | wall time / run | steps/s | verdict |',
               '|' + '---|' * 12]
-    lines += [recipe_row(step_of(name), name, rows, failed, args.quick)
+    lines += [recipe_row(name, rows, failed, args.quick)
               for name, (rows, failed) in results.items()]
     lines += ['', 'Wall time: the whole process (TensorFlow start-up, data, training, test), '
               'mean ± sd. steps/s: the training loop alone. checkpoint agrees: the test '
-              'accuracy recomputed from the saved checkpoint is the printed one.', '']
-    lines += runs_table(results) + notes_lines(os.path.dirname(path), results, args.quick)
+              'accuracy recomputed from the saved checkpoint is the printed one.', '',
+              '## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
+              'steps/s | wall time | date |', '|' + '---|' * 8]
+    for name, (rows, _) in results.items():
+        for r in rows:
+            recomputed = r.get('recomputed_accuracy')
+            lines.append(row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
+                             '-' if recomputed is None else '%g' % recomputed,
+                             r.get('steps') or '-', r.get('steps_per_s') or '-',
+                             '%.1f s' % r['wall_time_s'], r.get('date', '-')))
+    lines += [''] + notes_lines(os.path.dirname(path), results, args.quick)
     rundir.write_atomically(path, '\n'.join(lines))
 
 
@@ -222,10 +215,9 @@ def plot_panel(ax, names, results):
         accuracies = [r['test_accuracy'] for r in results[name][0]]
         if accuracies:
             # Spread the seeds sideways a little, so equal accuracies stay visible.
-            offsets = [0.0] if len(accuracies) < 2 else [
-                -0.15 + 0.3 * i / (len(accuracies) - 1) for i in range(len(accuracies))]
-            ax.scatter([x + o for o in offsets], accuracies, s=22, color='tab:blue',
-                       zorder=3, label='run (one per seed)')
+            spread_x = 0.15 * (len(accuracies) > 1)
+            ax.scatter(x + np.linspace(-spread_x, spread_x, len(accuracies)), accuracies, s=22,
+                       color='tab:blue', zorder=3, label='run (one per seed)')
             ax.hlines(statistics.mean(accuracies), x - 0.3, x + 0.3, color='black', lw=2,
                       label='mean')
         number = claim_number(claim_for(name).text)
@@ -240,15 +232,14 @@ def plot_panel(ax, names, results):
 
 
 def write_png(path, results, tf_version, quick):
-    import matplotlib
-    matplotlib.use('Agg')  # headless
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
 
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
     groups = [[n for n in results if n.startswith(kind + '/')] for kind in SCRIPTS]
     groups = [g for g in groups if g]
-    fig, axes = plt.subplots(1, len(groups), figsize=(11, 5), squeeze=False,
-                             gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})
+    fig = Figure(figsize=(11, 5))
+    axes = fig.subplots(1, len(groups), squeeze=False,
+                        gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})
     for ax, names in zip(axes[0], groups):
         plot_panel(ax, names, results)
         ax.set_title(SCRIPTS[names[0].split('/')[0]])
@@ -262,6 +253,5 @@ def write_png(path, results, tf_version, quick):
                  % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
