@@ -1,13 +1,7 @@
 """Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
-it, and write reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
-
-    python reproduce.py                               # every recipe, seeds 1-3: hours
-    python reproduce.py --recipes cnn/fast --seeds 5
-    python reproduce.py --quick                       # smoke run: about a minute
-
+it, into reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
 --quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
-50, two runs at a time. A rerun skips what is already recorded, so an interrupted report
-resumes where it stopped.
+50, two runs at a time. A rerun skips what is recorded, so a stopped report resumes.
 """
 
 import os

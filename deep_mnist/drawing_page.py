@@ -1,16 +1,11 @@
 """``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
 
-The page (drawing_page.html, script and style inline) posts each drawing as a PNG to
-``POST /classify?pad=1[&step=N][&number=1&digit=I]``; the server prepares it as a photo is
-(handwriting; pad=1: the page's pad, paper alone, so no sheet is looked for), runs one forward pass of the checkpoint or its snapshot of step N, and
-answers JSON: digit, probabilities, step, input, conv1 (PNGs), layers (h_conv1 ...
-h_fc1, numbers), fc1_sources; with number=1 also number and digits. ``GET /steps`` and
-``GET /weights?step=N`` serve the slider and the explanations; docs/classify.md has the
-fields. A request it cannot answer gets a 4xx and ``{"error": "one line"}``. The
-standard library's ThreadingHTTPServer: the page needs nothing installed.
-"""
+The page (drawing_page.html) posts each drawing as a PNG to ``POST /classify``, which
+prepares it as a photo is and answers one forward pass as JSON (docs/classify.md gives the
+routes and fields). The standard library's server: the page needs nothing installed."""
 
 import base64
+import contextlib
 import errno
 import functools
 import http.server
@@ -46,7 +41,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 
 class RequestError(Exception):
-    """A request the server answers with a 4xx: ``status`` and a one-line ``reason``."""
+    """A request answered with a 4xx: ``status`` and a one-line ``reason``."""
 
     def __init__(self, status, reason):
         super().__init__(reason)
@@ -71,8 +66,8 @@ def maps(array):
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
 def prepare(image_bytes, number=False, pad=False):
-    """The drawing prepared as a photo is (a Number with ``number``); RequestError 415
-    for what is no image, 422 for one without a digit."""
+    """The drawing prepared as a photo is (a Number with ``number``); 415 for no image,
+    422 for one without a digit."""
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
     except handwriting.HandwritingError as e:
@@ -86,9 +81,8 @@ def prepare(image_bytes, number=False, pad=False):
 
 
 class Reader:
-    """What the page asks of the checkpoint ``net`` (checkpoints.open_checkpoint): a
-    drawing read (``classify``), the kept steps, the weights of a step. Each snapshot's
-    network is opened when first asked, once: a few, so memory stays flat."""
+    """What the page asks of the checkpoint ``net``: a drawing read, the kept steps, a
+    step's weights. A snapshot's network is opened when first asked, once: memory stays flat."""
 
     def __init__(self, net, say=None):
         self.net, self.opened, self.lock = net, {net.step: net}, threading.Lock()
@@ -134,10 +128,8 @@ class Reader:
                 for best, row in zip(top, share)]
 
     def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
-        """The JSON above; with ``number``, the drawing read as digits in a row (and
-        ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
-        image it cannot read (415), in which it finds no digit (422), a step it has not
-        (404), or a digit the number has not (400)."""
+        """The answer to a drawing; with ``number`` it is read as digits in a row, and
+        the layers are those of digit ``which`` (400 if the number has none)."""
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
@@ -176,6 +168,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',),
               '/steps': ('GET',), '/weights': ('GET',)}
 
+    def do_GET(self):
+        self.answer()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
+
     def route(self):
         """The path of an allowed request; RequestError (404, 405) otherwise."""
         path = urllib.parse.urlsplit(self.path).path
@@ -183,15 +180,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
             shown = path if len(path) <= 80 else path[:77] + '...'
             raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
         if self.command not in self.routes[path]:
-            allowed = ', '.join(self.routes[path])
             raise RequestError(405, '%s is not allowed on %s (only %s)'
-                               % (self.command, path, allowed))
+                               % (self.command, path, ', '.join(self.routes[path])))
         return path
 
-    def do_GET(self):
-        self.answer()
-
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
+    def answer(self):
+        """Send the page, or the route's answer as JSON; a RequestError as a 4xx."""
+        status, headers = 200, {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'}
+        try:
+            path = self.route()
+            if path in ('/', '/index.html'):
+                body, headers['Content-Security-Policy'] = self.server.page, CSP
+            else:   # a method of the same name, route() having let the path through
+                body = getattr(self, path[1:])()
+        except RequestError as e:
+            status, body = e.status, {'error': e.reason}
+            if e.status == 405:
+                headers['Allow'] = ', '.join(self.routes[urllib.parse.urlsplit(self.path).path])
+        except Exception as e:      # a bug: one line here, the client gets a 500
+            self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
+            status, body = 500, {'error': 'internal error'}
+        html = isinstance(body, bytes)
+        if not html:
+            body = json.dumps(body, separators=(',', ':')).encode()
+        self.send_response(status)
+        headers.update({'Content-Type': 'text/html; charset=utf-8' if html else
+                        'application/json', 'Content-Length': str(len(body))})
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(body)
 
     def whole(self, name, default=None, status=400, why='%s=%r: a whole number'):
         """The query's whole number ``name``, or ``default``; RequestError if not one."""
@@ -204,96 +223,51 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def step(self):
         return self.whole('step', None, 404, 'no snapshot of %s %r: a step is a whole number')
 
-    def answer(self):
-        """Send the route's (status, content type, body); a RequestError as JSON."""
-        headers = {}
-        try:
-            respond = {'/classify': self.drawing, '/steps': self.steps,
-                       '/weights': self.weights}.get(self.route(), self.page)
-            status, kind, body = respond()
-        except RequestError as e:
-            status, kind, body = e.status, 'application/json', self.error_body(e.reason)
-            if e.status == 405:
-                headers['Allow'] = ', '.join(self.routes[urllib.parse.urlsplit(self.path).path])
-        except Exception as e:      # a bug: one line here, the client gets a 500
-            self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
-            status, kind, body = 500, 'application/json', self.error_body('internal error')
-        self.send_response(status)
-        self.send_header('Content-Type', kind)
-        self.send_header('Content-Length', str(len(body)))
-        self.send_header('Cache-Control', 'no-store')
-        self.send_header('X-Content-Type-Options', 'nosniff')
-        if kind.startswith('text/html'):
-            headers['Content-Security-Policy'] = CSP
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(body)
-
-    @staticmethod
-    def error_body(reason):
-        return json.dumps({'error': reason}).encode()
-
-    def page(self):
-        return 200, 'text/html; charset=utf-8', self.server.page
-
-    @staticmethod
-    def json(value):
-        return 200, 'application/json', json.dumps(value, separators=(',', ':')).encode()
-
-    def drawing(self):
+    def classify(self):
         body = self.read_body()      # first: a refused step leaves nothing unread
-        return self.json(self.server.reader.classify(
-            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0),
-            bool(self.whole('pad', 0))))
+        return self.server.reader.classify(body, self.step(), bool(self.whole('number', 0)),
+                                           self.whole('digit', 0), bool(self.whole('pad', 0)))
 
     def steps(self):
-        reader = self.server.reader
-        return self.json({'steps': reader.steps, 'step': reader.net.step})
+        return {'steps': self.server.reader.steps, 'step': self.server.reader.net.step}
 
     def weights(self):
-        return self.json(self.server.reader.weights(self.step()))
+        return self.server.reader.weights(self.step())
 
     def read_body(self):
         """The request's body, its length checked from the header before reading."""
+        keep, self.close_connection = self.close_connection, True   # until it is read whole
         if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
-            self.close_connection = True
             raise RequestError(411, 'send the image with a Content-Length, not chunked')
         try:
             length = int(self.headers.get('Content-Length', ''))
         except ValueError:
-            self.close_connection = True
             raise RequestError(411, 'a Content-Length header is needed') from None
         if length < 0:
-            self.close_connection = True
             raise RequestError(400, 'a negative Content-Length')
         if length > MAX_BODY:
             self.linger(length)
             raise RequestError(413, 'the image is %d bytes; at most %d (%d MB) are read'
                                % (length, MAX_BODY, MAX_BODY // (1024 * 1024)))
-        if length == 0:
-            raise RequestError(400, 'an empty body: send the drawing as a PNG')
         body = self.rfile.read(length)
         if len(body) < length:
-            self.close_connection = True
             raise RequestError(400, 'the body ended after %d of %d bytes' % (len(body), length))
+        self.close_connection = keep
+        if length == 0:
+            raise RequestError(400, 'an empty body: send the drawing as a PNG')
         return body
 
     def linger(self, length):
         """Drop what the client is still sending of a refused body (bounded in bytes and
         time), so that it reads the 413 rather than a reset connection."""
-        self.close_connection = True
         left, deadline = min(length, LINGER_BYTES), time.monotonic() + LINGER_SECONDS
         self.connection.settimeout(0.2)
-        try:
+        with contextlib.suppress(OSError):
             while left > 0 and time.monotonic() < deadline:
                 chunk = self.rfile.read1(min(left, 65536))
                 if not chunk:
                     break
                 left -= len(chunk)
-        except OSError:
-            pass
 
     def log_message(self, format, *args):
         """Quiet: no line per request (the start line says where the page is)."""
@@ -306,8 +280,7 @@ class DrawingServer(http.server.ThreadingHTTPServer):
     request_queue_size = 64   # connections waiting to be accepted (the default, 5, drops some)
 
     def __init__(self, address, reader, say=None):
-        host = address[0]
-        if ':' in host:
+        if ':' in address[0]:
             self.address_family = socket.AF_INET6
         self.reader = reader
         self.page = PAGE.read_bytes()

@@ -120,8 +120,7 @@ def current_record(run, records, tf_version):
 
 
 def runs_to_do(plan, records, tf_version, rerun=False):
-    """The planned runs without a current record (all of them with ``rerun``); says on
-    stderr which are skipped and why others are rerun."""
+    """The planned runs without a current record (all with ``rerun``), saying why."""
     todo, skipped = [], []
     for run in plan:
         current = current_record(run, records, tf_version)
@@ -139,8 +138,8 @@ def runs_to_do(plan, records, tf_version, rerun=False):
 
 
 def replace_record(records, record, run, tf_version):
-    """Put ``record`` in place of run's earlier records; but a failed run (under --rerun)
-    does not replace a current one: then False, and nothing changes."""
+    """Put ``record`` in place of run's earlier records, unless it failed and a current
+    one stands (then False)."""
     if record.get('status') != 'ok' and current_record(run, records, tf_version):
         return False
     records[:] = [r for r in records if record_identity(r) != run.identity] + [record]
@@ -160,8 +159,7 @@ def results_by_recipe(plan, records, tf_version):
 
 
 def load_records(path):
-    """The recorded runs. A file that is not ours is set aside as .bak with one warning
-    line, and the report starts afresh."""
+    """The recorded runs; a file that is not ours is set aside as .bak, with one line."""
     try:
         data, problem = run_record.read_json(path, {'runs': []}), 'no list of runs'
     except ValueError as e:
@@ -182,8 +180,7 @@ def save_records(path, records):
 # --- one run ----------------------------------------------------------------------
 
 class Job:
-    """A run in progress: its child process, started at once, and its clock. The command
-    is the one a user would type (absolute paths: it reruns anywhere)."""
+    """A run in progress: its child, started at once as a user would (absolute paths)."""
 
     def __init__(self, index, run, out_dir, data_dir):
         self.index, self.run = index, run
@@ -213,9 +210,8 @@ class Job:
 
 
 def run_result(job, data_dir, build):
-    """A finished run's record in reproduction.json's words (the accuracy as its ``test
-    accuracy %g`` line shows it); for a CNN also its checkpoint's test accuracy, evaluated
-    afresh here by the network ``build`` (deep_cnn.deepnn) makes."""
+    """A finished run's result from its record, the accuracy as printed (%g); for a CNN
+    also its checkpoint's, evaluated afresh by the network ``build`` (deep_cnn.deepnn) makes."""
     cnn = job.run.kind == 'cnn'
     config, info = run_record.config_of(os.path.join(job.dir, 'ckpt') if cnn else job.dir)
     if info.get('status') != 'finished' or info.get('test_accuracy') is None:
@@ -285,8 +281,7 @@ class Runner:
         self.evaluating = threading.Lock()    # one checkpoint re-evaluation at a time
 
     def run(self):
-        """0 once every run has ended; after SIGINT or SIGTERM (children stopped, what
-        they did so far kept), 128 + the signal's number."""
+        """0 once every run has ended; 128 + the signal's number after SIGINT or SIGTERM."""
         pool = concurrent.futures.ThreadPoolExecutor(self.slots)
         try:
             with signals.stop_signals_to(signals.interrupt):
@@ -309,9 +304,8 @@ class Runner:
         return 0
 
     def run_one(self, run):
-        """Start ``run``, wait for its end and make its record, in its worker thread: the
-        exit time is taken as it happens, and a timed run is recorded (its checkpoint
-        re-evaluated) before the next run starts, so it has the machine to itself."""
+        """Start ``run`` and make its record when it ends, in a worker thread: a timed run
+        is recorded (its checkpoint re-evaluated) before the next starts."""
         with self.lock:
             if self.stopping:
                 return None, None
