@@ -9,7 +9,7 @@ import sys
 
 import deep_cnn
 import mnist_data
-from deep_mnist import cli, report, reproduction, signals
+from deep_mnist import cli, report, reproduction, rundir, signals
 
 
 def parse_args(argv):
@@ -67,7 +67,7 @@ def report_runs(args, argv):
         json_path, tf_version, deep_cnn.deepnn).run()
 
     # Even when nothing ran: the three files always exist.
-    reproduction.save_records(json_path, records)
+    rundir.write_json(json_path, {'runs': records})
     results = reproduction.results_by_recipe(plan, records, tf_version)
     report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, tf_version,
                           results)

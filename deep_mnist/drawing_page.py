@@ -25,8 +25,6 @@ from PIL import Image
 from deep_mnist import checkpoints, cli, figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
-DEFAULT_HOST = '127.0.0.1'
-DEFAULT_PORT = 8000
 MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page fits too
 LINGER_BYTES = 64 * 1024 * 1024   # read and dropped after a 413, so the client sees it
 LINGER_SECONDS = 2.0
@@ -67,17 +65,15 @@ def maps(array):
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
 def prepare(image_bytes, number=False, pad=False):
     """The drawing prepared as a photo is (a Number with ``number``); 415 for no image,
-    422 for one without a digit."""
+    422 for one without a digit. The page's ``pad`` is paper alone: no sheet to find."""
+    status = 415
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
-    except handwriting.HandwritingError as e:
-        raise RequestError(415, str(e)) from None
-    try:
-        # The page's pad is paper alone: no sheet to find, and a big digit may touch its edges.
+        status = 422
         read = handwriting.prepare_number if number else handwriting.prepare
         return read(image, all_paper=pad)
     except handwriting.HandwritingError as e:
-        raise RequestError(422, str(e)) from None
+        raise RequestError(status, str(e)) from None
 
 
 class Reader:
@@ -133,20 +129,18 @@ class Reader:
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
-        names = [n for n in LAYERS if n in net.layers]
-        out = net.run(['probabilities'] + names, prepared.inputs)
+        out = net.run(['probabilities'] + [n for n in LAYERS if n in net.layers],
+                      prepared.inputs)
         every = np.round(out.pop('probabilities').astype(float), 6)
-        out = {n: a[which] for n, a in out.items()}
-        probabilities, conv1 = every[which], out['h_conv1']
-        pooled = out['h_pool2' if 'h_pool2' in out else 'h_pool1']
+        layers = {n: a[which] for n, a in out.items()}
         answer = {
-            'digit': int(np.argmax(probabilities)), 'step': net.step,
-            'probabilities': probabilities.tolist(),
+            'digit': int(np.argmax(every[which])), 'step': net.step,
+            'probabilities': every[which].tolist(),
             'input': np.round(prepared.inputs[which].reshape(28, 28), 6).tolist(),
-            'conv1': [png_base64(figures.from_zero(conv1[:, :, k]))
-                      for k in range(conv1.shape[-1])],
-            'layers': {n: maps(a) for n, a in out.items()},
-            'fc1_sources': self.sources(net, pooled),
+            'conv1': [png_base64(figures.from_zero(m))
+                      for m in np.moveaxis(layers['h_conv1'], -1, 0)],
+            'layers': {n: maps(a) for n, a in layers.items()},
+            'fc1_sources': self.sources(net, layers.get('h_pool2', layers['h_pool1'])),
         }
         if number:
             answer.update(number=''.join(str(p.argmax()) for p in every), chosen=which, digits=[
@@ -171,38 +165,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.answer()
 
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
-
-    def route(self):
-        """The path of an allowed request; RequestError (404, 405) otherwise."""
-        path = urllib.parse.urlsplit(self.path).path
-        if path not in self.routes:
-            shown = path if len(path) <= 80 else path[:77] + '...'
-            raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
-        if self.command not in self.routes[path]:
-            raise RequestError(405, '%s is not allowed on %s (only %s)'
-                               % (self.command, path, ', '.join(self.routes[path])))
-        return path
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # answer() sorts
 
     def answer(self):
         """Send the page, or the route's answer as JSON; a RequestError as a 4xx."""
         status, headers = 200, {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'}
+        path = urllib.parse.urlsplit(self.path).path
         try:
-            path = self.route()
+            if path not in self.routes:
+                shown = path if len(path) <= 80 else path[:77] + '...'
+                raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
+            if self.command not in self.routes[path]:
+                headers['Allow'] = ', '.join(self.routes[path])
+                raise RequestError(405, '%s is not allowed on %s (only %s)'
+                                   % (self.command, path, headers['Allow']))
             if path in ('/', '/index.html'):
                 body, headers['Content-Security-Policy'] = self.server.page, CSP
-            else:   # a method of the same name, route() having let the path through
+            else:   # the method of the route's name: /steps is steps()
                 body = getattr(self, path[1:])()
         except RequestError as e:
             status, body = e.status, {'error': e.reason}
-            if e.status == 405:
-                headers['Allow'] = ', '.join(self.routes[urllib.parse.urlsplit(self.path).path])
         except Exception as e:      # a bug: one line here, the client gets a 500
             self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
             status, body = 500, {'error': 'internal error'}
         html = isinstance(body, bytes)
-        if not html:
-            body = json.dumps(body, separators=(',', ':')).encode()
+        body = body if html else json.dumps(body, separators=(',', ':')).encode()
         self.send_response(status)
         headers.update({'Content-Type': 'text/html; charset=utf-8' if html else
                         'application/json', 'Content-Length': str(len(body))})
@@ -282,8 +269,7 @@ class DrawingServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, reader, say=None):
         if ':' in address[0]:
             self.address_family = socket.AF_INET6
-        self.reader = reader
-        self.page = PAGE.read_bytes()
+        self.reader, self.page = reader, PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)
 
@@ -305,17 +291,16 @@ def add_serve_flags(parser):
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
-    group.add_argument('--port', type=PORT, default=DEFAULT_PORT,
+    group.add_argument('--port', type=PORT, default=8000,
                        help='the port to serve on (default: %(default)s; 0: any free one)')
-    group.add_argument('--host', default=DEFAULT_HOST,
+    group.add_argument('--host', default='127.0.0.1',
                        help='the address to serve on (default: %(default)s, this computer '
                             'only; 0.0.0.0 lets other computers in)')
 
 
 def serve_main(args, net):
-    """Serve the drawing page with ``net`` (a restored checkpoint) on ``args.host`` and
-    ``args.port`` until Ctrl-C or SIGTERM; the exit code: 0 when stopped so (the way to
-    stop it), 1 when it cannot listen (the port in use, a host it cannot bind)."""
+    """Serve the page with ``net`` (a restored checkpoint) until Ctrl-C or SIGTERM (then 0);
+    1 when it cannot listen (the port in use, a host it cannot bind)."""
     reader = Reader(net)
     try:
         server = DrawingServer((args.host, args.port), reader)

@@ -10,7 +10,7 @@ import statistics
 import numpy as np
 
 from deep_mnist import machine, rundir
-from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS, TABLES, Claim
+from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS
 
 AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
 LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
@@ -78,16 +78,6 @@ VERDICT_RULE = (
     'Standard deviations are sample ones (n - 1); --quick runs are not checked.')
 
 
-def claim_for(name):
-    """The write-up's claim; for a recipe no write-up covers, its table's ``expect``."""
-    if name in CLAIMS:
-        return CLAIMS[name]
-    kind, recipe = name.split('/', 1)
-    expect = getattr(TABLES[kind][recipe], 'expect', '') or ''
-    return Claim(expect if claim_number(expect) else '', "the recipe table's expect",
-                 'no write-up quote: the recipe table says %r' % expect, '')
-
-
 def agreement(rows):
     """Whether the accuracy recomputed from each checkpoint is the one the run printed."""
     if all(r['script'] != 'deep_cnn.py' for r in rows):
@@ -105,7 +95,7 @@ def row(*cells):
 
 def recipe_row(name, rows, failed, quick):
     """A recipe's row of the results table: claim, seeds, accuracies, times, verdict."""
-    claim, accuracies = claim_for(name), [r['test_accuracy'] for r in rows]
+    claim, accuracies = CLAIMS[name], [r['test_accuracy'] for r in rows]
     cells = [NAMES.index(name) + 1, '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
              str(len(rows)) + (' + %d failed' % failed if failed else ''),
@@ -120,26 +110,6 @@ def recipe_row(name, rows, failed, quick):
                          ' ± %.1f' % sd(walls) if len(walls) > 1 else ''),
                      '%.1f' % statistics.mean(rates) if rates else '-']
     return row(*cells, verdict(claim.text, accuracies, quick))
-
-
-def header_lines(args, argv, tf_version, results):
-    done = sum(len(rows) for rows, _ in results.values())
-    planned = len(results) * args.seeds
-    lines = ['# Reproducing "Deep MNIST for Experts"', '',
-             'Written by `reproduce.py`; run the same command again to update it (recorded '
-             'runs are kept, see `reproduction.json` for each run\'s exact command line).', '',
-             '| | |', '|---|---|',
-             row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
-             row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
-             row('machine', '%s; %s' % (platform.platform(), machine.description())),
-             row('TensorFlow', tf_version), row('Python', platform.python_version()),
-             row('runs', '%d of %d planned (%s per recipe)' % (
-                 done, planned, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
-             '']
-    if args.quick:
-        lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '
-                  'claims, which are not checked.' % QUICK_SUMMARY, '']
-    return lines
 
 
 def describe_stdout(path):
@@ -167,7 +137,7 @@ def notes_lines(out_dir, results, quick):
     lines = ['## Notes', '', 'What each write-up claims and prints, and what our script printed '
              'here.' + (' (Ours: a --quick run, so fewer steps.)' if quick else ''), '']
     for name, (rows, _) in results.items():
-        claim = claim_for(name)
+        claim = CLAIMS[name]
         lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
                   '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
         if claim.printed:
@@ -186,7 +156,21 @@ def notes_lines(out_dir, results, quick):
 
 
 def write_markdown(path, args, argv, tf_version, results):
-    lines = header_lines(args, argv, tf_version, results)
+    done = sum(len(rows) for rows, _ in results.values())
+    lines = ['# Reproducing "Deep MNIST for Experts"', '',
+             'Written by `reproduce.py`; run the same command again to update it (recorded '
+             'runs are kept, see `reproduction.json` for each run\'s exact command line).', '',
+             '| | |', '|---|---|',
+             row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
+             row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
+             row('machine', '%s; %s' % (platform.platform(), machine.description())),
+             row('TensorFlow', tf_version), row('Python', platform.python_version()),
+             row('runs', '%d of %d planned (%s per recipe)' % (
+                 done, len(results) * args.seeds, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
+             '']
+    if args.quick:
+        lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '
+                  'claims, which are not checked.' % QUICK_SUMMARY, '']
     lines += ['## Verdict rule', '', VERDICT_RULE, '', '## Results', '',
               '| step | script & recipe | claim (source) | n | seeds | mean | sd | min-max | '
               'checkpoint agrees | wall time / run | steps/s | verdict |',
@@ -209,29 +193,8 @@ def write_markdown(path, args, argv, tf_version, results):
     rundir.write_atomically(path, '\n'.join(lines))
 
 
-def plot_panel(ax, names, results):
-    """Dots per seed, the mean as a bar and the claim as a diamond, one x per recipe."""
-    for x, name in enumerate(names):
-        accuracies = [r['test_accuracy'] for r in results[name][0]]
-        if accuracies:
-            # Spread the seeds sideways a little, so equal accuracies stay visible.
-            spread_x = 0.15 * (len(accuracies) > 1)
-            ax.scatter(x + np.linspace(-spread_x, spread_x, len(accuracies)), accuracies, s=22,
-                       color='tab:blue', zorder=3, label='run (one per seed)')
-            ax.hlines(statistics.mean(accuracies), x - 0.3, x + 0.3, color='black', lw=2,
-                      label='mean')
-        number = claim_number(claim_for(name).text)
-        if number:
-            ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red', zorder=4,
-                       label='claim')
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha='right')
-    ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.margins(y=0.2)
-    ax.grid(axis='y', alpha=0.3)
-
-
 def write_png(path, results, tf_version, quick):
+    """A panel per script: a dot per seed, the mean as a bar and the claim as a diamond."""
     from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
 
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
@@ -239,19 +202,31 @@ def write_png(path, results, tf_version, quick):
     groups = [g for g in groups if g]
     fig = Figure(figsize=(11, 5))
     axes = fig.subplots(1, len(groups), squeeze=False,
-                        gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})
-    for ax, names in zip(axes[0], groups):
-        plot_panel(ax, names, results)
-        ax.set_title(SCRIPTS[names[0].split('/')[0]])
-        ax.set_xlabel('script/recipe')
-    axes[0][0].set_ylabel('test accuracy')
+                        gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})[0]
     handles = {}
-    for ax in axes[0]:
+    for ax, names in zip(axes, groups):
+        for x, name in enumerate(names):
+            accuracies = [r['test_accuracy'] for r in results[name][0]]
+            if accuracies:
+                # Spread the seeds sideways a little, so equal accuracies stay visible.
+                spread_x = 0.15 * (len(accuracies) > 1)
+                ax.scatter(x + np.linspace(-spread_x, spread_x, len(accuracies)), accuracies,
+                           s=22, color='tab:blue', zorder=3, label='run (one per seed)')
+                ax.hlines(statistics.mean(accuracies), x - 0.3, x + 0.3, color='black', lw=2,
+                          label='mean')
+            number = claim_number(CLAIMS[name].text)
+            if number:
+                ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red',
+                           zorder=4, label='claim')
+        ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
+        ax.set(xlim=(-0.6, len(names) - 0.4), xlabel='script/recipe',
+               title=SCRIPTS[names[0].split('/')[0]])
+        ax.margins(y=0.2)
+        ax.grid(axis='y', alpha=0.3)
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    axes[0].set_ylabel('test accuracy')
     fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3)
     fig.suptitle('Deep MNIST for Experts, reproduced%s: %s, TensorFlow %s'
                  % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
-
-

@@ -32,13 +32,11 @@ QUICK_SUMMARY = 'CNN recipes %d steps, softmax %d' % (QUICK['cnn']['steps'],
 QUICK_JOBS = 2      # quick runs are not timed, so two share the two cores
 HEARTBEAT_S = 60
 
-# What a write-up says a recipe reaches; reproduction/claims.json explains the fields.
+# What a write-up says each recipe reaches; reproduction/claims.json explains the fields.
 Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
 with open(os.path.join(ROOT, 'reproduction', 'claims.json'), encoding='utf-8') as f:
     CLAIMS = {name: Claim(**claim) for name, claim in json.load(f)['claims'].items()}
-# Every 'script/recipe' name, in the order of the tutorial's steps (CLAIMS' order).
-NAMES = sorted(('%s/%s' % (kind, r) for kind, table in TABLES.items() for r in table),
-               key=lambda n: list(CLAIMS).index(n) if n in CLAIMS else len(CLAIMS))
+NAMES = list(CLAIMS)    # every 'script/recipe', in the order of the tutorial's steps
 
 
 def say(line):
@@ -58,8 +56,6 @@ def recipe_list(text):
         raise argparse.ArgumentTypeError('%r names no recipe' % text)
     return [n for n in NAMES if n in chosen]
 
-
-# --- the plan and its records -----------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -84,14 +80,15 @@ def recipe_config(run):
 
 def tensorflow_version():
     """The installed TensorFlow's version, read without importing it (that takes seconds)."""
-    for dist in ('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tf-nightly'):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            return importlib.metadata.version(dist)
-    return 'unknown'
+    return importlib.metadata.version('tensorflow')     # pyproject's dependency
 
 
 def record_identity(record):
     return tuple(record.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
+
+
+def records_of(run, records):
+    return [r for r in records if record_identity(r) == run.identity]
 
 
 def stale_reason(record, run, tf_version):
@@ -115,8 +112,8 @@ def stale_reason(record, run, tf_version):
 
 def current_record(run, records, tf_version):
     """The record that stands for ``run``, or None."""
-    return next((r for r in records if record_identity(r) == run.identity
-                 and not stale_reason(r, run, tf_version)), None)
+    return next((r for r in records_of(run, records) if not stale_reason(r, run, tf_version)),
+                None)
 
 
 def runs_to_do(plan, records, tf_version, rerun=False):
@@ -127,7 +124,7 @@ def runs_to_do(plan, records, tf_version, rerun=False):
         if current and not rerun:
             skipped.append('%s seed %d' % (run.name, run.seed))
             continue
-        old = [r for r in records if record_identity(r) == run.identity]
+        old = records_of(run, records)
         why = '--rerun' if current else old and stale_reason(old[-1], run, tf_version)
         if why:
             say('rerunning %s seed %d: %s' % (run.name, run.seed, why))
@@ -152,8 +149,7 @@ def results_by_recipe(plan, records, tf_version):
     for run in plan:
         rows, failed = out.get(run.name, ([], 0))
         record = current_record(run, records, tf_version)
-        failed += not record and any(record_identity(r) == run.identity
-                                     and r.get('status') == 'failed' for r in records)
+        failed += not record and any(r.get('status') == 'failed' for r in records_of(run, records))
         out[run.name] = (rows + [record] * bool(record), failed)
     return out
 
@@ -172,12 +168,6 @@ def load_records(path):
         % (path, problem, os.path.basename(path)))
     return []
 
-
-def save_records(path, records):
-    rundir.write_json(path, {'runs': records})
-
-
-# --- one run ----------------------------------------------------------------------
 
 class Job:
     """A run in progress: its child, started at once as a user would (absolute paths)."""
@@ -254,8 +244,6 @@ def make_record(job, data_dir, tf_version, build):
                     else 'it left no run.json of a finished run')
     return dict(record, **result)
 
-
-# --- running the plan -------------------------------------------------------------
 
 def estimate(run, records):
     """Expected wall time of ``run``: the mean of its recipe's recorded runs, or None."""
@@ -359,7 +347,7 @@ class Runner:
     def finish(self, job, record):
         if not replace_record(self.records, record, job.run, self.tf_version):
             say('%s seed %d failed; its earlier record stays' % (job.run.name, job.run.seed))
-        save_records(self.json_path, self.records)
+        rundir.write_json(self.json_path, {'runs': self.records})
         if record['status'] != 'ok':
             result = 'FAILED (exit %s): %s; see %s' % (record['exit_code'], record['error'],
                                                       job.dir)

@@ -56,8 +56,9 @@ def test_spread_uses_the_sample_standard_deviation():
     assert report.spread([0.5])[1] is None
 
 
-def test_every_claim_names_a_recipe():
-    assert set(reproduction.CLAIMS) <= set(reproduction.NAMES)
+def test_every_recipe_has_a_claim_and_every_claim_names_a_recipe():
+    assert set(reproduction.NAMES) == {'%s/%s' % (kind, recipe) for kind, table
+                                       in reproduction.TABLES.items() for recipe in table}
 
 
 # --- the command line ----------------------------------------------------------------
