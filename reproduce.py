@@ -13,25 +13,19 @@ from deep_mnist import cli, report, reproduction, rundir, signals
 
 
 def parse_args(argv):
-    p = cli.ArgumentParser(
-        description='Rerun every step of "Deep MNIST for Experts" (softmax_baseline.py and '
-                    'deep_cnn.py recipes, seeds 1..N) and write REPRODUCTION.md, '
-                    'reproduction.png and reproduction.json.',
-        epilog='Recipes, in step order: %s. Groups: softmax, cnn, all.'
-               % ', '.join(reproduction.NAMES))
+    p = cli.ArgumentParser(description=__doc__, epilog='Recipes, in step order: %s. Groups: '
+                           'softmax, cnn, all.' % ', '.join(reproduction.NAMES))
     p.add_argument('--out', default='reproduction',
                    help='report directory; runs go to OUT/runs/ (default: reproduction)')
     p.add_argument('--seeds', type=cli.positive_int,
                    help='run seeds 1..N of each recipe (default: 3; 1 with --quick)')
     p.add_argument('--recipes', type=reproduction.recipe_list, default='all',
-                   help='comma-separated names as SCRIPT/RECIPE, e.g. softmax/expert,'
-                        'cnn/fast, or the groups softmax, cnn, all (default: all)')
+                   help='SCRIPT/RECIPE names or groups, comma-separated (default: all)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: %s, two runs at a time; claims are not checked'
                         % reproduction.QUICK_SUMMARY)
     p.add_argument('--report_only', action='store_true',
-                   help='run nothing: write the report from the runs already recorded '
-                        '(a recipe shows the seeds it has)')
+                   help='run nothing: write the report from the runs recorded so far')
     p.add_argument('--rerun', action='store_true',
                    help='run again the runs already recorded, e.g. to time them on a quiet '
                         'machine; a new record replaces the old one only if its run ends well')

@@ -26,9 +26,6 @@ from deep_mnist import checkpoints, cli, figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page fits too
-LINGER_BYTES = 64 * 1024 * 1024   # read and dropped after a 413, so the client sees it
-LINGER_SECONDS = 2.0
-READ_TIMEOUT = 30             # seconds a client may take to send its request
 LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
 DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
 SOURCES = 3         # pooled maps named per fc1 unit
@@ -39,11 +36,7 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline
 
 
 class RequestError(Exception):
-    """A request answered with a 4xx: ``status`` and a one-line ``reason``."""
-
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+    """A request answered with a 4xx: RequestError(status, a one-line reason)."""
 
 
 def png_base64(gray):
@@ -88,8 +81,7 @@ class Reader:
 
     def at(self, step):
         """The network of ``step`` (None: the checkpoint's); RequestError 404 if none."""
-        if step is None:
-            return self.net
+        step = self.net.step if step is None else step
         with self.lock:
             if step not in self.opened:
                 if step not in self.steps:
@@ -120,17 +112,16 @@ class Reader:
         cells = pooled.reshape(-1, pooled.shape[-1])                    # [49, 64]
         share = np.einsum('pc,pcu->uc', cells, w.reshape(*cells.shape, -1))
         top = np.argsort(-share, axis=1)[:, :SOURCES]
-        return [[[int(c), round(float(row[c]), 3)] for c in best]
-                for best, row in zip(top, share)]
+        return [[[int(c), round(float(row[c]), 3)] for c in best] for best, row in zip(top, share)]
 
     def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
         """The answer to a drawing; with ``number`` it is read as digits in a row, and
         the layers are those of digit ``which`` (400 if the number has none)."""
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
-            raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
-        out = net.run(['probabilities'] + [n for n in LAYERS if n in net.layers],
-                      prepared.inputs)
+            raise RequestError(400, 'no digit %d: the number has %d'
+                               % (which, len(prepared.inputs)))
+        out = net.run(['probabilities'] + [n for n in LAYERS if n in net.layers], prepared.inputs)
         every = np.round(out.pop('probabilities').astype(float), 6)
         layers = {n: a[which] for n, a in out.items()}
         answer = {
@@ -158,7 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """GET / is the page; POST /classify a drawing; GET /steps, /weights; else a 4xx."""
 
     server_version = 'deep-mnist-drawing-page'
-    timeout = READ_TIMEOUT
+    timeout = 30        # seconds a client may take to send its request
     routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',),
               '/steps': ('GET',), '/weights': ('GET',)}
 
@@ -184,7 +175,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:   # the method of the route's name: /steps is steps()
                 body = getattr(self, path[1:])()
         except RequestError as e:
-            status, body = e.status, {'error': e.reason}
+            status, body = e.args[0], {'error': e.args[1]}
         except Exception as e:      # a bug: one line here, the client gets a 500
             self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
             status, body = 500, {'error': 'internal error'}
@@ -233,7 +224,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise RequestError(400, 'a negative Content-Length')
         if length > MAX_BODY:
-            self.linger(length)
+            # Drop what the client still sends (up to 64 MB, 2 s), so that it reads the
+            # 413 rather than a reset connection.
+            left, deadline = min(length, 64 * 1024 * 1024), time.monotonic() + 2
+            self.connection.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                while left > 0 and time.monotonic() < deadline:
+                    chunk = self.rfile.read1(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
             raise RequestError(413, 'the image is %d bytes; at most %d (%d MB) are read'
                                % (length, MAX_BODY, MAX_BODY // (1024 * 1024)))
         body = self.rfile.read(length)
@@ -243,18 +243,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length == 0:
             raise RequestError(400, 'an empty body: send the drawing as a PNG')
         return body
-
-    def linger(self, length):
-        """Drop what the client is still sending of a refused body (bounded in bytes and
-        time), so that it reads the 413 rather than a reset connection."""
-        left, deadline = min(length, LINGER_BYTES), time.monotonic() + LINGER_SECONDS
-        self.connection.settimeout(0.2)
-        with contextlib.suppress(OSError):
-            while left > 0 and time.monotonic() < deadline:
-                chunk = self.rfile.read1(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
 
     def log_message(self, format, *args):
         """Quiet: no line per request (the start line says where the page is)."""
@@ -267,8 +255,7 @@ class DrawingServer(http.server.ThreadingHTTPServer):
     request_queue_size = 64   # connections waiting to be accepted (the default, 5, drops some)
 
     def __init__(self, address, reader, say=None):
-        if ':' in address[0]:
-            self.address_family = socket.AF_INET6
+        self.address_family = socket.AF_INET6 if ':' in address[0] else socket.AF_INET
         self.reader, self.page = reader, PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)

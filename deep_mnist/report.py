@@ -22,33 +22,23 @@ def claim_number(claim):
     match = re.search(r'(\d+(?:\.(\d*))?)\s*(%?)', claim or '')
     if not match:
         return None
-    value, decimals = float(match.group(1)), len(match.group(2) or '')
-    if match.group(3):
-        value, decimals = value / 100, decimals + 2
-    return value, decimals
+    percent = bool(match[3])
+    return float(match[1]) / (100 if percent else 1), len(match[2] or '') + 2 * percent
 
 
 def claim_threshold(claim):
     """The lowest mean test accuracy that meets ``claim`` (VERDICT_RULE); None without a number."""
-    number = claim_number(claim)
-    if number is None:
-        return None
-    value, decimals = number
-    wording = claim.strip().lower()
-    if wording.startswith('>='):
-        return value
-    if wording.startswith(('~', 'about', 'approx')):
-        return round(value - LOOSE_SLACK, 10)
-    return round(value - 0.5 * 10 ** -decimals, 10)
-
-
-def sd(values):
-    return statistics.stdev(values) if len(values) > 1 else None
+    number, wording = claim_number(claim), (claim or '').strip().lower()
+    if number is None or wording.startswith('>='):
+        return None if number is None else number[0]
+    loose = wording.startswith(('~', 'about', 'approx'))
+    return round(number[0] - (LOOSE_SLACK if loose else 0.5 * 10 ** -number[1]), 10)
 
 
 def spread(values):
     """(mean, sample standard deviation or None for one value, min, max)."""
-    return statistics.mean(values), sd(values), min(values), max(values)
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    return statistics.mean(values), sd, min(values), max(values)
 
 
 def verdict(claim, accuracies, quick=False):
@@ -102,12 +92,11 @@ def recipe_row(name, rows, failed, quick):
              ', '.join(str(r['seed']) for r in rows) or '-'] + ['-'] * 6
     if rows:
         mean, dev, low, high = spread(accuracies)
-        walls = [r['wall_time_s'] for r in rows]
+        wall, wall_sd = spread([r['wall_time_s'] for r in rows])[:2]
         rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
         cells[5:] = ['%.4f' % mean, '-' if dev is None else '%.4f' % dev,
                      '%.4f-%.4f' % (low, high), agreement(rows),
-                     '%.1f s' % statistics.mean(walls) + (
-                         ' ± %.1f' % sd(walls) if len(walls) > 1 else ''),
+                     '%.1f s' % wall + ('' if wall_sd is None else ' ± %.1f' % wall_sd),
                      '%.1f' % statistics.mean(rates) if rates else '-']
     return row(*cells, verdict(claim.text, accuracies, quick))
 
@@ -124,12 +113,9 @@ def describe_stdout(path):
     steps = [int(m.group(1)) for m in (re.match(r'step (\d+), training accuracy', line)
                                        for line in lines) if m]
     epochs = [line for line in lines if re.match(r'Step \d+ out of \d+ loss:', line)]
-    parts = []
-    if steps:
-        parts.append('%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
-                     % (len(steps), steps[0], steps[-1]))
-    if epochs:
-        parts.append('%d `Step E out of N loss: L` lines' % len(epochs))
+    parts = ['%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
+             % (len(steps), steps[0], steps[-1])] if steps else []
+    parts += ['%d `Step E out of N loss: L` lines' % len(epochs)] if epochs else []
     return ', then '.join(parts + ['`%s`' % lines[-1]]) if parts else 'only `%s`' % lines[-1]
 
 
@@ -165,8 +151,8 @@ def write_markdown(path, args, argv, tf_version, results):
              row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
              row('machine', '%s; %s' % (platform.platform(), machine.description())),
              row('TensorFlow', tf_version), row('Python', platform.python_version()),
-             row('runs', '%d of %d planned (%s per recipe)' % (
-                 done, len(results) * args.seeds, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
+             row('runs', '%d of %d planned (%s per recipe)' % (done, len(results) * args.seeds,
+                 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
              '']
     if args.quick:
         lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '

@@ -19,7 +19,8 @@ import sys
 import threading
 import time
 
-from deep_mnist import checkpoints, machine, progress, record as run_record, recipes, rundir, signals
+from deep_mnist import checkpoints, machine, progress, recipes, rundir, signals
+from deep_mnist import record as run_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the scripts' checkout
 SCRIPTS = {'softmax': 'softmax_baseline.py', 'cnn': 'deep_cnn.py'}
@@ -29,8 +30,6 @@ TABLES = {'softmax': recipes.SOFTMAX_RECIPES, 'cnn': recipes.RECIPES}
 QUICK = {'softmax': {'steps': 50}, 'cnn': {'steps': 20, 'log_every': 10, 'summary_every': 10}}
 QUICK_SUMMARY = 'CNN recipes %d steps, softmax %d' % (QUICK['cnn']['steps'],
                                                       QUICK['softmax']['steps'])
-QUICK_JOBS = 2      # quick runs are not timed, so two share the two cores
-HEARTBEAT_S = 60
 
 # What a write-up says each recipe reaches; reproduction/claims.json explains the fields.
 Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
@@ -73,9 +72,13 @@ class Run:
                                                    '-quick' * self.quick))
 
 
+def plain(value):
+    return json.loads(json.dumps(value))
+
+
 def recipe_config(run):
     """The recipe's row as plain JSON values: part of what decides whether a record is current."""
-    return json.loads(json.dumps(dataclasses.asdict(TABLES[run.kind][run.recipe])))
+    return plain(dataclasses.asdict(TABLES[run.kind][run.recipe]))
 
 
 def tensorflow_version():
@@ -83,12 +86,10 @@ def tensorflow_version():
     return importlib.metadata.version('tensorflow')     # pyproject's dependency
 
 
-def record_identity(record):
-    return tuple(record.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
-
-
 def records_of(run, records):
-    return [r for r in records if record_identity(r) == run.identity]
+    """The records of ``run``'s script, recipe, seed and --quick."""
+    return [r for r in records
+            if tuple(r.get(k) for k in ('script', 'recipe', 'seed', 'quick')) == run.identity]
 
 
 def stale_reason(record, run, tf_version):
@@ -99,15 +100,11 @@ def stale_reason(record, run, tf_version):
         return 'the record is incomplete'
     if record.get('tensorflow') != tf_version:
         return 'recorded with TensorFlow %s' % record.get('tensorflow')
-    recorded, current = record.get('recipe_config'), recipe_config(run)
-    if isinstance(recorded, dict):
-        # A field added since the record counts as unchanged while it holds its default.
-        defaults = json.loads(json.dumps({
-            f.name: f.default for f in dataclasses.fields(TABLES[run.kind][run.recipe])
-            if f.default is not dataclasses.MISSING}))
-        current = {k: v for k, v in current.items()
-                   if k in recorded or k not in defaults or v != defaults[k]}
-    return 'the recipe changed since' if current != recorded else None
+    recorded = record.get('recipe_config')
+    if isinstance(recorded, dict):   # a field added since is unchanged while at its default
+        recorded = dict(plain({f.name: f.default for f in dataclasses.fields(
+            TABLES[run.kind][run.recipe]) if f.default is not dataclasses.MISSING}), **recorded)
+    return 'the recipe changed since' if recorded != recipe_config(run) else None
 
 
 def current_record(run, records, tf_version):
@@ -139,7 +136,8 @@ def replace_record(records, record, run, tf_version):
     one stands (then False)."""
     if record.get('status') != 'ok' and current_record(run, records, tf_version):
         return False
-    records[:] = [r for r in records if record_identity(r) != run.identity] + [record]
+    old = records_of(run, records)
+    records[:] = [r for r in records if r not in old] + [record]
     return True
 
 
@@ -260,10 +258,10 @@ class Runner:
         # Quick runs share two slots: the CNN runs (the plan's tail) go first, so the
         # short softmax runs fill the gaps at the end.
         self.todo = list(reversed(todo)) if args.quick else list(todo)
-        self.records, self.json_path = records, json_path
-        self.tf_version, self.build = tf_version, build
+        self.records, self.json_path, self.tf_version = records, json_path, tf_version
+        self.build = build
         self.out_dir, self.data_dir = os.path.abspath(args.out), os.path.abspath(args.data_dir)
-        self.slots = QUICK_JOBS if args.quick else 1
+        self.slots = 2 if args.quick else 1     # quick runs are not timed: two share 2 cores
         self.running, self.started, self.stopping = {}, 0, False
         self.lock = threading.Lock()          # starting a child, or stopping them all
         self.evaluating = threading.Lock()    # one checkpoint re-evaluation at a time
@@ -276,7 +274,7 @@ class Runner:
                 pending = {pool.submit(self.run_one, run) for run in self.todo}
                 while pending:
                     done, pending = concurrent.futures.wait(
-                        pending, HEARTBEAT_S, concurrent.futures.FIRST_COMPLETED)
+                        pending, 60, concurrent.futures.FIRST_COMPLETED)   # else a heartbeat
                     for future in done:
                         self.finish(*future.result())
                     if not done:
@@ -298,8 +296,7 @@ class Runner:
             if self.stopping:
                 return None, None
             self.started += 1
-            job = self.running[self.started] = Job(self.started, run, self.out_dir,
-                                                   self.data_dir)
+            job = self.running[self.started] = Job(self.started, run, self.out_dir, self.data_dir)
         this = estimate(run, self.records)
         self.say(job, 'started; this run %s, the report %s' % (
             '~' + progress.duration(this) if this is not None else 'not timed yet', self.eta()))
@@ -348,13 +345,10 @@ class Runner:
         if not replace_record(self.records, record, job.run, self.tf_version):
             say('%s seed %d failed; its earlier record stays' % (job.run.name, job.run.seed))
         rundir.write_json(self.json_path, {'runs': self.records})
-        if record['status'] != 'ok':
-            result = 'FAILED (exit %s): %s; see %s' % (record['exit_code'], record['error'],
-                                                      job.dir)
-        else:
-            result = 'test accuracy %g' % record['test_accuracy'] + (
-                '' if record['recomputed_accuracy'] is None else
-                ' (from the checkpoint: %g)' % record['recomputed_accuracy'])
+        recomputed = record.get('recomputed_accuracy')
+        result = ('FAILED (exit %s): %s; see %s' % (record['exit_code'], record['error'], job.dir)
+                  if record['status'] != 'ok' else 'test accuracy %g' % record['test_accuracy']
+                  + ('' if recomputed is None else ' (from the checkpoint: %g)' % recomputed))
         self.say(job, '%s, %s' % (result, progress.duration(record['wall_time_s'])))
         if job.proc.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM):
             raise signals.Interrupted(job.proc.returncode - 128)  # a stopped run stops all
