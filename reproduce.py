@@ -26,9 +26,8 @@ def parse_args(argv):
                         % reproduction.QUICK_SUMMARY)
     p.add_argument('--report_only', action='store_true',
                    help='run nothing: write the report from the runs recorded so far')
-    p.add_argument('--rerun', action='store_true',
-                   help='run again the runs already recorded, e.g. to time them on a quiet '
-                        'machine; a new record replaces the old one only if its run ends well')
+    p.add_argument('--rerun', action='store_true', help='run again what is recorded (to time '
+                   'it on a quiet machine); a new record replaces one only if its run ends well')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
@@ -55,11 +54,9 @@ def report_runs(args, argv):
     tf_version = reproduction.tensorflow_version()
     plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
-
     stopped = 0 if args.report_only else reproduction.Runner(
         reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,
         json_path, tf_version, deep_cnn.deepnn).run()
-
     # Even when nothing ran: the three files always exist.
     rundir.write_json(json_path, {'runs': records})
     results = reproduction.results_by_recipe(plan, records, tf_version)
@@ -68,10 +65,8 @@ def report_runs(args, argv):
     report.write_png(os.path.join(out_dir, 'reproduction.png'), results, tf_version, args.quick)
     print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
           % out_dir, file=sys.stderr)
-    if stopped:
-        return stopped
     complete = all(len(rows) == args.seeds for rows, _ in results.values())
-    return 0 if complete or args.report_only else 1
+    return stopped or (0 if complete or args.report_only else 1)
 
 
 if __name__ == '__main__':

@@ -1,8 +1,5 @@
-"""``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
-
-The page (drawing_page.html) posts each drawing as a PNG to ``POST /classify``, which
-prepares it as a photo is and answers one forward pass as JSON (docs/classify.md gives the
-routes and fields). The standard library's server: the page needs nothing installed."""
+"""``classify.py --serve``: a local page to draw a digit on and watch every layer read it
+(drawing_page.html; docs/classify.md has its routes and fields), on the standard library."""
 
 import base64
 import contextlib
@@ -29,7 +26,6 @@ MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page
 LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
 DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
 SOURCES = 3         # pooled maps named per fc1 unit
-PORT = cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535')
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
@@ -278,7 +274,8 @@ def add_serve_flags(parser):
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
-    group.add_argument('--port', type=PORT, default=8000,
+    group.add_argument('--port', default=8000,
+                       type=cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535'),
                        help='the port to serve on (default: %(default)s; 0: any free one)')
     group.add_argument('--host', default='127.0.0.1',
                        help='the address to serve on (default: %(default)s, this computer '
@@ -293,21 +290,19 @@ def serve_main(args, net):
         server = DrawingServer((args.host, args.port), reader)
     except OSError as e:
         where = '%s port %d' % (args.host, args.port)
-        if e.errno == errno.EADDRINUSE:
-            print('error: %s is in use; choose another with --port' % where, file=sys.stderr)
-        else:
-            print('error: cannot serve on %s: %s' % (where, e.strerror or e), file=sys.stderr)
+        print('error: %s is in use; choose another with --port' % where
+              if e.errno == errno.EADDRINUSE else
+              'error: cannot serve on %s: %s' % (where, e.strerror or e), file=sys.stderr)
         return 1
     try:
         with signals.stop_requests() as early:   # a Ctrl-C while the checkpoint loaded
             pass
-        if not early:
-            print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
-            # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
-            with signals.stop_signals_to(signal.default_int_handler):
+        # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
+        with contextlib.suppress(KeyboardInterrupt), \
+                signals.stop_signals_to(signal.default_int_handler):
+            if not early:
+                print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
                 server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
         reader.close()

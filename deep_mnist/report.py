@@ -130,9 +130,9 @@ def notes_lines(out_dir, results, quick):
             lines.append('- The write-up prints: %s' % claim.printed)
         if rows:
             first = min(rows, key=lambda r: r['seed'])
-            path = os.path.join(out_dir, first['run_dir'], 'stdout.txt')
-            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.'
-                         % (first['seed'], first['run_dir'], describe_stdout(path)))
+            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
+                first['seed'], first['run_dir'],
+                describe_stdout(os.path.join(out_dir, first['run_dir'], 'stdout.txt'))))
             outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], quick)
             if outcome in ('within the spread', 'falls short'):
                 lines.append('- Why the mean misses the claim: %s'
@@ -182,10 +182,8 @@ def write_markdown(path, args, argv, tf_version, results):
 def write_png(path, results, tf_version, quick):
     """A panel per script: a dot per seed, the mean as a bar and the claim as a diamond."""
     from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
-
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
-    groups = [[n for n in results if n.startswith(kind + '/')] for kind in SCRIPTS]
-    groups = [g for g in groups if g]
+    groups = [g for g in ([n for n in results if n.startswith(k + '/')] for k in SCRIPTS) if g]
     fig = Figure(figsize=(11, 5))
     axes = fig.subplots(1, len(groups), squeeze=False,
                         gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})[0]

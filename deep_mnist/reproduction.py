@@ -62,11 +62,9 @@ class Run:
     name: str
     seed: int
     quick: bool
-
     kind = property(lambda self: self.name.split('/')[0])
     recipe = property(lambda self: self.name.split('/', 1)[1])
     script = property(lambda self: SCRIPTS[self.kind])
-    identity = property(lambda self: (self.script, self.recipe, self.seed, self.quick))
     # Quick runs get their own directory: --fresh must not wipe a full run's checkpoints.
     dir_name = property(lambda self: '%s-s%d%s' % (self.name.replace('/', '-'), self.seed,
                                                    '-quick' * self.quick))
@@ -89,7 +87,8 @@ def tensorflow_version():
 def records_of(run, records):
     """The records of ``run``'s script, recipe, seed and --quick."""
     return [r for r in records
-            if tuple(r.get(k) for k in ('script', 'recipe', 'seed', 'quick')) == run.identity]
+            if tuple(r.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
+            == (run.script, run.recipe, run.seed, run.quick)]
 
 
 def stale_reason(record, run, tf_version):
@@ -255,8 +254,7 @@ class Runner:
     """Runs the plan's missing runs in worker threads, recording each as soon as it ends."""
 
     def __init__(self, todo, args, records, json_path, tf_version, build):
-        # Quick runs share two slots: the CNN runs (the plan's tail) go first, so the
-        # short softmax runs fill the gaps at the end.
+        # Quick runs share two slots: the CNN runs (the plan's tail) first, softmax in the gaps.
         self.todo = list(reversed(todo)) if args.quick else list(todo)
         self.records, self.json_path, self.tf_version = records, json_path, tf_version
         self.build = build
