@@ -50,8 +50,7 @@ def report_runs(args, argv):
     mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, 'reproduction.json')
-    records = reproduction.load_records(json_path)
-    tf_version = reproduction.tensorflow_version()
+    records, tf_version = reproduction.load_records(json_path), reproduction.TF_VERSION
     plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
     stopped = 0 if args.report_only else reproduction.Runner(

@@ -38,8 +38,7 @@ class RequestError(Exception):
 def png_base64(gray):
     """A 2-D array in [0, 1] (0 white, 1 black, the figures' gray_r) as a base64 PNG."""
     pixels = np.round((1 - np.clip(gray, 0, 1)) * 255).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels, 'L').save(out, 'PNG', compress_level=1)
+    Image.fromarray(pixels, 'L').save(out := io.BytesIO(), 'PNG', compress_level=1)
     return base64.b64encode(out.getvalue()).decode('ascii')
 
 
@@ -66,8 +65,7 @@ def prepare(image_bytes, number=False, pad=False):
 
 
 class Reader:
-    """What the page asks of the checkpoint ``net``: a drawing read, the kept steps, a
-    step's weights. A snapshot's network is opened when first asked, once: memory stays flat."""
+    """The page's questions to ``net``; a snapshot's network is opened once, when first asked."""
 
     def __init__(self, net, say=None):
         self.net, self.opened, self.lock = net, {net.step: net}, threading.Lock()
@@ -149,11 +147,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',),
               '/steps': ('GET',), '/weights': ('GET',)}
 
-    def do_GET(self):
-        self.answer()
-
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # answer() sorts
-
     def answer(self):
         """Send the page, or the route's answer as JSON; a RequestError as a 4xx."""
         status, headers = 200, {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'}
@@ -185,6 +178,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = answer  # it sorts
 
     def whole(self, name, default=None, status=400, why='%s=%r: a whole number'):
         """The query's whole number ``name``, or ``default``; RequestError if not one."""
@@ -225,10 +220,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             left, deadline = min(length, 64 * 1024 * 1024), time.monotonic() + 2
             self.connection.settimeout(0.2)
             with contextlib.suppress(OSError):
-                while left > 0 and time.monotonic() < deadline:
-                    chunk = self.rfile.read1(min(left, 65536))
-                    if not chunk:
-                        break
+                while left > 0 and time.monotonic() < deadline and (
+                        chunk := self.rfile.read1(min(left, 65536))):
                     left -= len(chunk)
             raise RequestError(413, 'the image is %d bytes; at most %d (%d MB) are read'
                                % (length, MAX_BODY, MAX_BODY // (1024 * 1024)))

@@ -25,11 +25,12 @@ from deep_mnist import record as run_record
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the scripts' checkout
 SCRIPTS = {'softmax': 'softmax_baseline.py', 'cnn': 'deep_cnn.py'}
 TABLES = {'softmax': recipes.SOFTMAX_RECIPES, 'cnn': recipes.RECIPES}
-# --quick: enough steps to pass through every code path (step lines, summaries,
-# checkpoint, test pass), few enough for all recipes to take about a minute.
+# --quick: every code path (step lines, summaries, checkpoint, test), all in about a minute.
 QUICK = {'softmax': {'steps': 50}, 'cnn': {'steps': 20, 'log_every': 10, 'summary_every': 10}}
 QUICK_SUMMARY = 'CNN recipes %d steps, softmax %d' % (QUICK['cnn']['steps'],
                                                       QUICK['softmax']['steps'])
+# Read without importing TensorFlow (that takes seconds); pyproject names this distribution.
+TF_VERSION = importlib.metadata.version('tensorflow')
 
 # What a write-up says each recipe reaches; reproduction/claims.json explains the fields.
 Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
@@ -79,11 +80,6 @@ def recipe_config(run):
     return plain(dataclasses.asdict(TABLES[run.kind][run.recipe]))
 
 
-def tensorflow_version():
-    """The installed TensorFlow's version, read without importing it (that takes seconds)."""
-    return importlib.metadata.version('tensorflow')     # pyproject's dependency
-
-
 def records_of(run, records):
     """The records of ``run``'s script, recipe, seed and --quick."""
     return [r for r in records
@@ -131,8 +127,7 @@ def runs_to_do(plan, records, tf_version, rerun=False):
 
 
 def replace_record(records, record, run, tf_version):
-    """Put ``record`` in place of run's earlier records, unless it failed and a current
-    one stands (then False)."""
+    """``record`` replaces run's earlier ones (True), but a failed one not a current one."""
     if record.get('status') != 'ok' and current_record(run, records, tf_version):
         return False
     old = records_of(run, records)
@@ -170,8 +165,7 @@ class Job:
     """A run in progress: its child, started at once as a user would (absolute paths)."""
 
     def __init__(self, index, run, out_dir, data_dir):
-        self.index, self.run = index, run
-        self.dir = os.path.join(out_dir, 'runs', run.dir_name)
+        self.index, self.run, self.dir = index, run, os.path.join(out_dir, 'runs', run.dir_name)
         os.makedirs(self.dir, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):   # an earlier run's record is not this one's
             os.remove(os.path.join(self.dir, run_record.RUN_JSON))

@@ -118,7 +118,7 @@ def made_up_record(name, seed, accuracy, quick=False):
             'recomputed_accuracy': accuracy if run.kind == 'cnn' else None, 'steps': 100,
             'steps_per_s': 40.0, 'train_time_s': 2.5, 'wall_time_s': 6.0 + seed,
             'config': {}, 'recipe_config': reproduction.recipe_config(run),
-            'tensorflow': reproduction.tensorflow_version(), 'command': 'made up',
+            'tensorflow': reproduction.TF_VERSION, 'command': 'made up',
             'run_dir': 'runs/' + run.dir_name, 'date': '2020-01-01T00:00:00'}
 
 
@@ -294,7 +294,7 @@ def test_rerun_skips_what_is_recorded_and_reruns_what_is_stale(quick_subset, tmp
     after = {r['name']: r for r in load_runs(out)}
     assert len(after) == 2
     assert after['cnn/single_conv'] == next(r for r in before if r['name'] == 'cnn/single_conv')
-    assert after['softmax/expert']['tensorflow'] == reproduction.tensorflow_version()
+    assert after['softmax/expert']['tensorflow'] == reproduction.TF_VERSION
     old = next(r for r in before if r['name'] == 'softmax/expert')
     assert after['softmax/expert']['date'] > old['date']  # a new run, seconds later
 
