@@ -1,13 +1,7 @@
 """Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
-it, and write reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
-
-    python reproduce.py                               # every recipe, seeds 1-3: hours
-    python reproduce.py --recipes cnn/fast --seeds 5
-    python reproduce.py --quick                       # smoke run: about a minute
-
+it, into reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
 --quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
-50, two runs at a time. A rerun skips what is already recorded, so an interrupted report
-resumes where it stopped.
+50, two runs at a time. A rerun skips what is recorded, so a stopped report resumes.
 """
 
 import os
@@ -15,32 +9,25 @@ import sys
 
 import deep_cnn
 import mnist_data
-from deep_mnist import cli, report, reproduction, signals
+from deep_mnist import cli, report, reproduction, rundir, signals
 
 
 def parse_args(argv):
-    p = cli.ArgumentParser(
-        description='Rerun every step of "Deep MNIST for Experts" (softmax_baseline.py and '
-                    'deep_cnn.py recipes, seeds 1..N) and write REPRODUCTION.md, '
-                    'reproduction.png and reproduction.json.',
-        epilog='Recipes, in step order: %s. Groups: softmax, cnn, all.'
-               % ', '.join(reproduction.recipe_names()))
+    p = cli.ArgumentParser(description=__doc__, epilog='Recipes, in step order: %s. Groups: '
+                           'softmax, cnn, all.' % ', '.join(reproduction.NAMES))
     p.add_argument('--out', default='reproduction',
                    help='report directory; runs go to OUT/runs/ (default: reproduction)')
     p.add_argument('--seeds', type=cli.positive_int,
                    help='run seeds 1..N of each recipe (default: 3; 1 with --quick)')
     p.add_argument('--recipes', type=reproduction.recipe_list, default='all',
-                   help='comma-separated names as SCRIPT/RECIPE, e.g. softmax/expert,'
-                        'cnn/fast, or the groups softmax, cnn, all (default: all)')
+                   help='SCRIPT/RECIPE names or groups, comma-separated (default: all)')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: %s, two runs at a time; claims are not checked'
-                        % reproduction.quick_summary())
+                        % reproduction.QUICK_SUMMARY)
     p.add_argument('--report_only', action='store_true',
-                   help='run nothing: write the report from the runs already recorded '
-                        '(a recipe shows the seeds it has)')
-    p.add_argument('--rerun', action='store_true',
-                   help='run again the runs already recorded, e.g. to time them on a quiet '
-                        'machine; a new record replaces the old one only if its run ends well')
+                   help='run nothing: write the report from the runs recorded so far')
+    p.add_argument('--rerun', action='store_true', help='run again what is recorded (to time '
+                   'it on a quiet machine); a new record replaces one only if its run ends well')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
@@ -63,26 +50,22 @@ def report_runs(args, argv):
     mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, 'reproduction.json')
-    records = reproduction.load_records(json_path)
-    tf_version = reproduction.tensorflow_version()
-    plan = reproduction.plan(args.recipes, args.seeds, args.quick)
-
+    records, tf_version = reproduction.load_records(json_path), reproduction.TF_VERSION
+    plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
+            for seed in range(1, args.seeds + 1)]
     stopped = 0 if args.report_only else reproduction.Runner(
         reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,
         json_path, tf_version, deep_cnn.deepnn).run()
-
     # Even when nothing ran: the three files always exist.
-    reproduction.save_records(json_path, records)
+    rundir.write_json(json_path, {'runs': records})
     results = reproduction.results_by_recipe(plan, records, tf_version)
     report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, tf_version,
                           results)
     report.write_png(os.path.join(out_dir, 'reproduction.png'), results, tf_version, args.quick)
     print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
           % out_dir, file=sys.stderr)
-    if stopped:
-        return stopped
     complete = all(len(rows) == args.seeds for rows, _ in results.values())
-    return 0 if complete or args.report_only else 1
+    return stopped or (0 if complete or args.report_only else 1)
 
 
 if __name__ == '__main__':

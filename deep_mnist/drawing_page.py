@@ -1,16 +1,8 @@
-"""``classify.py --serve``: a local page to draw a digit on and watch every layer read it.
-
-The page (drawing_page.html, script and style inline) posts each drawing as a PNG to
-``POST /classify?pad=1[&step=N][&number=1&digit=I]``; the server prepares it as a photo is
-(handwriting; pad=1: the page's pad, paper alone, so no sheet is looked for), runs one forward pass of the checkpoint or its snapshot of step N, and
-answers JSON: digit, probabilities, step, input, conv1 (PNGs), layers (h_conv1 ...
-h_fc1, numbers), fc1_sources; with number=1 also number and digits. ``GET /steps`` and
-``GET /weights?step=N`` serve the slider and the explanations; docs/classify.md has the
-fields. A request it cannot answer gets a 4xx and ``{"error": "one line"}``. The
-standard library's ThreadingHTTPServer: the page needs nothing installed.
-"""
+"""``classify.py --serve``: a local page to draw a digit on and watch every layer read it
+(drawing_page.html; docs/classify.md has its routes and fields), on the standard library."""
 
 import base64
+import contextlib
 import errno
 import functools
 import http.server
@@ -30,34 +22,23 @@ from PIL import Image
 from deep_mnist import checkpoints, cli, figures, handwriting, signals
 
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
-DEFAULT_HOST = '127.0.0.1'
-DEFAULT_PORT = 8000
 MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page fits too
-LINGER_BYTES = 64 * 1024 * 1024   # read and dropped after a 413, so the client sees it
-LINGER_SECONDS = 2.0
-READ_TIMEOUT = 30             # seconds a client may take to send its request
 LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
 DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
 SOURCES = 3         # pooled maps named per fc1 unit
-PORT = cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535')
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'")
 
 
 class RequestError(Exception):
-    """A request the server answers with a 4xx: ``status`` and a one-line ``reason``."""
-
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+    """A request answered with a 4xx: RequestError(status, a one-line reason)."""
 
 
 def png_base64(gray):
     """A 2-D array in [0, 1] (0 white, 1 black, the figures' gray_r) as a base64 PNG."""
     pixels = np.round((1 - np.clip(gray, 0, 1)) * 255).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels, 'L').save(out, 'PNG', compress_level=1)
+    Image.fromarray(pixels, 'L').save(out := io.BytesIO(), 'PNG', compress_level=1)
     return base64.b64encode(out.getvalue()).decode('ascii')
 
 
@@ -71,24 +52,20 @@ def maps(array):
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
 def prepare(image_bytes, number=False, pad=False):
-    """The drawing prepared as a photo is (a Number with ``number``); RequestError 415
-    for what is no image, 422 for one without a digit."""
+    """The drawing prepared as a photo is (a Number with ``number``); 415 for no image,
+    422 for one without a digit. The page's ``pad`` is paper alone: no sheet to find."""
+    status = 415
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
-    except handwriting.HandwritingError as e:
-        raise RequestError(415, str(e)) from None
-    try:
-        # The page's pad is paper alone: no sheet to find, and a big digit may touch its edges.
+        status = 422
         read = handwriting.prepare_number if number else handwriting.prepare
         return read(image, all_paper=pad)
     except handwriting.HandwritingError as e:
-        raise RequestError(422, str(e)) from None
+        raise RequestError(status, str(e)) from None
 
 
 class Reader:
-    """What the page asks of the checkpoint ``net`` (checkpoints.open_checkpoint): a
-    drawing read (``classify``), the kept steps, the weights of a step. Each snapshot's
-    network is opened when first asked, once: a few, so memory stays flat."""
+    """The page's questions to ``net``; a snapshot's network is opened once, when first asked."""
 
     def __init__(self, net, say=None):
         self.net, self.opened, self.lock = net, {net.step: net}, threading.Lock()
@@ -98,8 +75,7 @@ class Reader:
 
     def at(self, step):
         """The network of ``step`` (None: the checkpoint's); RequestError 404 if none."""
-        if step is None:
-            return self.net
+        step = self.net.step if step is None else step
         with self.lock:
             if step not in self.opened:
                 if step not in self.steps:
@@ -130,31 +106,26 @@ class Reader:
         cells = pooled.reshape(-1, pooled.shape[-1])                    # [49, 64]
         share = np.einsum('pc,pcu->uc', cells, w.reshape(*cells.shape, -1))
         top = np.argsort(-share, axis=1)[:, :SOURCES]
-        return [[[int(c), round(float(row[c]), 3)] for c in best]
-                for best, row in zip(top, share)]
+        return [[[int(c), round(float(row[c]), 3)] for c in best] for best, row in zip(top, share)]
 
     def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
-        """The JSON above; with ``number``, the drawing read as digits in a row (and
-        ``number``, ``digits``), the layers those of digit ``which``. RequestError for an
-        image it cannot read (415), in which it finds no digit (422), a step it has not
-        (404), or a digit the number has not (400)."""
+        """The answer to a drawing; with ``number`` it is read as digits in a row, and
+        the layers are those of digit ``which`` (400 if the number has none)."""
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
-            raise RequestError(400, 'no digit %d: the number has %d' % (which, len(prepared.inputs)))
-        names = [n for n in LAYERS if n in net.layers]
-        out = net.run(['probabilities'] + names, prepared.inputs)
+            raise RequestError(400, 'no digit %d: the number has %d'
+                               % (which, len(prepared.inputs)))
+        out = net.run(['probabilities'] + [n for n in LAYERS if n in net.layers], prepared.inputs)
         every = np.round(out.pop('probabilities').astype(float), 6)
-        out = {n: a[which] for n, a in out.items()}
-        probabilities, conv1 = every[which], out['h_conv1']
-        pooled = out['h_pool2' if 'h_pool2' in out else 'h_pool1']
+        layers = {n: a[which] for n, a in out.items()}
         answer = {
-            'digit': int(np.argmax(probabilities)), 'step': net.step,
-            'probabilities': probabilities.tolist(),
+            'digit': int(np.argmax(every[which])), 'step': net.step,
+            'probabilities': every[which].tolist(),
             'input': np.round(prepared.inputs[which].reshape(28, 28), 6).tolist(),
-            'conv1': [png_base64(figures.from_zero(conv1[:, :, k]))
-                      for k in range(conv1.shape[-1])],
-            'layers': {n: maps(a) for n, a in out.items()},
-            'fc1_sources': self.sources(net, pooled),
+            'conv1': [png_base64(figures.from_zero(m))
+                      for m in np.moveaxis(layers['h_conv1'], -1, 0)],
+            'layers': {n: maps(a) for n, a in layers.items()},
+            'fc1_sources': self.sources(net, layers.get('h_pool2', layers['h_pool1'])),
         }
         if number:
             answer.update(number=''.join(str(p.argmax()) for p in every), chosen=which, digits=[
@@ -172,26 +143,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """GET / is the page; POST /classify a drawing; GET /steps, /weights; else a 4xx."""
 
     server_version = 'deep-mnist-drawing-page'
-    timeout = READ_TIMEOUT
+    timeout = 30        # seconds a client may take to send its request
     routes = {'/': ('GET', 'HEAD'), '/index.html': ('GET', 'HEAD'), '/classify': ('POST',),
               '/steps': ('GET',), '/weights': ('GET',)}
 
-    def route(self):
-        """The path of an allowed request; RequestError (404, 405) otherwise."""
+    def answer(self):
+        """Send the page, or the route's answer as JSON; a RequestError as a 4xx."""
+        status, headers = 200, {'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'}
         path = urllib.parse.urlsplit(self.path).path
-        if path not in self.routes:
-            shown = path if len(path) <= 80 else path[:77] + '...'
-            raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
-        if self.command not in self.routes[path]:
-            allowed = ', '.join(self.routes[path])
-            raise RequestError(405, '%s is not allowed on %s (only %s)'
-                               % (self.command, path, allowed))
-        return path
+        try:
+            if path not in self.routes:
+                shown = path if len(path) <= 80 else path[:77] + '...'
+                raise RequestError(404, 'no such page: %s (the page is at /)' % shown)
+            if self.command not in self.routes[path]:
+                headers['Allow'] = ', '.join(self.routes[path])
+                raise RequestError(405, '%s is not allowed on %s (only %s)'
+                                   % (self.command, path, headers['Allow']))
+            if path in ('/', '/index.html'):
+                body, headers['Content-Security-Policy'] = self.server.page, CSP
+            else:   # the method of the route's name: /steps is steps()
+                body = getattr(self, path[1:])()
+        except RequestError as e:
+            status, body = e.args[0], {'error': e.args[1]}
+        except Exception as e:      # a bug: one line here, the client gets a 500
+            self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
+            status, body = 500, {'error': 'internal error'}
+        html = isinstance(body, bytes)
+        body = body if html else json.dumps(body, separators=(',', ':')).encode()
+        self.send_response(status)
+        headers.update({'Content-Type': 'text/html; charset=utf-8' if html else
+                        'application/json', 'Content-Length': str(len(body))})
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(body)
 
-    def do_GET(self):
-        self.answer()
-
-    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET  # route() sorts
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = answer  # it sorts
 
     def whole(self, name, default=None, status=400, why='%s=%r: a whole number'):
         """The query's whole number ``name``, or ``default``; RequestError if not one."""
@@ -204,96 +192,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def step(self):
         return self.whole('step', None, 404, 'no snapshot of %s %r: a step is a whole number')
 
-    def answer(self):
-        """Send the route's (status, content type, body); a RequestError as JSON."""
-        headers = {}
-        try:
-            respond = {'/classify': self.drawing, '/steps': self.steps,
-                       '/weights': self.weights}.get(self.route(), self.page)
-            status, kind, body = respond()
-        except RequestError as e:
-            status, kind, body = e.status, 'application/json', self.error_body(e.reason)
-            if e.status == 405:
-                headers['Allow'] = ', '.join(self.routes[urllib.parse.urlsplit(self.path).path])
-        except Exception as e:      # a bug: one line here, the client gets a 500
-            self.server.say('drawing page: %s on %s: %s' % (type(e).__name__, self.path, e))
-            status, kind, body = 500, 'application/json', self.error_body('internal error')
-        self.send_response(status)
-        self.send_header('Content-Type', kind)
-        self.send_header('Content-Length', str(len(body)))
-        self.send_header('Cache-Control', 'no-store')
-        self.send_header('X-Content-Type-Options', 'nosniff')
-        if kind.startswith('text/html'):
-            headers['Content-Security-Policy'] = CSP
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != 'HEAD':
-            self.wfile.write(body)
-
-    @staticmethod
-    def error_body(reason):
-        return json.dumps({'error': reason}).encode()
-
-    def page(self):
-        return 200, 'text/html; charset=utf-8', self.server.page
-
-    @staticmethod
-    def json(value):
-        return 200, 'application/json', json.dumps(value, separators=(',', ':')).encode()
-
-    def drawing(self):
+    def classify(self):
         body = self.read_body()      # first: a refused step leaves nothing unread
-        return self.json(self.server.reader.classify(
-            body, self.step(), bool(self.whole('number', 0)), self.whole('digit', 0),
-            bool(self.whole('pad', 0))))
+        return self.server.reader.classify(body, self.step(), bool(self.whole('number', 0)),
+                                           self.whole('digit', 0), bool(self.whole('pad', 0)))
 
     def steps(self):
-        reader = self.server.reader
-        return self.json({'steps': reader.steps, 'step': reader.net.step})
+        return {'steps': self.server.reader.steps, 'step': self.server.reader.net.step}
 
     def weights(self):
-        return self.json(self.server.reader.weights(self.step()))
+        return self.server.reader.weights(self.step())
 
     def read_body(self):
         """The request's body, its length checked from the header before reading."""
+        keep, self.close_connection = self.close_connection, True   # until it is read whole
         if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
-            self.close_connection = True
             raise RequestError(411, 'send the image with a Content-Length, not chunked')
         try:
             length = int(self.headers.get('Content-Length', ''))
         except ValueError:
-            self.close_connection = True
             raise RequestError(411, 'a Content-Length header is needed') from None
         if length < 0:
-            self.close_connection = True
             raise RequestError(400, 'a negative Content-Length')
         if length > MAX_BODY:
-            self.linger(length)
+            # Drop what the client still sends (up to 64 MB, 2 s), so that it reads the
+            # 413 rather than a reset connection.
+            left, deadline = min(length, 64 * 1024 * 1024), time.monotonic() + 2
+            self.connection.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                while left > 0 and time.monotonic() < deadline and (
+                        chunk := self.rfile.read1(min(left, 65536))):
+                    left -= len(chunk)
             raise RequestError(413, 'the image is %d bytes; at most %d (%d MB) are read'
                                % (length, MAX_BODY, MAX_BODY // (1024 * 1024)))
-        if length == 0:
-            raise RequestError(400, 'an empty body: send the drawing as a PNG')
         body = self.rfile.read(length)
         if len(body) < length:
-            self.close_connection = True
             raise RequestError(400, 'the body ended after %d of %d bytes' % (len(body), length))
+        self.close_connection = keep
+        if length == 0:
+            raise RequestError(400, 'an empty body: send the drawing as a PNG')
         return body
-
-    def linger(self, length):
-        """Drop what the client is still sending of a refused body (bounded in bytes and
-        time), so that it reads the 413 rather than a reset connection."""
-        self.close_connection = True
-        left, deadline = min(length, LINGER_BYTES), time.monotonic() + LINGER_SECONDS
-        self.connection.settimeout(0.2)
-        try:
-            while left > 0 and time.monotonic() < deadline:
-                chunk = self.rfile.read1(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except OSError:
-            pass
 
     def log_message(self, format, *args):
         """Quiet: no line per request (the start line says where the page is)."""
@@ -306,11 +244,8 @@ class DrawingServer(http.server.ThreadingHTTPServer):
     request_queue_size = 64   # connections waiting to be accepted (the default, 5, drops some)
 
     def __init__(self, address, reader, say=None):
-        host = address[0]
-        if ':' in host:
-            self.address_family = socket.AF_INET6
-        self.reader = reader
-        self.page = PAGE.read_bytes()
+        self.address_family = socket.AF_INET6 if ':' in address[0] else socket.AF_INET
+        self.reader, self.page = reader, PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)
 
@@ -332,37 +267,35 @@ def add_serve_flags(parser):
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
-    group.add_argument('--port', type=PORT, default=DEFAULT_PORT,
+    group.add_argument('--port', default=8000,
+                       type=cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535'),
                        help='the port to serve on (default: %(default)s; 0: any free one)')
-    group.add_argument('--host', default=DEFAULT_HOST,
+    group.add_argument('--host', default='127.0.0.1',
                        help='the address to serve on (default: %(default)s, this computer '
                             'only; 0.0.0.0 lets other computers in)')
 
 
 def serve_main(args, net):
-    """Serve the drawing page with ``net`` (a restored checkpoint) on ``args.host`` and
-    ``args.port`` until Ctrl-C or SIGTERM; the exit code: 0 when stopped so (the way to
-    stop it), 1 when it cannot listen (the port in use, a host it cannot bind)."""
+    """Serve the page with ``net`` (a restored checkpoint) until Ctrl-C or SIGTERM (then 0);
+    1 when it cannot listen (the port in use, a host it cannot bind)."""
     reader = Reader(net)
     try:
         server = DrawingServer((args.host, args.port), reader)
     except OSError as e:
         where = '%s port %d' % (args.host, args.port)
-        if e.errno == errno.EADDRINUSE:
-            print('error: %s is in use; choose another with --port' % where, file=sys.stderr)
-        else:
-            print('error: cannot serve on %s: %s' % (where, e.strerror or e), file=sys.stderr)
+        print('error: %s is in use; choose another with --port' % where
+              if e.errno == errno.EADDRINUSE else
+              'error: cannot serve on %s: %s' % (where, e.strerror or e), file=sys.stderr)
         return 1
     try:
         with signals.stop_requests() as early:   # a Ctrl-C while the checkpoint loaded
             pass
-        if not early:
-            print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
-            # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
-            with signals.stop_signals_to(signal.default_int_handler):
+        # Ctrl-C ends serve_forever at once (scripts hold SIGINT: signals.exit_quietly).
+        with contextlib.suppress(KeyboardInterrupt), \
+                signals.stop_signals_to(signal.default_int_handler):
+            if not early:
+                print('serving on %s (Ctrl-C to stop)' % server.url, flush=True)
                 server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
         reader.close()

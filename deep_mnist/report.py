@@ -7,8 +7,10 @@ import re
 import shlex
 import statistics
 
+import numpy as np
+
 from deep_mnist import machine, rundir
-from deep_mnist.reproduction import CLAIMS, SCRIPTS, Claim, quick_summary, recipe_tables, step_of
+from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS
 
 AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
 LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
@@ -16,38 +18,27 @@ EPS = 1e-12
 
 
 def claim_number(claim):
-    """The claim's number as a fraction and its decimals written that way ('99.24%' ->
-    (0.9924, 4)), or None."""
+    """The claim's number as a fraction and its decimals so written ('99.24%': (0.9924, 4))."""
     match = re.search(r'(\d+(?:\.(\d*))?)\s*(%?)', claim or '')
     if not match:
         return None
-    value, decimals = float(match.group(1)), len(match.group(2) or '')
-    if match.group(3):
-        value, decimals = value / 100, decimals + 2
-    return value, decimals
+    percent = bool(match[3])
+    return float(match[1]) / (100 if percent else 1), len(match[2] or '') + 2 * percent
 
 
 def claim_threshold(claim):
     """The lowest mean test accuracy that meets ``claim`` (VERDICT_RULE); None without a number."""
-    number = claim_number(claim)
-    if number is None:
-        return None
-    value, decimals = number
-    wording = claim.strip().lower()
-    if wording.startswith('>='):
-        return value
-    if wording.startswith(('~', 'about', 'approx')):
-        return round(value - LOOSE_SLACK, 10)
-    return round(value - 0.5 * 10 ** -decimals, 10)
+    number, wording = claim_number(claim), (claim or '').strip().lower()
+    if number is None or wording.startswith('>='):
+        return None if number is None else number[0]
+    loose = wording.startswith(('~', 'about', 'approx'))
+    return round(number[0] - (LOOSE_SLACK if loose else 0.5 * 10 ** -number[1]), 10)
 
 
 def spread(values):
     """(mean, sample standard deviation or None for one value, min, max)."""
-    return statistics.mean(values), sd(values), min(values), max(values)
-
-
-def sd(values):
-    return statistics.stdev(values) if len(values) > 1 else None
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    return statistics.mean(values), sd, min(values), max(values)
 
 
 def verdict(claim, accuracies, quick=False):
@@ -77,27 +68,6 @@ VERDICT_RULE = (
     'Standard deviations are sample ones (n - 1); --quick runs are not checked.')
 
 
-def claim_for(name):
-    """The write-up's claim; for a recipe no write-up covers, its table's ``expect``."""
-    if name in CLAIMS:
-        return CLAIMS[name]
-    kind, recipe = name.split('/', 1)
-    expect = getattr(recipe_tables()[kind][recipe], 'expect', '') or ''
-    return Claim(expect if claim_number(expect) else '', "the recipe table's expect",
-                 'no write-up quote: the recipe table says %r' % expect, '')
-
-
-def stats_cells(rows):
-    """The mean, sd, min-max, wall time and steps/s cells of a recipe's records."""
-    mean, dev, low, high = spread([r['test_accuracy'] for r in rows])
-    walls = [r['wall_time_s'] for r in rows]
-    wall_sd = sd(walls)
-    rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
-    return ['%.4f' % mean, '-' if dev is None else '%.4f' % dev, '%.4f-%.4f' % (low, high),
-            '%.1f s' % statistics.mean(walls) + ('' if wall_sd is None else ' ± %.1f' % wall_sd),
-            '%.1f' % statistics.mean(rates) if rates else '-']
-
-
 def agreement(rows):
     """Whether the accuracy recomputed from each checkpoint is the one the run printed."""
     if all(r['script'] != 'deep_cnn.py' for r in rows):
@@ -109,53 +79,26 @@ def agreement(rows):
     return 'no (%s)' % '; '.join(differ) if differ else 'yes'
 
 
-def recipe_row(step, name, rows, failed, quick):
-    claim = claim_for(name)
-    cells = [str(step), '`%s`' % name,
+def row(*cells):
+    return '| %s |' % ' | '.join(map(str, cells))
+
+
+def recipe_row(name, rows, failed, quick):
+    """A recipe's row of the results table: claim, seeds, accuracies, times, verdict."""
+    claim, accuracies = CLAIMS[name], [r['test_accuracy'] for r in rows]
+    cells = [NAMES.index(name) + 1, '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
              str(len(rows)) + (' + %d failed' % failed if failed else ''),
-             ', '.join(str(r['seed']) for r in rows) or '-']
+             ', '.join(str(r['seed']) for r in rows) or '-'] + ['-'] * 6
     if rows:
-        stats = stats_cells(rows)
-        cells += stats[:3] + [agreement(rows)] + stats[3:]
-    else:
-        cells += ['-'] * 6
-    cells.append(verdict(claim.text, [r['test_accuracy'] for r in rows], quick))
-    return '| ' + ' | '.join(cells) + ' |'
-
-
-def header_lines(args, argv, tf_version, results):
-    done = sum(len(rows) for rows, _ in results.values())
-    planned = len(results) * args.seeds
-    lines = ['# Reproducing "Deep MNIST for Experts"', '',
-             'Written by `reproduce.py`; run the same command again to update it (recorded '
-             'runs are kept, see `reproduction.json` for each run\'s exact command line).', '',
-             '| | |', '|---|---|',
-             '| command | `%s` |' % shlex.join(['python', 'reproduce.py'] + list(argv)),
-             '| date | %s |' % datetime.datetime.now().isoformat(sep=' ', timespec='minutes'),
-             '| machine | %s; %s |' % (platform.platform(), machine.description()),
-             '| TensorFlow | %s |' % tf_version,
-             '| Python | %s |' % platform.python_version(),
-             '| runs | %d of %d planned (%s per recipe) |' % (
-                 done, planned, 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds),
-             '']
-    if args.quick:
-        lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '
-                  'claims, which are not checked.' % quick_summary(), '']
-    return lines
-
-
-def runs_table(results):
-    lines = ['## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
-             'steps/s | wall time | date |', '|---|---|---|---|---|---|---|---|']
-    for name, (rows, _) in results.items():
-        for r in rows:
-            recomputed = r.get('recomputed_accuracy')
-            lines.append('| `%s` | %d | %g | %s | %s | %s | %.1f s | %s |' % (
-                name, r['seed'], r['test_accuracy'], '-' if recomputed is None else
-                '%g' % recomputed, r.get('steps') or '-', r.get('steps_per_s') or '-',
-                r['wall_time_s'], r.get('date', '-')))
-    return lines + ['']
+        mean, dev, low, high = spread(accuracies)
+        wall, wall_sd = spread([r['wall_time_s'] for r in rows])[:2]
+        rates = [r['steps_per_s'] for r in rows if r.get('steps_per_s')]
+        cells[5:] = ['%.4f' % mean, '-' if dev is None else '%.4f' % dev,
+                     '%.4f-%.4f' % (low, high), agreement(rows),
+                     '%.1f s' % wall + ('' if wall_sd is None else ' ± %.1f' % wall_sd),
+                     '%.1f' % statistics.mean(rates) if rates else '-']
+    return row(*cells, verdict(claim.text, accuracies, quick))
 
 
 def describe_stdout(path):
@@ -165,17 +108,14 @@ def describe_stdout(path):
             lines = [line.strip() for line in f if line.strip()]
     except OSError:
         return 'its stdout.txt is gone'
+    if not lines:
+        return 'nothing'
     steps = [int(m.group(1)) for m in (re.match(r'step (\d+), training accuracy', line)
                                        for line in lines) if m]
     epochs = [line for line in lines if re.match(r'Step \d+ out of \d+ loss:', line)]
-    parts = []
-    if steps:
-        parts.append('%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
-                     % (len(steps), steps[0], steps[-1]))
-    if epochs:
-        parts.append('%d `Step E out of N loss: L` lines' % len(epochs))
-    if not lines:
-        return 'nothing'
+    parts = ['%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
+             % (len(steps), steps[0], steps[-1])] if steps else []
+    parts += ['%d `Step E out of N loss: L` lines' % len(epochs)] if epochs else []
     return ', then '.join(parts + ['`%s`' % lines[-1]]) if parts else 'only `%s`' % lines[-1]
 
 
@@ -183,16 +123,16 @@ def notes_lines(out_dir, results, quick):
     lines = ['## Notes', '', 'What each write-up claims and prints, and what our script printed '
              'here.' + (' (Ours: a --quick run, so fewer steps.)' if quick else ''), '']
     for name, (rows, _) in results.items():
-        claim = claim_for(name)
-        lines += ['### %d. `%s`' % (step_of(name), name), '',
+        claim = CLAIMS[name]
+        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
                   '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
         if claim.printed:
             lines.append('- The write-up prints: %s' % claim.printed)
         if rows:
             first = min(rows, key=lambda r: r['seed'])
-            path = os.path.join(out_dir, first['run_dir'], 'stdout.txt')
-            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.'
-                         % (first['seed'], first['run_dir'], describe_stdout(path)))
+            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
+                first['seed'], first['run_dir'],
+                describe_stdout(os.path.join(out_dir, first['run_dir'], 'stdout.txt'))))
             outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], quick)
             if outcome in ('within the spread', 'falls short'):
                 lines.append('- Why the mean misses the claim: %s'
@@ -202,66 +142,75 @@ def notes_lines(out_dir, results, quick):
 
 
 def write_markdown(path, args, argv, tf_version, results):
-    lines = header_lines(args, argv, tf_version, results)
+    done = sum(len(rows) for rows, _ in results.values())
+    lines = ['# Reproducing "Deep MNIST for Experts"', '',
+             'Written by `reproduce.py`; run the same command again to update it (recorded '
+             'runs are kept, see `reproduction.json` for each run\'s exact command line).', '',
+             '| | |', '|---|---|',
+             row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
+             row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
+             row('machine', '%s; %s' % (platform.platform(), machine.description())),
+             row('TensorFlow', tf_version), row('Python', platform.python_version()),
+             row('runs', '%d of %d planned (%s per recipe)' % (done, len(results) * args.seeds,
+                 'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
+             '']
+    if args.quick:
+        lines += ['**A --quick smoke run** (%s): the accuracies say nothing about the '
+                  'claims, which are not checked.' % QUICK_SUMMARY, '']
     lines += ['## Verdict rule', '', VERDICT_RULE, '', '## Results', '',
               '| step | script & recipe | claim (source) | n | seeds | mean | sd | min-max | '
               'checkpoint agrees | wall time / run | steps/s | verdict |',
               '|' + '---|' * 12]
-    lines += [recipe_row(step_of(name), name, rows, failed, args.quick)
+    lines += [recipe_row(name, rows, failed, args.quick)
               for name, (rows, failed) in results.items()]
     lines += ['', 'Wall time: the whole process (TensorFlow start-up, data, training, test), '
               'mean ± sd. steps/s: the training loop alone. checkpoint agrees: the test '
-              'accuracy recomputed from the saved checkpoint is the printed one.', '']
-    lines += runs_table(results) + notes_lines(os.path.dirname(path), results, args.quick)
+              'accuracy recomputed from the saved checkpoint is the printed one.', '',
+              '## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
+              'steps/s | wall time | date |', '|' + '---|' * 8]
+    for name, (rows, _) in results.items():
+        for r in rows:
+            recomputed = r.get('recomputed_accuracy')
+            lines.append(row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
+                             '-' if recomputed is None else '%g' % recomputed,
+                             r.get('steps') or '-', r.get('steps_per_s') or '-',
+                             '%.1f s' % r['wall_time_s'], r.get('date', '-')))
+    lines += [''] + notes_lines(os.path.dirname(path), results, args.quick)
     rundir.write_atomically(path, '\n'.join(lines))
 
 
-def plot_panel(ax, names, results):
-    """Dots per seed, the mean as a bar and the claim as a diamond, one x per recipe."""
-    for x, name in enumerate(names):
-        accuracies = [r['test_accuracy'] for r in results[name][0]]
-        if accuracies:
-            # Spread the seeds sideways a little, so equal accuracies stay visible.
-            offsets = [0.0] if len(accuracies) < 2 else [
-                -0.15 + 0.3 * i / (len(accuracies) - 1) for i in range(len(accuracies))]
-            ax.scatter([x + o for o in offsets], accuracies, s=22, color='tab:blue',
-                       zorder=3, label='run (one per seed)')
-            ax.hlines(statistics.mean(accuracies), x - 0.3, x + 0.3, color='black', lw=2,
-                      label='mean')
-        number = claim_number(claim_for(name).text)
-        if number:
-            ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red', zorder=4,
-                       label='claim')
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha='right')
-    ax.set_xlim(-0.6, len(names) - 0.4)
-    ax.margins(y=0.2)
-    ax.grid(axis='y', alpha=0.3)
-
-
 def write_png(path, results, tf_version, quick):
-    import matplotlib
-    matplotlib.use('Agg')  # headless
-    import matplotlib.pyplot as plt
-
+    """A panel per script: a dot per seed, the mean as a bar and the claim as a diamond."""
+    from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
-    groups = [[n for n in results if n.startswith(kind + '/')] for kind in SCRIPTS]
-    groups = [g for g in groups if g]
-    fig, axes = plt.subplots(1, len(groups), figsize=(11, 5), squeeze=False,
-                             gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})
-    for ax, names in zip(axes[0], groups):
-        plot_panel(ax, names, results)
-        ax.set_title(SCRIPTS[names[0].split('/')[0]])
-        ax.set_xlabel('script/recipe')
-    axes[0][0].set_ylabel('test accuracy')
+    groups = [g for g in ([n for n in results if n.startswith(k + '/')] for k in SCRIPTS) if g]
+    fig = Figure(figsize=(11, 5))
+    axes = fig.subplots(1, len(groups), squeeze=False,
+                        gridspec_kw={'width_ratios': [max(len(g), 2) for g in groups]})[0]
     handles = {}
-    for ax in axes[0]:
+    for ax, names in zip(axes, groups):
+        for x, name in enumerate(names):
+            accuracies = [r['test_accuracy'] for r in results[name][0]]
+            if accuracies:
+                # Spread the seeds sideways a little, so equal accuracies stay visible.
+                spread_x = 0.15 * (len(accuracies) > 1)
+                ax.scatter(x + np.linspace(-spread_x, spread_x, len(accuracies)), accuracies,
+                           s=22, color='tab:blue', zorder=3, label='run (one per seed)')
+                ax.hlines(statistics.mean(accuracies), x - 0.3, x + 0.3, color='black', lw=2,
+                          label='mean')
+            number = claim_number(CLAIMS[name].text)
+            if number:
+                ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red',
+                           zorder=4, label='claim')
+        ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
+        ax.set(xlim=(-0.6, len(names) - 0.4), xlabel='script/recipe',
+               title=SCRIPTS[names[0].split('/')[0]])
+        ax.margins(y=0.2)
+        ax.grid(axis='y', alpha=0.3)
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    axes[0].set_ylabel('test accuracy')
     fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3)
     fig.suptitle('Deep MNIST for Experts, reproduced%s: %s, TensorFlow %s'
                  % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-

@@ -1,6 +1,5 @@
-"""reproduce.py's machinery: the plan of runs, the records in reproduction.json that a
-rerun resumes from, and the runner. A run hands its result over as a record (run.json),
-never through what it prints; the report itself is ``deep_mnist.report``."""
+"""reproduce.py's machinery: the plan of runs, the records in reproduction.json that a rerun
+resumes from, and the runner. A run's result is its record (run.json), never its output."""
 
 import argparse
 import collections
@@ -20,70 +19,43 @@ import sys
 import threading
 import time
 
-from deep_mnist import checkpoints, machine, progress, record as run_record, recipes, rundir, signals
+from deep_mnist import checkpoints, machine, progress, recipes, rundir, signals
+from deep_mnist import record as run_record
 
-# The scripts sit at the top of the checkout, beside this package.
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the scripts' checkout
 SCRIPTS = {'softmax': 'softmax_baseline.py', 'cnn': 'deep_cnn.py'}
-# --quick: enough steps to pass through every code path (step lines, summaries,
-# checkpoint, test pass), few enough for all recipes to take about a minute.
-QUICK_FLAGS = {'softmax': ['--steps', '50'],
-               'cnn': ['--steps', '20', '--log_every', '10', '--summary_every', '10']}
-# Quick runs are not timed, so two share the two cores; full runs go one at a time.
-QUICK_JOBS = 2
-HEARTBEAT_S = 60
+TABLES = {'softmax': recipes.SOFTMAX_RECIPES, 'cnn': recipes.RECIPES}
+# --quick: every code path (step lines, summaries, checkpoint, test), all in about a minute.
+QUICK = {'softmax': {'steps': 50}, 'cnn': {'steps': 20, 'log_every': 10, 'summary_every': 10}}
+QUICK_SUMMARY = 'CNN recipes %d steps, softmax %d' % (QUICK['cnn']['steps'],
+                                                      QUICK['softmax']['steps'])
+# Read without importing TensorFlow (that takes seconds); pyproject names this distribution.
+TF_VERSION = importlib.metadata.version('tensorflow')
 
-
-# What a write-up says a recipe reaches; reproduction/claims.json explains the fields.
+# What a write-up says each recipe reaches; reproduction/claims.json explains the fields.
 Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
 with open(os.path.join(ROOT, 'reproduction', 'claims.json'), encoding='utf-8') as f:
     CLAIMS = {name: Claim(**claim) for name, claim in json.load(f)['claims'].items()}
+NAMES = list(CLAIMS)    # every 'script/recipe', in the order of the tutorial's steps
 
 
-def recipe_tables():
-    return {'softmax': recipes.SOFTMAX_RECIPES, 'cnn': recipes.RECIPES}
-
-
-def recipe_names():
-    """Every 'script/recipe' name, in the order of the tutorial's steps (CLAIMS' order)."""
-    names = ['%s/%s' % (kind, r) for kind, table in recipe_tables().items() for r in table]
-    return [n for n in CLAIMS if n in names] + [n for n in names if n not in CLAIMS]
-
-
-def step_of(name):
-    return recipe_names().index(name) + 1
+def say(line):
+    print('reproduce: ' + line, file=sys.stderr, flush=True)
 
 
 def recipe_list(text):
     """An argparse type: comma-separated recipe names or groups, in step order."""
-    names = recipe_names()
-    groups = {'all': names}
-    groups.update({kind: [n for n in names if n.startswith(kind + '/')] for kind in SCRIPTS})
+    groups = dict(all=NAMES, **{k: [n for n in NAMES if n.startswith(k + '/')] for k in SCRIPTS})
     chosen = set()
-    for word in (w.strip() for w in text.split(',')):
-        if word in groups or word in names:
-            chosen.update(groups.get(word, [word]))
-        elif word:
+    for word in filter(None, (w.strip() for w in text.split(','))):
+        if word not in groups and word not in NAMES:
             raise argparse.ArgumentTypeError('unknown recipe %r; choose from %s'
-                                             % (word, ', '.join(list(groups) + names)))
+                                             % (word, ', '.join(list(groups) + NAMES)))
+        chosen.update(groups.get(word, [word]))
     if not chosen:
         raise argparse.ArgumentTypeError('%r names no recipe' % text)
-    return [n for n in names if n in chosen]
+    return [n for n in NAMES if n in chosen]
 
-
-def flag_overrides(kind, quick=True):
-    """The config values that --quick's flags change, e.g. {'steps': 20}."""
-    flags = QUICK_FLAGS[kind] if quick else []
-    return {flag[2:]: int(value) for flag, value in zip(flags[::2], flags[1::2])}
-
-
-def quick_summary():
-    """What --quick shortens, in words: 'CNN recipes 20 steps, softmax 50'."""
-    return 'CNN recipes %d steps, softmax %d' % (flag_overrides('cnn')['steps'],
-                                                 flag_overrides('softmax')['steps'])
-
-
-# --- the plan and its records -----------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -91,61 +63,28 @@ class Run:
     name: str
     seed: int
     quick: bool
-
-    @property
-    def kind(self):
-        return self.name.split('/')[0]
-
-    @property
-    def recipe(self):
-        return self.name.split('/', 1)[1]
-
-    @property
-    def script(self):
-        return SCRIPTS[self.kind]
-
-    @property
-    def dir_name(self):
-        # Quick runs get their own directory: --fresh must not wipe a full run's checkpoints.
-        return '%s-s%d%s' % (self.name.replace('/', '-'), self.seed, '-quick' * self.quick)
-
-    @property
-    def identity(self):
-        return (self.script, self.recipe, self.seed, self.quick)
+    kind = property(lambda self: self.name.split('/')[0])
+    recipe = property(lambda self: self.name.split('/', 1)[1])
+    script = property(lambda self: SCRIPTS[self.kind])
+    # Quick runs get their own directory: --fresh must not wipe a full run's checkpoints.
+    dir_name = property(lambda self: '%s-s%d%s' % (self.name.replace('/', '-'), self.seed,
+                                                   '-quick' * self.quick))
 
 
-def plan(names, seeds, quick):
-    return [Run(name, seed, quick) for name in names for seed in range(1, seeds + 1)]
+def plain(value):
+    return json.loads(json.dumps(value))
 
 
 def recipe_config(run):
     """The recipe's row as plain JSON values: part of what decides whether a record is current."""
-    row = recipe_tables()[run.kind][run.recipe]
-    return json.loads(json.dumps(dataclasses.asdict(row)))
+    return plain(dataclasses.asdict(TABLES[run.kind][run.recipe]))
 
 
-def recipe_changed(recorded, run):
-    """Whether the recipe's row differs from the ``recorded`` one. A field added since
-    counts as unchanged while it holds its default, which keeps the earlier behaviour."""
-    row = recipe_tables()[run.kind][run.recipe]
-    defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(row)
-                                      if f.default is not dataclasses.MISSING}))
-    current = {k: v for k, v in recipe_config(run).items()
-               if not (isinstance(recorded, dict) and k not in recorded
-                       and k in defaults and v == defaults[k])}
-    return current != recorded
-
-
-def tensorflow_version():
-    """The installed TensorFlow's version, read without importing it (that takes seconds)."""
-    for dist in ('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tf-nightly'):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            return importlib.metadata.version(dist)
-    return 'unknown'
-
-
-def record_identity(record):
-    return tuple(record.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
+def records_of(run, records):
+    """The records of ``run``'s script, recipe, seed and --quick."""
+    return [r for r in records
+            if tuple(r.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
+            == (run.script, run.recipe, run.seed, run.quick)]
 
 
 def stale_reason(record, run, tf_version):
@@ -156,44 +95,43 @@ def stale_reason(record, run, tf_version):
         return 'the record is incomplete'
     if record.get('tensorflow') != tf_version:
         return 'recorded with TensorFlow %s' % record.get('tensorflow')
-    if recipe_changed(record.get('recipe_config'), run):
-        return 'the recipe changed since'
-    return None
+    recorded = record.get('recipe_config')
+    if isinstance(recorded, dict):   # a field added since is unchanged while at its default
+        recorded = dict(plain({f.name: f.default for f in dataclasses.fields(
+            TABLES[run.kind][run.recipe]) if f.default is not dataclasses.MISSING}), **recorded)
+    return 'the recipe changed since' if recorded != recipe_config(run) else None
 
 
 def current_record(run, records, tf_version):
     """The record that stands for ``run``, or None."""
-    return next((r for r in records if record_identity(r) == run.identity
-                 and not stale_reason(r, run, tf_version)), None)
+    return next((r for r in records_of(run, records) if not stale_reason(r, run, tf_version)),
+                None)
 
 
 def runs_to_do(plan, records, tf_version, rerun=False):
-    """The planned runs without a current record (all of them with ``rerun``); says on
-    stderr which are skipped and why others are rerun."""
+    """The planned runs without a current record (all with ``rerun``), saying why."""
     todo, skipped = [], []
     for run in plan:
-        old = [r for r in records if record_identity(r) == run.identity]
-        if current_record(run, records, tf_version) and not rerun:
+        current = current_record(run, records, tf_version)
+        if current and not rerun:
             skipped.append('%s seed %d' % (run.name, run.seed))
             continue
-        why = '--rerun' if current_record(run, records, tf_version) else (
-            old and stale_reason(old[-1], run, tf_version))
+        old = records_of(run, records)
+        why = '--rerun' if current else old and stale_reason(old[-1], run, tf_version)
         if why:
-            print('reproduce: rerunning %s seed %d: %s' % (run.name, run.seed, why),
-                  file=sys.stderr)
+            say('rerunning %s seed %d: %s' % (run.name, run.seed, why))
         todo.append(run)
     if skipped:
-        print('reproduce: skipped %d run(s) already recorded: %s'
-              % (len(skipped), ', '.join(skipped)), file=sys.stderr)
+        say('skipped %d run(s) already recorded: %s' % (len(skipped), ', '.join(skipped)))
     return todo
 
 
 def replace_record(records, record, run, tf_version):
-    """Put ``record`` in place of run's earlier records; but a failed run (under --rerun)
-    does not replace a current one: then False, and nothing changes."""
+    """``record`` replaces run's earlier ones (True), but a failed one not a current one."""
     if record.get('status') != 'ok' and current_record(run, records, tf_version):
         return False
-    records[:] = [r for r in records if record_identity(r) != run.identity] + [record]
+    old = records_of(run, records)
+    records[:] = [r for r in records if r not in old] + [record]
     return True
 
 
@@ -203,16 +141,13 @@ def results_by_recipe(plan, records, tf_version):
     for run in plan:
         rows, failed = out.get(run.name, ([], 0))
         record = current_record(run, records, tf_version)
-        if not record and any(record_identity(r) == run.identity
-                              and r.get('status') == 'failed' for r in records):
-            failed += 1
+        failed += not record and any(r.get('status') == 'failed' for r in records_of(run, records))
         out[run.name] = (rows + [record] * bool(record), failed)
     return out
 
 
 def load_records(path):
-    """The recorded runs. A file that is not ours is set aside as .bak with one warning
-    line, and the report starts afresh."""
+    """The recorded runs; a file that is not ours is set aside as .bak, with one line."""
     try:
         data, problem = run_record.read_json(path, {'runs': []}), 'no list of runs'
     except ValueError as e:
@@ -221,39 +156,28 @@ def load_records(path):
     if isinstance(runs, list) and all(isinstance(r, dict) for r in runs):
         return runs
     os.replace(path, path + '.bak')
-    print('reproduce: warning: %s is malformed (%s); moved it to %s.bak and start afresh'
-          % (path, problem, os.path.basename(path)), file=sys.stderr)
+    say('warning: %s is malformed (%s); moved it to %s.bak and start afresh'
+        % (path, problem, os.path.basename(path)))
     return []
 
 
-def save_records(path, records):
-    rundir.write_json(path, {'runs': records})
-
-
-# --- one run ----------------------------------------------------------------------
-
-def child_command(run, run_dir, data_dir):
-    """The command line a user would type for this run (absolute paths: it reruns anywhere)."""
-    command = [sys.executable, os.path.join(ROOT, run.script), '--recipe', run.recipe,
-               '--seed', str(run.seed), '--data_dir', data_dir]
-    if run.kind == 'cnn':
-        command += ['--fresh', '--checkpoint_dir', os.path.join(run_dir, 'ckpt'),
-                    '--log_dir', os.path.join(run_dir, 'logs')]
-    else:
-        command += ['--record', os.path.join(run_dir, run_record.RUN_JSON)]
-    return command + (QUICK_FLAGS[run.kind] if run.quick else [])
-
-
 class Job:
-    """A run in progress: its child process, started at once, and its clock."""
+    """A run in progress: its child, started at once as a user would (absolute paths)."""
 
     def __init__(self, index, run, out_dir, data_dir):
-        self.index, self.run = index, run
-        self.dir = os.path.join(out_dir, 'runs', run.dir_name)
+        self.index, self.run, self.dir = index, run, os.path.join(out_dir, 'runs', run.dir_name)
         os.makedirs(self.dir, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):   # an earlier run's record is not this one's
             os.remove(os.path.join(self.dir, run_record.RUN_JSON))
-        self.command = child_command(run, self.dir, data_dir)
+        self.command = [sys.executable, os.path.join(ROOT, run.script), '--recipe', run.recipe,
+                        '--seed', str(run.seed), '--data_dir', data_dir]
+        if run.kind == 'cnn':
+            self.command += ['--fresh', '--checkpoint_dir', os.path.join(self.dir, 'ckpt'),
+                             '--log_dir', os.path.join(self.dir, 'logs')]
+        else:
+            self.command += ['--record', os.path.join(self.dir, run_record.RUN_JSON)]
+        for flag, value in QUICK[run.kind].items() if run.quick else ():
+            self.command += ['--' + flag, str(value)]
         with open(os.path.join(self.dir, 'stdout.txt'), 'w') as out, \
                 open(os.path.join(self.dir, 'stderr.txt'), 'w') as err:
             # A session of its own: Ctrl-C reaches only us, and we stop the child ourselves.
@@ -267,9 +191,8 @@ class Job:
 
 
 def run_result(job, data_dir, build):
-    """What a finished run's record says, in reproduction.json's words (the accuracy as
-    its ``test accuracy %g`` line shows it); for a CNN also its checkpoint's test accuracy,
-    evaluated afresh in this process by the network ``build`` makes."""
+    """A finished run's result from its record, the accuracy as printed (%g); for a CNN
+    also its checkpoint's, evaluated afresh by the network ``build`` (deep_cnn.deepnn) makes."""
     cnn = job.run.kind == 'cnn'
     config, info = run_record.config_of(os.path.join(job.dir, 'ckpt') if cnn else job.dir)
     if info.get('status') != 'finished' or info.get('test_accuracy') is None:
@@ -285,14 +208,13 @@ def run_result(job, data_dir, build):
                 build, os.path.join(job.dir, 'ckpt'), data_dir)
         except Exception as e:  # a failed cross-check must not lose the run it checks
             result['recompute_error'] = '%s: %s' % (type(e).__name__, e)
-            print('reproduce: warning: %s seed %d: not recomputed from its checkpoint: %s'
-                  % (job.run.name, job.run.seed, result['recompute_error']), file=sys.stderr)
+            say('warning: %s seed %d: not recomputed from its checkpoint: %s'
+                % (job.run.name, job.run.seed, result['recompute_error']))
     return result
 
 
 def make_record(job, data_dir, tf_version, build):
-    """The JSON record of a finished job; ``build`` (deep_cnn.deepnn) makes the network
-    to re-evaluate a CNN's checkpoint with."""
+    """The JSON record of a finished job."""
     run = job.run
     record = {
         'name': run.name, 'script': run.script, 'recipe': run.recipe, 'seed': run.seed,
@@ -300,23 +222,19 @@ def make_record(job, data_dir, tf_version, build):
         'test_accuracy': None, 'recomputed_accuracy': None,
         'steps': None, 'steps_per_s': None, 'train_time_s': None,
         'wall_time_s': round(job.end - job.start, 2),
-        'config': dict(recipe_config(run), **flag_overrides(run.kind, run.quick)),
+        'config': dict(recipe_config(run), **(QUICK[run.kind] if run.quick else {})),
         'recipe_config': recipe_config(run), 'tensorflow': tf_version,
         'python': platform.python_version(), 'machine': machine.description(),
         'command': shlex.join(job.command), 'run_dir': os.path.join('runs', run.dir_name),
         'date': datetime.datetime.now().isoformat(timespec='seconds'),
     }
-    result = {}
-    if job.proc.returncode == 0:
-        result = run_result(job, data_dir, build)
+    result = run_result(job, data_dir, build) if job.proc.returncode == 0 else {}
     if not result:
         lines = job.stderr().strip().splitlines()
         return dict(record, status='failed', error=lines[-1] if job.proc.returncode and lines
                     else 'it left no run.json of a finished run')
     return dict(record, **result)
 
-
-# --- running the plan -------------------------------------------------------------
 
 def estimate(run, records):
     """Expected wall time of ``run``: the mean of its recipe's recorded runs, or None."""
@@ -327,31 +245,28 @@ def estimate(run, records):
 
 
 class Runner:
-    """Runs the plan's missing runs in worker threads (concurrent.futures), recording each
-    one as soon as it ends."""
+    """Runs the plan's missing runs in worker threads, recording each as soon as it ends."""
 
     def __init__(self, todo, args, records, json_path, tf_version, build):
-        # Quick runs share two slots: the CNN runs (the plan's tail) go first, so the
-        # short softmax runs fill the gaps at the end.
+        # Quick runs share two slots: the CNN runs (the plan's tail) first, softmax in the gaps.
         self.todo = list(reversed(todo)) if args.quick else list(todo)
-        self.records, self.json_path = records, json_path
-        self.tf_version, self.build = tf_version, build
+        self.records, self.json_path, self.tf_version = records, json_path, tf_version
+        self.build = build
         self.out_dir, self.data_dir = os.path.abspath(args.out), os.path.abspath(args.data_dir)
-        self.slots = QUICK_JOBS if args.quick else 1
+        self.slots = 2 if args.quick else 1     # quick runs are not timed: two share 2 cores
         self.running, self.started, self.stopping = {}, 0, False
         self.lock = threading.Lock()          # starting a child, or stopping them all
         self.evaluating = threading.Lock()    # one checkpoint re-evaluation at a time
 
     def run(self):
-        """0 once every run has ended; after SIGINT or SIGTERM (children stopped, what
-        they did so far kept), 128 + the signal's number."""
+        """0 once every run has ended; 128 + the signal's number after SIGINT or SIGTERM."""
         pool = concurrent.futures.ThreadPoolExecutor(self.slots)
         try:
             with signals.stop_signals_to(signals.interrupt):
                 pending = {pool.submit(self.run_one, run) for run in self.todo}
                 while pending:
                     done, pending = concurrent.futures.wait(
-                        pending, HEARTBEAT_S, concurrent.futures.FIRST_COMPLETED)
+                        pending, 60, concurrent.futures.FIRST_COMPLETED)   # else a heartbeat
                     for future in done:
                         self.finish(*future.result())
                     if not done:
@@ -367,15 +282,13 @@ class Runner:
         return 0
 
     def run_one(self, run):
-        """Start ``run``, wait for its end and make its record. In its worker thread, so
-        the exit time is taken as it happens, and a timed run is recorded (its checkpoint
-        re-evaluated) before the next run starts: it has the machine to itself."""
+        """Start ``run`` and make its record when it ends, in a worker thread: a timed run
+        is recorded (its checkpoint re-evaluated) before the next starts."""
         with self.lock:
             if self.stopping:
                 return None, None
             self.started += 1
-            job = self.running[self.started] = Job(self.started, run, self.out_dir,
-                                                   self.data_dir)
+            job = self.running[self.started] = Job(self.started, run, self.out_dir, self.data_dir)
         this = estimate(run, self.records)
         self.say(job, 'started; this run %s, the report %s' % (
             '~' + progress.duration(this) if this is not None else 'not timed yet', self.eta()))
@@ -389,7 +302,6 @@ class Runner:
             return job, make_record(job, self.data_dir, self.tf_version, self.build)
 
     def stop_all(self):
-        """Stop the children that run and say which."""
         with self.lock:
             self.stopping = True
             jobs = list(self.running.values())
@@ -423,16 +335,12 @@ class Runner:
 
     def finish(self, job, record):
         if not replace_record(self.records, record, job.run, self.tf_version):
-            print('reproduce: %s seed %d failed; its earlier record stays'
-                  % (job.run.name, job.run.seed), file=sys.stderr)
-        save_records(self.json_path, self.records)
-        if record['status'] != 'ok':
-            result = 'FAILED (exit %s): %s; see %s' % (record['exit_code'], record['error'],
-                                                      job.dir)
-        else:
-            result = 'test accuracy %g' % record['test_accuracy'] + (
-                '' if record['recomputed_accuracy'] is None else
-                ' (from the checkpoint: %g)' % record['recomputed_accuracy'])
+            say('%s seed %d failed; its earlier record stays' % (job.run.name, job.run.seed))
+        rundir.write_json(self.json_path, {'runs': self.records})
+        recomputed = record.get('recomputed_accuracy')
+        result = ('FAILED (exit %s): %s; see %s' % (record['exit_code'], record['error'], job.dir)
+                  if record['status'] != 'ok' else 'test accuracy %g' % record['test_accuracy']
+                  + ('' if recomputed is None else ' (from the checkpoint: %g)' % recomputed))
         self.say(job, '%s, %s' % (result, progress.duration(record['wall_time_s'])))
         if job.proc.returncode in (128 + signal.SIGINT, 128 + signal.SIGTERM):
             raise signals.Interrupted(job.proc.returncode - 128)  # a stopped run stops all
