@@ -173,7 +173,7 @@ def on_a_table(sheet, rng, kind):
     """The photo ``sheet`` (RGB) lying on a table of ``kind``: covering 45-85 % of the
     frame, turned up to 6 degrees, a third in mild perspective, some beside another
     sheet's edge, some under a hand's shadow; (RGB image, what was drawn)."""
-    from deep_mnist.sheet import homography
+    from deep_mnist.handwriting import homography
     w, h = sheet.size
     cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
     height = int(np.sqrt(w * h / cover / aspect))
