@@ -1,21 +1,15 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
 
-Resize a phone photo of a 7 to 28x28 and the network guesses: MNIST's digits are light
-ink on black, fitted into 20x20 and centred by mass; a photo is a sheet on a table, dark
-ink on uneven paper, anywhere. So each image is first prepared the way MNIST was
-(``deep_mnist/handwriting.py``), then a deep_cnn.py checkpoint, restored once, reads them:
+A phone photo resized to 28x28 is not MNIST (light ink on black, fitted into 20x20, centred
+by mass), so each image is first prepared the way MNIST was (deep_mnist/handwriting.py),
+then a deep_cnn.py checkpoint, restored once, reads them (docs/classify.md):
 
-    python classify.py --recipe fast examples/              # every image of the folder
-    python classify.py --recipe fast my7.jpg --json         # the same, as JSON
-    python classify.py --recipe fast examples/ --explain explain/   # a figure per image
-    python classify.py --recipe fast --number examples/numbers/   # digits in a row
+    python classify.py --recipe fast examples/ [--json] [--explain explain/] [--number]
     python classify.py --recipe fast --serve                # a page to draw digits on
 
 One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
-``PATH: 1975 (each digit's probability: 99 98 97 91 %)``). An image that cannot be
-read or holds no digit gets one line on stderr saying why; the rest are still
-classified, and the exit code is 1. The checkpoint flags are the visualiser's.
-``--serve`` opens a local page to draw on instead (deep_mnist/drawing_page.py).
+``PATH: 1975 (each digit's probability: 99 98 97 91 %)``); an image that gives nothing
+gets one line on stderr, the rest are still read, and the exit code is 1.
 """
 
 import contextlib
@@ -25,6 +19,7 @@ import stat
 import sys
 
 import numpy as np
+from PIL import Image
 
 import deep_cnn
 from deep_mnist import checkpoints, cli, drawing_page, figures, handwriting, signals
@@ -38,10 +33,8 @@ EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image u
 
 
 class Failed(Exception):
-    """A path that gives nothing to classify; the message says why."""
+    """--explain cannot write its figures; the message says why."""
 
-
-# --- flags ------------------------------------------------------------------------------
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(
@@ -67,18 +60,9 @@ def parse_args(argv=None):
     return args
 
 
-# --- the images -----------------------------------------------------------------------------
-
-def image_suffixes():
-    """The file name suffixes Pillow can open ('.png', '.jpg', ...)."""
-    from PIL import Image
-    return {suffix for suffix, form in Image.registered_extensions().items() if form in Image.OPEN}
-
-
 def expand(paths):
-    """Each path, a folder replaced by its images (sorted by name), as (path, error):
-    error None for a file to read, else why the path gives nothing."""
-    suffixes = image_suffixes()
+    """(path, None, or why it gives nothing) of each path, a folder replaced by its images."""
+    suffixes = {s for s, form in Image.registered_extensions().items() if form in Image.OPEN}
     for path in paths:
         if os.path.isdir(path):
             try:
@@ -97,8 +81,7 @@ def expand(paths):
 
 
 def unreadable(path):
-    """Why ``path`` cannot be read as an image file, or None. A named pipe, a socket or
-    a device is not opened: reading a pipe would wait for a writer forever."""
+    """Why ``path`` is no image file, or None; a pipe is not opened (it would wait forever)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -113,10 +96,9 @@ def unreadable(path):
 
 
 def prepared_batches(paths, failed, size, keep_steps, number=False):
-    """Lists of up to ``size`` (path, Prepared, or Number with ``number``) of the images
-    the paths name, in order; each path that gives nothing is appended to ``failed`` as
-    (path, reason) and told on stderr. Without ``keep_steps`` only the network's inputs
-    are kept: a folder of a few thousand photos needs no more memory than a batch."""
+    """Lists of up to ``size`` (path, Prepared or Number); each path that gives nothing is
+    told on stderr and added to ``failed``. Without ``keep_steps`` only the inputs are kept,
+    so that a folder of thousands of photos needs no more memory than a batch."""
     batch = []
     for path, error in expand(paths):
         if error is None:
@@ -138,10 +120,8 @@ def prepared_batches(paths, failed, size, keep_steps, number=False):
         yield batch
 
 
-# --- the answers ------------------------------------------------------------------------------
-
 def answer(path, probabilities):
-    """One image's result: its digit, the runner-up, and the ten probabilities."""
+    """One image's result for --json."""
     first, second = np.argsort(probabilities)[::-1][:2]
     return {'path': path, 'digit': int(first), 'probability': float(probabilities[first]),
             'next': int(second), 'next_probability': float(probabilities[second]),
@@ -149,7 +129,7 @@ def answer(path, probabilities):
 
 
 def number_answer(path, probabilities, boxes):
-    """One number's result: its digits left to right, their boxes and probabilities."""
+    """One number's result for --json."""
     digits = probabilities.argmax(axis=1)
     return {'path': path, 'number': ''.join(map(str, digits)), 'digits': digits.tolist(),
             'boxes': [list(b) for b in boxes],
@@ -157,8 +137,7 @@ def number_answer(path, probabilities, boxes):
 
 
 def line(result):
-    """'PATH: D (P %), next E (Q %)', or for a number
-    'PATH: 1975 (each digit's probability: 99 98 97 91 %)'."""
+    """A result's line on stdout."""
     if 'number' in result:
         return "%s: %s (each digit's probability: %s %%)" % (
             result['path'], result['number'],
@@ -169,17 +148,21 @@ def line(result):
 
 
 def classify(args):
-    """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
-    restored once, when the first image is ready. Ctrl-C (or SIGTERM) ends it at any
-    moment. Returns the exit code."""
+    """The exit code of reading the images, or of --serve; Ctrl-C or SIGTERM end it."""
     with signals.stop_requests() as early, signals.stop_signals_to(signals.interrupt):
         if early:       # a Ctrl-C before the handler was in place
             raise signals.Interrupted(early.signum)
-        return serve(args) if args.serve else classify_all(args)
+        if not args.serve:
+            return classify_all(args)
+        # fp32 even for a bf16 run: each map's value is then the exact sum the page shows
+        with checkpoints.open_checkpoint(deep_cnn.deepnn, args, precision='fp32') as net:
+            if net.note:
+                print('classify: %s' % net.note, file=sys.stderr)
+            return drawing_page.serve_main(args, net)
 
 
 def classify_all(args):
-    """classify's work; the exit code."""
+    """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
     failed, results, about = [], [], {}
     names = FigureNames()
     with contextlib.ExitStack() as stack:
@@ -206,15 +189,6 @@ def classify_all(args):
         print(json.dumps(dict(about, results=results,
                               errors=[{'path': p, 'error': e} for p, e in failed]), indent=1))
     return 1 if failed else 0
-
-
-def serve(args):
-    """The drawing page with the checkpoint, until Ctrl-C; returns the exit code."""
-    # fp32 even for a bf16 run: each map's value is then the exact sum the page shows
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, args, precision='fp32') as net:
-        if net.note:
-            print('classify: %s' % net.note, file=sys.stderr)
-        return drawing_page.serve_main(args, net)
 
 
 # --- --explain ---------------------------------------------------------------------------------
@@ -244,8 +218,8 @@ def explain_layout(steps, subtitle, caption, width=0):
 
 
 def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
-    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
-    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
+    """The photo in colour (``sheet`` as Prepared.sheet and ``boxes`` in its pixels
+    outlined), then each step, across at ``y``."""
     from matplotlib.patches import Polygon
     pw, ph = photo.size
     w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
@@ -257,8 +231,7 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
     outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
     for corners in outlines:
         ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
     for i, (name, values) in enumerate(steps, start=1):
         x = MARGIN + i * (STEP_CELL + STEP_GAP)
@@ -268,10 +241,8 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
 
 
 def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
-    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
-    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
-    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
-    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
+    """--explain's figure of one image: ``photo`` (RGB) and the Prepared's ``steps`` across
+    the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
     left = LABEL_W
     width, lines, y_steps = explain_layout(
         steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
@@ -303,10 +274,8 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
                   color=['black' if d == best else '0.7' for d in range(10)])
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
                  padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
-    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
-    ax.set_xlim(-0.6, 9.6)
-    ax.set_xticks(range(10))
-    ax.set_yticks([])
+    # ylim: room for the percentage over a bar of 100 %
+    ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])
     ax.spines[['top', 'right', 'left']].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
     canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
@@ -315,9 +284,8 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
 
 
 def plot_number(photo, number, probabilities, title='', subtitle=''):
-    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
-    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
-    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
+    """--number's figure: ``photo`` (RGB) with the digits' boxes and the Number's steps
+    across the top; each digit's input below, captioned with what the network read."""
     k = len(number.inputs)
     width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
                                            2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
@@ -337,8 +305,7 @@ def plot_number(photo, number, probabilities, title='', subtitle=''):
 
 
 class FigureNames:
-    """A PNG name per image, from its file name, unique among those given
-    (3.jpg, then 3.png: 3.png, 3-2.png)."""
+    """A PNG name per image, unique among those given (3.jpg, then 3.png: 3.png, 3-2.png)."""
 
     def __init__(self):
         self.taken = set()
@@ -354,18 +321,16 @@ class FigureNames:
 
 
 def write_explanations(directory, prepared, probabilities, net, about, names):
-    """One figure per image into ``directory``, named by ``names`` (FigureNames): see
-    plot_explain and plot_number."""
+    """One figure per image into ``directory``, named by ``names`` (FigureNames)."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
         raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
+    subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
+                                            about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):
-        name = names(path)
         photo = handwriting.load_photo(path, STEP_CELL)
-        subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
-                                                about['recipe'], about['step'])
         if isinstance(p, handwriting.Number):
             fig = plot_number(photo, p, probs, subtitle=subtitle, title=line(
                 number_answer(os.path.basename(path), probs, p.boxes)))
@@ -375,7 +340,7 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
                 photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
                 subtitle=subtitle, title='%s: %d (%.1f %%)' % (
                     os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))
-        out = os.path.join(directory, name)
+        out = os.path.join(directory, names(path))
         try:
             fig.savefig(out, dpi=figures.DPI)
         except OSError as e:
@@ -385,15 +350,12 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
         print('wrote %s' % out, file=sys.stderr)
 
 
-# --- the command line -------------------------------------------------------------------------
-
 def main(argv=None):
     args = parse_args(argv)
     return cli.reported('classify', lambda: classify(args), (Failed, checkpoints.CheckpointError))
 
 
 if __name__ == '__main__':
-    # --explain only writes files: no window, no display needed (a notebook that calls
-    # main() keeps its own backend).
+    # --explain only writes files: no display needed (a notebook keeps its own backend)
     os.environ.setdefault('MPLBACKEND', 'Agg')
     sys.exit(signals.exit_quietly(main))

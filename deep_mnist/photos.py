@@ -1,9 +1,7 @@
-"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked
-on, and examples/. Nobody can ship a few hundred photos of handwriting, but the test
-digits (never trained on) can be inked onto paper the way a phone sees it: uneven, not
-white, dark ink or chalk on a board, off centre, turned, ruled or not, blurred, noisy,
-JPEG or PNG, some stored on their side with an EXIF tag, some transparent; or a sheet
-on a table; or 2-5 digits in a row. Each photo is a function of (seed, index) alone.
+"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked on,
+and examples/. The test digits (never trained on) inked onto paper the way a phone sees it
+(docs/classify.md says how), on a sheet on a table, or 2-5 in a row; each photo a function
+of (seed, index) alone.
 
     python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
@@ -14,13 +12,16 @@ import dataclasses
 import io
 import json
 import os
+import pathlib
 import sys
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import ExifTags, Image, ImageFilter
 
-ORIENTATION = 0x0112      # the EXIF tag; 3, 6, 8: turned 180, 90 clockwise, 90 anticlockwise
-# What exif_transpose does for each tag, undone here so that it brings the photo upright.
+from deep_mnist.handwriting import homography
+
+# The EXIF orientation tags 3, 6, 8 (turned 180, 90 clockwise, 90 anticlockwise): what
+# exif_transpose does for each, undone here so that it brings the photo upright.
 STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
              8: Image.Transpose.ROTATE_270}
 INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30, 0.30, 0.32),
@@ -72,8 +73,7 @@ def draw_look(rng):
 
 
 def stroke_alpha(digit, look):
-    """How much ink covers each pixel: the 28x28 digit (ink 1) cut to its box, enlarged
-    to look.height, turned by look.angle, its soft edges sharpened to a pen's."""
+    """How much ink covers each pixel: the digit look.height tall, turned, edges a pen's."""
     rows, cols = np.flatnonzero(digit.max(1) > 0), np.flatnonzero(digit.max(0) > 0)
     box = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
     scale = look.height / (rows[-1] - rows[0] + 1)
@@ -90,12 +90,10 @@ def smooth_field(rng, shape, cells=4):
 
 
 def render(alpha, look, rng):
-    """The photo of the ink ``alpha`` (stroke_alpha's, or number_alpha's) as ``look``
-    says: an RGB or RGBA image, stored turned as its orientation tag says (encode
-    writes the tag)."""
+    """The photo (RGB or RGBA) of the ink ``alpha`` as ``look`` says, stored turned as its
+    orientation tag (which encode writes) says."""
     w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
-    x = int(look.at[0] * (w - alpha.shape[1]))
-    y = int(look.at[1] * (h - alpha.shape[0]))
+    x, y = (int(f * room) for f, room in zip(look.at, (w - alpha.shape[1], h - alpha.shape[0])))
     cover = np.zeros((h, w), np.float32)
     cover[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
     # The light: a shade falling across the sheet in some direction, and the grain.
@@ -112,9 +110,8 @@ def render(alpha, look, rng):
         for top in np.arange(rng.uniform(0, spacing), h, spacing).astype(int):
             line[top:top + thick] = rng.uniform(0.35, 0.6)
         paper = paper * (1 - line[:, None, None]) + np.array([0.35, 0.5, 0.8]) * line[:, None, None]
-    ink = np.array(look.ink, np.float32)
-    rgb = paper * (1 - cover[..., None]) + ink * cover[..., None]
-    rgb = rgb * light[..., None]
+    rgb = (paper * (1 - cover[..., None]) + np.array(look.ink, np.float32) * cover[..., None]) \
+        * light[..., None]
     image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB')
     if look.blur > 0.05:
         image = image.filter(ImageFilter.GaussianBlur(look.blur * look.height / 100))
@@ -131,24 +128,19 @@ def encode(image, look):
     """The photo's file contents, with its EXIF orientation tag."""
     exif = Image.Exif()
     if look.orientation != 1:
-        exif[ORIENTATION] = look.orientation
-    out = io.BytesIO()
-    if look.format == 'JPEG':
-        image.save(out, 'JPEG', quality=look.quality, exif=exif.tobytes())
-    else:
-        image.save(out, 'PNG', exif=exif.tobytes())
+        exif[ExifTags.Base.Orientation] = look.orientation
+    out = io.BytesIO()      # PNG has no quality to set
+    image.save(out, 'JPEG' if look.format == 'JPEG' else 'PNG', quality=look.quality,
+               exif=exif.tobytes())
     return out.getvalue()
 
 
 def make_photo(digit, seed, index, **changes):
-    """(file contents, Look) of photo ``index`` of the set ``seed``: a Look drawn from
-    (seed, index), ``changes`` overriding any of its fields."""
+    """(file contents, Look) of photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index])
     look = dataclasses.replace(draw_look(rng), **changes)
     return encode(render(stroke_alpha(digit, look), look, rng), look), look
 
-
-# --- a sheet on a table -------------------------------------------------------------------
 
 TABLES = ('wood', 'grey', 'dark', 'pattern')
 
@@ -170,10 +162,8 @@ def table_top(kind, shape, rng):
 
 
 def on_a_table(sheet, rng, kind):
-    """The photo ``sheet`` (RGB) lying on a table of ``kind``: covering 45-85 % of the
-    frame, turned up to 6 degrees, a third in mild perspective, some beside another
-    sheet's edge, some under a hand's shadow; (RGB image, what was drawn)."""
-    from deep_mnist.handwriting import homography
+    """(the photo ``sheet`` lying on a table of ``kind``, what was drawn): docs/classify.md
+    says how it varies."""
     w, h = sheet.size
     cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
     height = int(np.sqrt(w * h / cover / aspect))
@@ -212,9 +202,8 @@ def on_a_table(sheet, rng, kind):
 
 
 def make_table_photo(digit, seed, index, kind=None, **changes):
-    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a
-    digit on paper (a Look from (seed, index), dark ink, upright, ``changes`` made), on
-    a table of ``kind`` (default: drawn too)."""
+    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a digit
+    on paper, ``changes`` made, on a table of ``kind`` (default: drawn too)."""
     rng = np.random.default_rng([seed, index, 1])
     look = dataclasses.replace(draw_look(rng), **dict(dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
@@ -226,14 +215,18 @@ def make_table_photo(digit, seed, index, kind=None, **changes):
     return encode(image, look), dict(dataclasses.asdict(look), **drawn)
 
 
-# --- a number -----------------------------------------------------------------------------
-
-def number_alpha(digits, look, rng):
-    """The ink of ``digits`` (28x28 each) in a row, each near look.height tall, turned a
-    little, with gaps of 15-40 % of the height and a little up or down."""
-    parts = [stroke_alpha(d, dataclasses.replace(
+def make_number_photo(images, labels, seed, index, which=None, **changes):
+    """(file contents, Look, the number as text) of number photo ``index`` of the set
+    ``seed``: 2-5 test ``images`` (``which``, or drawn) in a row, each a little different."""
+    rng = np.random.default_rng([seed, index, 2])
+    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
+    look = dataclasses.replace(draw_look(rng), **dict(dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
+        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
+        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
+    parts = [stroke_alpha(images[i].reshape(28, 28), dataclasses.replace(
         look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
-        for d in digits]
+        for i in which]
     gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
     row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
                     sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
@@ -242,30 +235,15 @@ def number_alpha(digits, look, rng):
         y = int(rng.uniform(0, row.shape[0] - part.shape[0]))
         row[y:y + part.shape[0], x:x + part.shape[1]] = part
         x += part.shape[1] + gap
-    return row[:, :x - gaps[-1]]
-
-
-def make_number_photo(images, labels, seed, index, which=None, **changes):
-    """(file contents, Look, the number as text) of number photo ``index`` of the set
-    ``seed``: 2-5 of MNIST's test ``images`` (``which``, or drawn) in a row, on paper."""
-    rng = np.random.default_rng([seed, index, 2])
-    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
-    look = dataclasses.replace(draw_look(rng), **dict(dict(
-        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
-        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
-        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
-    alpha = number_alpha([images[i].reshape(28, 28) for i in which], look, rng)
+    alpha = row[:, :x - gaps[-1]]
     look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
                    int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
     return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
 
 
-# --- the sets ----------------------------------------------------------------------------------
-
 def photo_set(images, labels, count, seed=0, kind='photos'):
-    """Yields (file name, contents, label, look as a dict) of ``count`` photos of MNIST's
-    test ``images`` [N, 784]: of ``kind`` 'photos' (all paper) or 'tables' (a sheet on a
-    table), of the first ``count`` digits; or 'numbers', the label a string."""
+    """(file name, contents, label, look as a dict) of ``count`` photos of ``kind``: 'photos'
+    or 'tables' of the first test digits, or 'numbers' (the label a string)."""
     for i in range(count):
         if kind == 'numbers':
             contents, look, label = make_number_photo(images, labels, seed, i)
@@ -278,45 +256,40 @@ def photo_set(images, labels, count, seed=0, kind='photos'):
 
 
 def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
-    """Write the photos of ``kind`` (photo_set) and labels.json ({file name: {label,
-    look}}) into ``directory``; returns {file name: label}."""
+    """photo_set's photos and labels.json ({name: {label, look}}) into ``directory``;
+    returns {file name: label}."""
     os.makedirs(directory, exist_ok=True)
-    written, about = {}, {}
+    about = {}
     for name, contents, label, look in photo_set(images, labels, count, seed, kind):
-        with open(os.path.join(directory, name), 'wb') as f:
-            f.write(contents)
-        written[name] = label
+        pathlib.Path(directory, name).write_bytes(contents)
         about[name] = {'label': label, 'look': look}
     with open(os.path.join(directory, 'labels.json'), 'w') as f:
         json.dump(about, f, indent=1)
-    return written
+    return {name: entry['label'] for name, entry in about.items()}
 
 
 # examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the Look drawn from (EXAMPLES_SEED, index), then these fields changed.
+# that index; the Look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
 EXAMPLES_SEED = 1
+EXAMPLE_HEIGHT = 90
+EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
+                    quality=85)     # small files for the repository
 EXAMPLES = [
-    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True,
-                                     dark_ink=True, format='JPEG', quality=85)),
+    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True)),
     ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
-                                       paper=BOARDS['green'], format='JPEG', quality=85)),
+                                       paper=BOARDS['green'])),
     ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
-                                       dark_ink=True, ruled=False, format='JPEG', quality=85)),
-    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1),
-                                        dark_ink=True, ink=INKS['black'], ruled=False,
-                                        paper=PAPERS['grey'], noise=0.0, blur=0.3,
-                                        format='PNG')),
-    ('4_turned_by_exif.jpg', 4, dict(orientation=6, dark_ink=True, ink=INKS['black'],
-                                     paper=PAPERS['white'], format='JPEG', quality=85)),
-    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, dark_ink=True,
-                                         ink=INKS['black'], paper=PAPERS['grey'],
-                                         ruled=False, format='JPEG', quality=45)),
-    ('6_transparent.png', 11, dict(format='PNG-alpha', dark_ink=True, ink=INKS['black'],
-                                   noise=0.0, orientation=1, ruled=False)),
-    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'], dark_ink=True,
-                               format='JPEG', quality=85)),
+                                       ruled=False)),
+    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1), noise=0.0,
+                                        ink=INKS['black'], paper=PAPERS['grey'], ruled=False,
+                                        blur=0.3, format='PNG')),
+    ('4_turned_by_exif.jpg', 4, dict(orientation=6, ink=INKS['black'], paper=PAPERS['white'])),
+    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, ink=INKS['black'], quality=45,
+                                         paper=PAPERS['grey'], ruled=False)),
+    ('6_transparent.png', 11, dict(format='PNG-alpha', ink=INKS['black'], noise=0.0,
+                                   orientation=1, ruled=False)),
+    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'])),
 ]
-EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
 TABLE_EXAMPLE = ('8_sheet_on_a_table.jpg', 61)      # test digit 61, an 8, on a wooden table
 # Test digits 2, 7, 0, 8 in a row; in a folder of its own, where classify.py examples/
 # does not read it as a single digit.
@@ -324,11 +297,9 @@ NUMBER_EXAMPLE = (os.path.join('numbers', '1975.jpg'), (2, 7, 0, 8))
 
 
 def write_examples(directory, images, labels):
-    """The EXAMPLES photos of MNIST's test ``images``, and TABLE_EXAMPLE's and
-    NUMBER_EXAMPLE's, into ``directory``; their names."""
-    small = dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS)
+    """EXAMPLES, TABLE_EXAMPLE and NUMBER_EXAMPLE into ``directory``; their names."""
     written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                **dict(small, **changes))[0] for name, index, changes in EXAMPLES}
+                                **EXAMPLE_LOOK | changes)[0] for name, index, changes in EXAMPLES}
     name, index = TABLE_EXAMPLE
     written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
                                      'wood', quality=85, height=EXAMPLE_HEIGHT,
@@ -338,8 +309,7 @@ def write_examples(directory, images, labels):
                                       format='JPEG', quality=85)[0]
     for name, contents in written.items():
         os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
-        with open(os.path.join(directory, name), 'wb') as f:
-            f.write(contents)
+        pathlib.Path(directory, name).write_bytes(contents)
     return list(written)
 
 
@@ -362,12 +332,11 @@ def main(argv=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     if args.examples:
-        names = write_examples(args.directory, test.images, test.labels)
-        print('wrote %d example photos into %s' % (len(names), args.directory))
-        return 0
-    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed,
-                              args.kind)
-    print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
+        what = '%d example photos' % len(write_examples(args.directory, test.images, test.labels))
+    else:
+        what = '%d photos and labels.json' % len(write_photo_set(
+            args.directory, test.images, test.labels, args.count, args.seed, args.kind))
+    print('wrote %s into %s' % (what, args.directory))
     return 0
 
 
