@@ -64,20 +64,17 @@ def expand(paths):
     """(path, None, or why it gives nothing) of each path, a folder replaced by its images."""
     suffixes = {s for s, form in Image.registered_extensions().items() if form in Image.OPEN}
     for path in paths:
-        if os.path.isdir(path):
-            try:
-                names = sorted(n for n in os.listdir(path)
-                               if os.path.splitext(n)[1].lower() in suffixes
-                               and os.path.isfile(os.path.join(path, n)))
-            except OSError as e:
-                yield path, 'cannot list the folder (%s)' % (e.strerror or e)
-                continue
-            if not names:
-                yield path, 'no images in this folder'
-            for name in names:
-                yield os.path.join(path, name), None
-        else:
+        if not os.path.isdir(path):
             yield path, unreadable(path)
+            continue
+        try:
+            names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower()
+                           in suffixes and os.path.isfile(os.path.join(path, n)))
+        except OSError as e:
+            yield path, 'cannot list the folder (%s)' % (e.strerror or e)
+            continue
+        yield from [(os.path.join(path, n), None) for n in names] or [
+            (path, 'no images in this folder')]
 
 
 def unreadable(path):
@@ -99,23 +96,22 @@ def prepared_batches(paths, failed, size, keep_steps, number=False):
     """Lists of up to ``size`` (path, Prepared or Number); each path that gives nothing is
     told on stderr and added to ``failed``. Without ``keep_steps`` only the inputs are kept,
     so that a folder of thousands of photos needs no more memory than a batch."""
-    batch = []
+    batch, read = [], handwriting.prepare_number if number else handwriting.prepare
     for path, error in expand(paths):
-        if error is None:
-            try:
-                image = handwriting.load_image(path)
-                prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
-                if not keep_steps:
-                    prepared.steps = []
-                batch.append((path, prepared))
-                if len(batch) == size:
-                    yield batch
-                    batch = []
-                continue
-            except handwriting.HandwritingError as e:
-                error = str(e)
-        failed.append((path, error))
-        print('%s: %s' % (path, error), file=sys.stderr, flush=True)
+        try:
+            prepared = read(handwriting.load_image(path)) if error is None else None
+        except handwriting.HandwritingError as e:
+            error = str(e)
+        if error:
+            failed.append((path, error))
+            print('%s: %s' % (path, error), file=sys.stderr, flush=True)
+            continue
+        if not keep_steps:
+            prepared.steps = []
+        batch.append((path, prepared))
+        if len(batch) == size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
@@ -191,8 +187,6 @@ def classify_all(args):
     return 1 if failed else 0
 
 
-# --- --explain ---------------------------------------------------------------------------------
-
 STEP_CELL = 110     # the photo and each step of its preparation
 STEP_GAP = 12
 MAP_CELL = 30       # one conv map
@@ -243,9 +237,8 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
 def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
     """--explain's figure of one image: ``photo`` (RGB) and the Prepared's ``steps`` across
     the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
-    left = LABEL_W
     width, lines, y_steps = explain_layout(
-        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
+        steps, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
     y = y_steps + STEP_CELL + SECTION_GAP
     rows = []           # (name, first map, y) of each row of maps
     for name, values in maps.items():
@@ -261,24 +254,23 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
         values = maps[name]
         last = min(first + MAPS_PER_ROW, values.shape[-1])
         for j in range(first, last):
-            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
+            canvas.fit(from_zero(values[:, :, j]), LABEL_W + (j - first) * (MAP_CELL + GAP), y,
                        MAP_CELL)
-        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
+        canvas.text(fig, LABEL_W - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
             name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
     canvas.draw(fig)
     # The bars: the answer black, the others grey, each with its percentage.
-    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
+    ax = fig.add_axes([LABEL_W / width, 1 - (y_bars + BARS_H) / canvas.height,
                        10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
-    best = int(np.argmax(probabilities))
-    bars = ax.bar(range(10), probabilities, width=0.66,
-                  color=['black' if d == best else '0.7' for d in range(10)])
+    bars = ax.bar(range(10), probabilities, width=0.66, color='0.7')
+    bars[int(np.argmax(probabilities))].set_color('black')
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
                  padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
     # ylim: room for the percentage over a bar of 100 %
     ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])
     ax.spines[['top', 'right', 'left']].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
-    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
+    canvas.text(fig, LABEL_W - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
                 va='center', fontsize=LABEL_SIZE, color=GREY)
     return fig
 
@@ -304,19 +296,16 @@ def plot_number(photo, number, probabilities, title='', subtitle=''):
     return fig
 
 
-class FigureNames:
+class FigureNames(set):
     """A PNG name per image, unique among those given (3.jpg, then 3.png: 3.png, 3-2.png)."""
-
-    def __init__(self):
-        self.taken = set()
 
     def __call__(self, path):
         stem = os.path.splitext(os.path.basename(path))[0] or 'image'
         name, n = stem + '.png', 1
-        while name in self.taken:
+        while name in self:
             n += 1
             name = '%s-%d.png' % (stem, n)
-        self.taken.add(name)
+        self.add(name)
         return name
 
 
@@ -326,7 +315,8 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
-        raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
+        raise Failed('--explain: cannot write into %s (%s)'
+                     % (directory, e.strerror or e)) from None
     subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
                                             about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):

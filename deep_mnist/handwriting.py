@@ -265,9 +265,11 @@ def ink_bright(grey):
     return 1.0 - grey if paper - grey.min() >= grey.max() - paper else grey
 
 
-def paper_level(ink):
-    """The paper's level under the ink: the darkest of tiles 1/32 of the longer side,
-    opened over 5x5 tiles (wider than a stroke; reflected at the edges as a shade goes on)."""
+def flatten_paper(ink):
+    """Paper 0, ink 1, edges soft: the paper's level taken out as a fraction of the room
+    above it (a shadow does not fade the ink). Raises HandwritingError for no ink."""
+    # The paper's level: the darkest of tiles 1/32 of the longer side, opened over 5x5
+    # tiles (wider than a stroke; reflected at the edges as a shade goes on).
     h, w = ink.shape
     block = max(2, round(max(h, w) / 32))
     padded = np.pad(ink, ((0, -h % block), (0, -w % block)), mode='edge')
@@ -278,14 +280,8 @@ def paper_level(ink):
         tiles = ndimage.uniform_filter(ndimage.grey_opening(tiles, size=5), 3)[3:-3, 3:-3]
     else:
         tiles = np.full_like(tiles, tiles.min())
-    return np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
+    paper = np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
         (tiles.shape[1] * block, tiles.shape[0] * block), Image.BILINEAR))[:h, :w]
-
-
-def flatten_paper(ink):
-    """Paper 0, ink 1, edges soft: the paper's level taken out as a fraction of the room
-    above it (a shadow does not fade the ink). Raises HandwritingError for no ink."""
-    paper = paper_level(ink)
     lifted = np.clip((ink - paper) / np.maximum(1 - paper, 0.05), 0, 1)
     threshold = otsu(lifted)
     above = lifted[lifted > threshold]

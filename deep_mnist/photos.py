@@ -8,7 +8,6 @@ of (seed, index) alone.
 """
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -31,27 +30,11 @@ PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0
 BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
 
 
-@dataclasses.dataclass
-class Look:
-    """How one photo of a digit looks; see draw_look for the ranges."""
-    height: int             # the digit's height, pixels
-    canvas: tuple           # (width, height) of the photo
-    at: tuple               # (x, y) of the digit's centre, as fractions of the free room
-    angle: float            # degrees, anticlockwise
-    dark_ink: bool          # dark ink on light paper, or light chalk on a dark board
-    ink: tuple              # RGB in [0, 1]
-    paper: tuple            # RGB in [0, 1], before the light falls on it
-    light: float            # the shade the light casts: paper level from 1 - light to 1
-    blur: float             # Gaussian radius, pixels
-    noise: float            # standard deviation of the sensor noise, of 1 = white
-    ruled: bool             # blue ruled lines across the sheet
-    orientation: int        # EXIF orientation tag: 1 upright, 3, 6 or 8
-    format: str             # 'JPEG', 'PNG' or 'PNG-alpha' (transparent paper)
-    quality: int            # JPEG quality
-
-
 def draw_look(rng):
-    """A Look drawn at random (numpy Generator ``rng``)."""
+    """How one photo of a digit looks, drawn with ``rng`` (labels.json keeps it): 'at' puts
+    the digit's centre in fractions of the free room, 'light' is the shade's depth (the
+    paper from 1 - light to 1), 'noise' the sensor's (of 1 = white), 'orientation' the
+    EXIF tag (1 upright, 3, 6, 8), 'format' 'JPEG', 'PNG' or 'PNG-alpha' (transparent)."""
     height = int(rng.integers(70, 221))
     canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
     dark_ink = rng.random() < 0.75
@@ -64,7 +47,7 @@ def draw_look(rng):
         paper = BOARDS[rng.choice(list(BOARDS))]
     form = rng.choice(['JPEG', 'PNG', 'PNG-alpha'], p=[0.7, 0.25, 0.05]) if dark_ink \
         else rng.choice(['JPEG', 'PNG'], p=[0.7, 0.3])
-    return Look(height=height, canvas=canvas, at=(rng.random(), rng.random()),
+    return dict(height=height, canvas=canvas, at=(rng.random(), rng.random()),
                 angle=float(rng.uniform(-8, 8)), dark_ink=bool(dark_ink), ink=ink, paper=paper,
                 light=float(rng.uniform(0, 0.35)), blur=float(rng.uniform(0, 1.2)),
                 noise=float(rng.uniform(0, 0.04)), ruled=bool(dark_ink and rng.random() < 0.3),
@@ -73,13 +56,13 @@ def draw_look(rng):
 
 
 def stroke_alpha(digit, look):
-    """How much ink covers each pixel: the digit look.height tall, turned, edges a pen's."""
+    """How much ink covers each pixel: the digit as tall as the look says, turned."""
     rows, cols = np.flatnonzero(digit.max(1) > 0), np.flatnonzero(digit.max(0) > 0)
     box = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
-    scale = look.height / (rows[-1] - rows[0] + 1)
+    scale = look['height'] / (rows[-1] - rows[0] + 1)
     size = (round(box.shape[1] * scale), round(box.shape[0] * scale))
     big = Image.fromarray(box.astype(np.float32), 'F').resize(size, Image.BICUBIC)
-    big = big.rotate(look.angle, Image.BILINEAR, expand=True)
+    big = big.rotate(look['angle'], Image.BILINEAR, expand=True)
     return np.clip((np.asarray(big) - 0.3) / 0.4, 0, 1)
 
 
@@ -92,8 +75,8 @@ def smooth_field(rng, shape, cells=4):
 def render(alpha, look, rng):
     """The photo (RGB or RGBA) of the ink ``alpha`` as ``look`` says, stored turned as its
     orientation tag (which encode writes) says."""
-    w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
-    x, y = (int(f * room) for f, room in zip(look.at, (w - alpha.shape[1], h - alpha.shape[0])))
+    w, h = max(look['canvas'][0], alpha.shape[1] + 4), max(look['canvas'][1], alpha.shape[0] + 4)
+    x, y = (int(f * room) for f, room in zip(look['at'], (w - alpha.shape[1], h - alpha.shape[0])))
     cover = np.zeros((h, w), np.float32)
     cover[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
     # The light: a shade falling across the sheet in some direction, and the grain.
@@ -101,44 +84,44 @@ def render(alpha, look, rng):
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy)
     ramp = (ramp - ramp.min()) / max(ramp.max() - ramp.min(), 1e-6)
-    light = 1 - look.light * ramp + 0.04 * smooth_field(rng, (h, w))
-    paper = np.ones((h, w, 3), np.float32) * np.array(look.paper, np.float32)
-    if look.ruled:
-        spacing = look.height * rng.uniform(0.45, 0.8)
+    light = 1 - look['light'] * ramp + 0.04 * smooth_field(rng, (h, w))
+    paper = np.ones((h, w, 3), np.float32) * np.array(look['paper'], np.float32)
+    if look['ruled']:
+        spacing = look['height'] * rng.uniform(0.45, 0.8)
         thick = int(rng.integers(1, 3))
         line = np.zeros(h, np.float32)
         for top in np.arange(rng.uniform(0, spacing), h, spacing).astype(int):
             line[top:top + thick] = rng.uniform(0.35, 0.6)
         paper = paper * (1 - line[:, None, None]) + np.array([0.35, 0.5, 0.8]) * line[:, None, None]
-    rgb = (paper * (1 - cover[..., None]) + np.array(look.ink, np.float32) * cover[..., None]) \
+    rgb = (paper * (1 - cover[..., None]) + np.array(look['ink'], np.float32) * cover[..., None]) \
         * light[..., None]
     image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB')
-    if look.blur > 0.05:
-        image = image.filter(ImageFilter.GaussianBlur(look.blur * look.height / 100))
-    values = np.asarray(image, np.float32) + rng.normal(0, look.noise * 255, (h, w, 1))
+    if look['blur'] > 0.05:
+        image = image.filter(ImageFilter.GaussianBlur(look['blur'] * look['height'] / 100))
+    values = np.asarray(image, np.float32) + rng.normal(0, look['noise'] * 255, (h, w, 1))
     image = Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), 'RGB')
-    if look.format == 'PNG-alpha':      # a drawing on transparent paper: the ink alone
+    if look['format'] == 'PNG-alpha':      # a drawing on transparent paper: the ink alone
         image.putalpha(Image.fromarray((cover * 255).astype(np.uint8), 'L'))
-    if look.orientation != 1:
-        image = image.transpose(STORED_AS[look.orientation])
+    if look['orientation'] != 1:
+        image = image.transpose(STORED_AS[look['orientation']])
     return image
 
 
 def encode(image, look):
     """The photo's file contents, with its EXIF orientation tag."""
     exif = Image.Exif()
-    if look.orientation != 1:
-        exif[ExifTags.Base.Orientation] = look.orientation
+    if look['orientation'] != 1:
+        exif[ExifTags.Base.Orientation] = look['orientation']
     out = io.BytesIO()      # PNG has no quality to set
-    image.save(out, 'JPEG' if look.format == 'JPEG' else 'PNG', quality=look.quality,
+    image.save(out, 'JPEG' if look['format'] == 'JPEG' else 'PNG', quality=look['quality'],
                exif=exif.tobytes())
     return out.getvalue()
 
 
 def make_photo(digit, seed, index, **changes):
-    """(file contents, Look) of photo ``index`` of the set ``seed``, ``changes`` made."""
+    """(file contents, look) of photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index])
-    look = dataclasses.replace(draw_look(rng), **changes)
+    look = draw_look(rng) | changes
     return encode(render(stroke_alpha(digit, look), look, rng), look), look
 
 
@@ -175,12 +158,10 @@ def on_a_table(sheet, rng, kind):
         corners += rng.uniform(-0.04, 0.04, (4, 2)) * (w, h)     # seen at an angle
     corners += (width / 2, height / 2) + rng.uniform(-0.1, 0.1, 2) * (width, height) * (1 - cover)
     to_sheet = homography(corners, [(0, 0), (w, 0), (w, h), (0, h)])
-    coefficients = (to_sheet / to_sheet[2, 2]).ravel()[:8]
-
-    def laid(image):
-        return np.asarray(image.transform((width, height), Image.Transform.PERSPECTIVE,
-                                          coefficients, Image.BILINEAR), np.float32) / 255
-    paper, mask = laid(sheet), laid(Image.new('L', (w, h), 255))[..., None]
+    laid = np.asarray(sheet.convert('RGBA').transform(   # alpha: where the sheet lies
+        (width, height), Image.Transform.PERSPECTIVE, (to_sheet / to_sheet[2, 2]).ravel()[:8],
+        Image.BILINEAR), np.float32) / 255
+    paper, mask = laid[..., :3], laid[..., 3:]
     rgb = table_top(kind, (height, width), rng)
     gap = corners[:, 0].min() / width
     other = gap > 0.12 and rng.random() < 0.4
@@ -205,30 +186,30 @@ def make_table_photo(digit, seed, index, kind=None, **changes):
     """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a digit
     on paper, ``changes`` made, on a table of ``kind`` (default: drawn too)."""
     rng = np.random.default_rng([seed, index, 1])
-    look = dataclasses.replace(draw_look(rng), **dict(dict(
+    look = draw_look(rng) | dict(dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
-        orientation=1, format='JPEG'), **changes))
+        orientation=1, format='JPEG'), **changes)
     image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
                               kind or TABLES[rng.integers(len(TABLES))])
-    return encode(image, look), dict(dataclasses.asdict(look), **drawn)
+    return encode(image, look), look | drawn
 
 
 def make_number_photo(images, labels, seed, index, which=None, **changes):
-    """(file contents, Look, the number as text) of number photo ``index`` of the set
+    """(file contents, look, the number as text) of number photo ``index`` of the set
     ``seed``: 2-5 test ``images`` (``which``, or drawn) in a row, each a little different."""
     rng = np.random.default_rng([seed, index, 2])
     which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
-    look = dataclasses.replace(draw_look(rng), **dict(dict(
+    look = draw_look(rng) | dict(dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
         height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
-        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
-    parts = [stroke_alpha(images[i].reshape(28, 28), dataclasses.replace(
-        look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
+        format=str(rng.choice(['JPEG', 'PNG']))), **changes)
+    parts = [stroke_alpha(images[i].reshape(28, 28), look | dict(
+        height=int(look['height'] * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
         for i in which]
-    gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
-    row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
+    gaps = [int(look['height'] * rng.uniform(0.15, 0.4)) for _ in parts]
+    row = np.zeros((max(p.shape[0] for p in parts) + look['height'] // 6,
                     sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
     x = 0
     for part, gap in zip(parts, gaps):
@@ -236,7 +217,7 @@ def make_number_photo(images, labels, seed, index, which=None, **changes):
         row[y:y + part.shape[0], x:x + part.shape[1]] = part
         x += part.shape[1] + gap
     alpha = row[:, :x - gaps[-1]]
-    look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
+    look['canvas'] = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
                    int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
     return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
 
@@ -250,7 +231,6 @@ def photo_set(images, labels, count, seed=0, kind='photos'):
         else:
             make = make_table_photo if kind == 'tables' else make_photo
             (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
-        look = look if isinstance(look, dict) else dataclasses.asdict(look)
         suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
         yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
@@ -269,7 +249,7 @@ def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
 
 
 # examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the Look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
+# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
 EXAMPLES_SEED = 1
 EXAMPLE_HEIGHT = 90
 EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
@@ -290,23 +270,18 @@ EXAMPLES = [
                                    orientation=1, ruled=False)),
     ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'])),
 ]
-TABLE_EXAMPLE = ('8_sheet_on_a_table.jpg', 61)      # test digit 61, an 8, on a wooden table
-# Test digits 2, 7, 0, 8 in a row; in a folder of its own, where classify.py examples/
-# does not read it as a single digit.
-NUMBER_EXAMPLE = (os.path.join('numbers', '1975.jpg'), (2, 7, 0, 8))
 
 
 def write_examples(directory, images, labels):
-    """EXAMPLES, TABLE_EXAMPLE and NUMBER_EXAMPLE into ``directory``; their names."""
+    """EXAMPLES, a sheet on a table and a number into ``directory``; their names."""
     written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
                                 **EXAMPLE_LOOK | changes)[0] for name, index, changes in EXAMPLES}
-    name, index = TABLE_EXAMPLE
-    written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                     'wood', quality=85, height=EXAMPLE_HEIGHT,
-                                     canvas=(190, 160))[0]    # room on the sheet around it
-    name, which = NUMBER_EXAMPLE
-    written[name] = make_number_photo(images, labels, EXAMPLES_SEED, 0, which, height=70,
-                                      format='JPEG', quality=85)[0]
+    written['8_sheet_on_a_table.jpg'] = make_table_photo(    # test digit 61, an 8
+        images[61].reshape(28, 28), EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
+        canvas=(190, 160))[0]    # room on the sheet around it
+    # In a folder of its own, where classify.py examples/ does not read it as one digit
+    written[os.path.join('numbers', '1975.jpg')] = make_number_photo(
+        images, labels, EXAMPLES_SEED, 0, (2, 7, 0, 8), height=70, format='JPEG', quality=85)[0]
     for name, contents in written.items():
         os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
         pathlib.Path(directory, name).write_bytes(contents)
