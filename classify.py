@@ -1,15 +1,10 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
 
-A phone photo resized to 28x28 is not MNIST (light ink on black, fitted into 20x20, centred
-by mass), so each image is first prepared the way MNIST was (deep_mnist/handwriting.py),
-then a deep_cnn.py checkpoint, restored once, reads them (docs/classify.md):
+Each image is first prepared the way MNIST was (deep_mnist/handwriting.py), then a deep_cnn.py
+checkpoint, restored once, reads them; one line each on stdout (docs/classify.md):
 
     python classify.py --recipe fast examples/ [--json] [--explain explain/] [--number]
     python classify.py --recipe fast --serve                # a page to draw digits on
-
-One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
-``PATH: 1975 (each digit's probability: 99 98 97 91 %)``); an image that gives nothing
-gets one line on stderr, the rest are still read, and the exit code is 1.
 """
 
 import contextlib
@@ -52,8 +47,7 @@ def parse_args(argv=None):
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
-        p.error('--serve classifies drawings: no images, --json, --explain or --number '
-                'beside it')
+        p.error('--serve classifies drawings: no images, --json, --explain or --number beside it')
     if not args.serve and not args.paths:
         p.error('the following arguments are required: IMAGE_OR_FOLDER '
                 '(or --serve, for the drawing page)')
@@ -194,6 +188,7 @@ MAPS_PER_ROW = 32
 BARS_H = 110        # the probabilities' bars
 BAR_W = 36
 SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
 FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
 STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
                  'preparation, the ink light on black as MNIST has it. ')
@@ -239,25 +234,20 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
     the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
     width, lines, y_steps = explain_layout(
         steps, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    y = y_steps + STEP_CELL + SECTION_GAP
-    rows = []           # (name, first map, y) of each row of maps
-    for name, values in maps.items():
-        for first in range(0, values.shape[-1], MAPS_PER_ROW):
-            rows.append((name, first, y))
-            y += MAP_CELL + GAP
-        y += SECTION_GAP - GAP
-    y_bars = y + CAPTION_H
+    y_maps = y_steps + STEP_CELL + SECTION_GAP
+    rows = [(k, name, first) for k, (name, values) in enumerate(maps.items())
+            for first in range(0, values.shape[-1], MAPS_PER_ROW)]     # k: the layer
+    y_bars = y_maps + len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
     canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
     fig = canvas.figure(title)
     draw_steps(fig, canvas, photo, steps, y_steps, sheet)
-    for name, first, y in rows:
-        values = maps[name]
-        last = min(first + MAPS_PER_ROW, values.shape[-1])
-        for j in range(first, last):
-            canvas.fit(from_zero(values[:, :, j]), LABEL_W + (j - first) * (MAP_CELL + GAP), y,
-                       MAP_CELL)
+    for i, (k, name, first) in enumerate(rows):
+        y = y_maps + i * (MAP_CELL + GAP) + k * (SECTION_GAP - GAP)
+        values = maps[name][..., first:first + MAPS_PER_ROW]
+        for j in range(values.shape[-1]):
+            canvas.fit(from_zero(values[:, :, j]), LABEL_W + j * (MAP_CELL + GAP), y, MAP_CELL)
         canvas.text(fig, LABEL_W - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
-            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+            name, first, first + values.shape[-1] - 1), **ROW_LABEL)
     canvas.draw(fig)
     # The bars: the answer black, the others grey, each with its percentage.
     ax = fig.add_axes([LABEL_W / width, 1 - (y_bars + BARS_H) / canvas.height,
@@ -270,8 +260,7 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
     ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])
     ax.spines[['top', 'right', 'left']].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
-    canvas.text(fig, LABEL_W - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
-                va='center', fontsize=LABEL_SIZE, color=GREY)
+    canvas.text(fig, LABEL_W - LABEL_PAD, y_bars + BARS_H / 2, 'probability', **ROW_LABEL)
     return fig
 
 

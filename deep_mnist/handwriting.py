@@ -1,11 +1,7 @@
 """A learner's own digit, or number, prepared the way MNIST's digits were (light ink on
-black, fitted into 20x20 and centred by mass in 28x28), one named step at a time, each an
-array that ``classify.py --explain`` draws: 'grey' (at most WORK_SIDE pixels), 'sheet'
-(the sheet of paper found and set straight), 'ink bright on dark', 'paper flattened',
-'ruled lines removed', 'cropped to the ink', 'fitted into 20x20', 'centred in 28x28'.
-docs/classify.md says how and why. ``prepare_number`` cuts the ink into digits in a row,
-each taken through the last three steps.
-"""
+black, fitted into 20x20 and centred by mass in 28x28), one named step at a time (from
+'grey' to 'centred in 28x28'; docs/classify.md says how and why), each an array that
+``classify.py --explain`` draws. ``prepare_number`` cuts the ink into digits in a row."""
 
 import dataclasses
 import warnings
@@ -137,11 +133,6 @@ def grey_levels(image):
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def smooth(values):
-    """The 3x3 mean: noise and JPEG's ringing damped."""
-    return ndimage.uniform_filter(values.astype(np.float32), 3, mode='nearest')
-
-
 def components(mask):
     """The 8-connected components of a boolean mask: (labels 0..n, pixels of each)."""
     labels, _ = ndimage.label(mask, np.ones((3, 3)))
@@ -211,7 +202,7 @@ def edges_that_step(grey, corners):
 
 def find_sheet(grey):
     """The corners (x, y) of the sheet in ``grey``, clockwise from the top left, or None."""
-    grey = smooth(grey)
+    grey = ndimage.uniform_filter(grey.astype(np.float32), 3, mode='nearest')   # JPEG's noise
     middle = otsu(grey)
     best, best_key = None, (0, 0)
     for threshold in [middle] + [otsu(v) for v in (grey[grey > middle], grey[grey <= middle])
@@ -260,7 +251,7 @@ def straighten(grey, corners):
 
 def ink_bright(grey):
     """1 = ink: inverted if the ink (the extreme farthest from the median) is dark."""
-    grey = smooth(grey)
+    grey = ndimage.uniform_filter(grey.astype(np.float32), 3, mode='nearest')   # JPEG's noise
     paper = float(np.median(grey))
     return 1.0 - grey if paper - grey.min() >= grey.max() - paper else grey
 
