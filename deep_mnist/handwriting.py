@@ -35,8 +35,7 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps``: (name, 2-D array) ('grey', 'sheet': 0 black; the rest: 1 ink); ``sheet``:
-    its corners (x, y) clockwise from the top left, in fractions of the photo, or None."""
+    """``steps`` (name, array: 1 ink, but 'grey' and 'sheet'); ``sheet``: corners or None."""
     steps: list
     input: np.ndarray
     sheet: np.ndarray = None
@@ -51,8 +50,7 @@ class Prepared:
 
 @dataclasses.dataclass
 class Number:
-    """A number's digits, left to right: ``inputs`` [k, 784], ``boxes`` (left, top, right,
-    bottom) in the pixels of the image of ``size``; ``steps`` up to 'ruled lines removed'."""
+    """A number's digits, left to right: ``boxes`` (left, top, right, bottom) in pixels."""
     steps: list
     inputs: np.ndarray
     boxes: list
@@ -61,8 +59,7 @@ class Number:
 
 
 def open_upright(source, mode='L'):
-    """The image of a path or binary file, its size checked before it is decoded (a JPEG
-    at a fraction of its size), turned upright as its EXIF tag says."""
+    """The image of a path or file, its size checked before it is decoded, turned upright."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -155,8 +152,7 @@ def otsu(values, bins=256):
 
 
 def fit_edges(region):
-    """The corners (x, y) of a quadrilateral region: its extremes along the diagonals, moved
-    to where lines fitted to its outline meet (a corner cut off by a shadow stays put)."""
+    """A region's corners, where lines fitted to its edges meet (a cut-off corner stays)."""
     ys, xs = np.nonzero(region)
     corners = np.array([(xs[k], ys[k]) for k in (np.argmax(sx * xs + sy * ys) for sx, sy in
                         ((-1, -1), (1, -1), (1, 1), (-1, 1)))], dtype=np.float64)
@@ -257,8 +253,7 @@ def ink_bright(grey):
 
 
 def flatten_paper(ink):
-    """Paper 0, ink 1, edges soft: the paper's level taken out as a fraction of the room
-    above it (a shadow does not fade the ink). Raises HandwritingError for no ink."""
+    """Paper 0, ink 1, soft edges: the paper's uneven level taken out. Raises HandwritingError."""
     # The paper's level: the darkest of tiles 1/32 of the longer side, opened over 5x5
     # tiles (wider than a stroke; reflected at the edges as a shade goes on).
     h, w = ink.shape
@@ -294,8 +289,7 @@ def stroke_width(mask):
 
 
 def remove_ruled_lines(soft, rows_only=False):
-    """soft without lines of ink across it (rows, then columns) thinner than the digit's
-    strokes (a 7's bar is not one); the digit's strokes across them bridged."""
+    """soft without ruled lines (thinner than the digit's strokes), the strokes bridged."""
     if not rows_only:
         return remove_ruled_lines(remove_ruled_lines(soft.T, True).T, True)
     mask = soft > 0.5
@@ -320,8 +314,7 @@ def remove_ruled_lines(soft, rows_only=False):
 
 
 def crop_to_ink(soft):
-    """The ink's box without specks; strokes thinner than THINNEST_STROKE in the 20x20
-    box thickened to MNIST's. Raises HandwritingError when nothing is left."""
+    """The ink's box without specks, thin strokes thickened. Raises HandwritingError."""
     labels, sizes = components(soft > 0.5)
     if not sizes.any():
         raise HandwritingError('no ink found (blank paper?)')
@@ -338,8 +331,7 @@ def crop_to_ink(soft):
 
 
 def centre_in_frame(fitted):
-    """fitted in a FRAME x FRAME frame, its centre of mass on (CENTRE, CENTRE) by whole
-    pixels, or as near as the frame allows (a long bar on a thin stem is kept whole)."""
+    """fitted in the frame, its centre of mass on CENTRE by whole pixels, or near it."""
     room = FRAME - np.array(fitted.shape)
     top, left = np.clip(np.floor(CENTRE - np.array(ndimage.center_of_mass(fitted)) + 0.5),
                         0, room).astype(int)
@@ -357,8 +349,7 @@ def mnist_steps(soft):
 
 
 def on_paper(image, all_paper=False):
-    """(steps up to 'ruled lines removed', Prepared.sheet, the 3x3 matrix from the sheet's
-    pixels to the image's, its size). ``all_paper``: the drawing page's pad, no sheet."""
+    """(steps, sheet, the matrix from the sheet to the image, its size); all_paper: no sheet."""
     grey = grey_levels(image)
     corners = None if all_paper else find_sheet(grey)
     if corners is None and np.percentile(grey, 99) < DARK:
@@ -385,8 +376,7 @@ def prepare(image, all_paper=False):
 
 
 def digit_parts(soft):
-    """(labels, the digits left to right as (their labels, box)): the ink's components grown
-    by half a stroke (a broken stroke stays whole), those over one another one digit."""
+    """(labels, the digits left to right as (their labels, box)). Raises HandwritingError."""
     ink = soft > 0.5
     if not ink.any():
         raise HandwritingError('no ink found (blank paper?)')

@@ -31,10 +31,8 @@ BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.
 
 
 def draw_look(rng):
-    """How one photo of a digit looks, drawn with ``rng`` (labels.json keeps it): 'at' puts
-    the digit's centre in fractions of the free room, 'light' is the shade's depth (the
-    paper from 1 - light to 1), 'noise' the sensor's (of 1 = white), 'orientation' the
-    EXIF tag (1 upright, 3, 6, 8), 'format' 'JPEG', 'PNG' or 'PNG-alpha' (transparent)."""
+    """How one photo of a digit looks (labels.json keeps it): 'at' in fractions of the free
+    room, 'light' the shade's depth, 'noise' of 1 = white, 'orientation' the EXIF tag."""
     height = int(rng.integers(70, 221))
     canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
     dark_ink = rng.random() < 0.75
@@ -73,8 +71,7 @@ def smooth_field(rng, shape, cells=4):
 
 
 def render(alpha, look, rng):
-    """The photo (RGB or RGBA) of the ink ``alpha`` as ``look`` says, stored turned as its
-    orientation tag (which encode writes) says."""
+    """The photo of the ink ``alpha`` as ``look`` says, stored turned as its EXIF tag says."""
     w, h = max(look['canvas'][0], alpha.shape[1] + 4), max(look['canvas'][1], alpha.shape[0] + 4)
     x, y = (int(f * room) for f, room in zip(look['at'], (w - alpha.shape[1], h - alpha.shape[0])))
     cover = np.zeros((h, w), np.float32)
@@ -145,8 +142,7 @@ def table_top(kind, shape, rng):
 
 
 def on_a_table(sheet, rng, kind):
-    """(the photo ``sheet`` lying on a table of ``kind``, what was drawn): docs/classify.md
-    says how it varies."""
+    """(the photo ``sheet`` lying on a table of ``kind``, what was drawn)."""
     w, h = sheet.size
     cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
     height = int(np.sqrt(w * h / cover / aspect))
@@ -183,28 +179,26 @@ def on_a_table(sheet, rng, kind):
 
 
 def make_table_photo(digit, seed, index, kind=None, **changes):
-    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a digit
-    on paper, ``changes`` made, on a table of ``kind`` (default: drawn too)."""
+    """(JPEG contents, look) of table photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index, 1])
-    look = draw_look(rng) | dict(dict(
+    look = draw_look(rng) | dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
-        orientation=1, format='JPEG'), **changes)
+        orientation=1, format='JPEG') | changes
     image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
                               kind or TABLES[rng.integers(len(TABLES))])
     return encode(image, look), look | drawn
 
 
 def make_number_photo(images, labels, seed, index, which=None, **changes):
-    """(file contents, look, the number as text) of number photo ``index`` of the set
-    ``seed``: 2-5 test ``images`` (``which``, or drawn) in a row, each a little different."""
+    """(file contents, look, the number) of 2-5 test ``images`` (``which``) in a row."""
     rng = np.random.default_rng([seed, index, 2])
     which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
-    look = draw_look(rng) | dict(dict(
+    look = draw_look(rng) | dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
         height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
-        format=str(rng.choice(['JPEG', 'PNG']))), **changes)
+        format=str(rng.choice(['JPEG', 'PNG']))) | changes
     parts = [stroke_alpha(images[i].reshape(28, 28), look | dict(
         height=int(look['height'] * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
         for i in which]
@@ -218,13 +212,12 @@ def make_number_photo(images, labels, seed, index, which=None, **changes):
         x += part.shape[1] + gap
     alpha = row[:, :x - gaps[-1]]
     look['canvas'] = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
-                   int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
+                      int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
     return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
 
 
 def photo_set(images, labels, count, seed=0, kind='photos'):
-    """(file name, contents, label, look as a dict) of ``count`` photos of ``kind``: 'photos'
-    or 'tables' of the first test digits, or 'numbers' (the label a string)."""
+    """(file name, contents, label, look) of ``count`` photos of ``kind`` (main's --kind)."""
     for i in range(count):
         if kind == 'numbers':
             contents, look, label = make_number_photo(images, labels, seed, i)
@@ -236,8 +229,7 @@ def photo_set(images, labels, count, seed=0, kind='photos'):
 
 
 def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
-    """photo_set's photos and labels.json ({name: {label, look}}) into ``directory``;
-    returns {file name: label}."""
+    """photo_set's photos and labels.json into ``directory``; returns {file name: label}."""
     os.makedirs(directory, exist_ok=True)
     about = {}
     for name, contents, label, look in photo_set(images, labels, count, seed, kind):
