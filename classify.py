@@ -25,6 +25,19 @@ from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
 EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image until drawn
+STEP_CELL, STEP_GAP = 110, 12       # the photo and each step of its preparation
+MAP_CELL, MAPS_PER_ROW = 30, 32     # the conv maps
+BARS_H, BAR_W = 110, 36             # the probabilities' bars
+SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
+STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
+                 'preparation, the ink light on black as MNIST has it. ')
+EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
+    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
+    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
+NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
+    'Below: each digit\'s 28\u00d728 input and what the network read.')
 
 
 class Failed(Exception):
@@ -32,9 +45,8 @@ class Failed(Exception):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(
-        description='Classify photos or scans of handwritten digits with a deep_cnn.py '
-                    'checkpoint, each prepared the way MNIST was.')
+    p = cli.ArgumentParser(description='Classify photos or scans of handwritten digits with a '
+                                       'deep_cnn.py checkpoint, each prepared the way MNIST was.')
     p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
                    help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
@@ -42,8 +54,7 @@ def parse_args(argv=None):
     p.add_argument('--number', action='store_true',
                    help='read the ink as a number: digits in a row, left to right')
     p.add_argument('--explain', metavar='DIR',
-                   help='write a figure per image into DIR: the photo, each step of the '
-                        'preparation, the conv1 and conv2 activations, the probabilities')
+                   help='write a figure per image into DIR: its preparation, conv maps, answer')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
@@ -129,12 +140,10 @@ def number_answer(path, probabilities, boxes):
 def line(result):
     """A result's line on stdout."""
     if 'number' in result:
-        return "%s: %s (each digit's probability: %s %%)" % (
-            result['path'], result['number'],
-            ' '.join('%.0f' % (100 * p) for p in result['probabilities']))
-    return '%s: %d (%.1f %%), next %d (%.1f %%)' % (
-        result['path'], result['digit'], 100 * result['probability'],
-        result['next'], 100 * result['next_probability'])
+        each = ' '.join('%.0f' % (100 * p) for p in result['probabilities'])
+        return "{path}: {number} (each digit's probability: {each} %)".format(each=each, **result)
+    return '{path}: {digit} ({0:.1f} %), next {next} ({1:.1f} %)'.format(
+        100 * result['probability'], 100 * result['next_probability'], **result)
 
 
 def classify(args):
@@ -163,8 +172,7 @@ def classify_all(args):
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
                     print('classify: %s' % net.note, file=sys.stderr)
-                about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
-                         'step': net.step}
+                about = {'checkpoint': net.prefix, 'recipe': net.config.recipe, 'step': net.step}
             counts = [len(p.inputs) for _, p in batch]    # one predict for the batch
             probabilities = np.split(net.predict(np.concatenate([p.inputs for _, p in batch])),
                                      np.cumsum(counts)[:-1])
@@ -179,24 +187,6 @@ def classify_all(args):
         print(json.dumps(dict(about, results=results,
                               errors=[{'path': p, 'error': e} for p, e in failed]), indent=1))
     return 1 if failed else 0
-
-
-STEP_CELL = 110     # the photo and each step of its preparation
-STEP_GAP = 12
-MAP_CELL = 30       # one conv map
-MAPS_PER_ROW = 32
-BARS_H = 110        # the probabilities' bars
-BAR_W = 36
-SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
-ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
-FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
-STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
-                 'preparation, the ink light on black as MNIST has it. ')
-EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
-    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
-    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
-NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
-    'Below: each digit\'s 28\u00d728 input and what the network read.')
 
 
 def explain_layout(steps, subtitle, caption, width=0):
@@ -224,8 +214,7 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
     canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
     for i, (name, values) in enumerate(steps, start=1):
         x = MARGIN + i * (STEP_CELL + STEP_GAP)
-        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
-        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
+        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)    # gray_r: 1 is black
         canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
 
 
@@ -309,16 +298,13 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
     subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
                                             about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):
-        photo = handwriting.load_photo(path, STEP_CELL)
+        photo, name = handwriting.load_photo(path, STEP_CELL), os.path.basename(path)
         if isinstance(p, handwriting.Number):
-            fig = plot_number(photo, p, probs, subtitle=subtitle, title=line(
-                number_answer(os.path.basename(path), probs, p.boxes)))
+            fig = plot_number(photo, p, probs, line(number_answer(name, probs, p.boxes)), subtitle)
         else:
             maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
-            fig = plot_explain(
-                photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
-                subtitle=subtitle, title='%s: %d (%.1f %%)' % (
-                    os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))
+            fig = plot_explain(photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0],
+                               line(answer(name, probs[0])), subtitle, p.sheet)
         out = os.path.join(directory, names(path))
         try:
             fig.savefig(out, dpi=figures.DPI)

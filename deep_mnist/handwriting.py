@@ -58,8 +58,21 @@ class Number:
     size: tuple
 
 
-def open_upright(source, mode='L'):
-    """The image of a path or file, its size checked before it is decoded, turned upright."""
+def flat(image, mode='L'):
+    """``image`` in ``mode``: 16-bit and float grey scaled to 8 bits, transparency white."""
+    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
+        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
+    elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
+        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image.convert('RGBA'))
+    return image.convert(mode)
+
+
+def load_image(source, mode='L'):
+    """The image of a path or binary file in ``mode`` (flat), its size checked before it is
+    decoded, turned upright. Raises HandwritingError."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -79,31 +92,14 @@ def open_upright(source, mode='L'):
             image.draft(mode, (2 * WORK_SIDE, 2 * WORK_SIDE))
             image.load()
             image.info['decoded_scale'] = width / image.size[0]   # boxes in the photo's pixels
-            return ImageOps.exif_transpose(image)
+            return flat(ImageOps.exif_transpose(image), mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise HandwritingError('cannot decode the image (%s)' % e) from None
 
 
-def flat(image, mode='L'):
-    """``image`` in ``mode``: 16-bit and float grey scaled to 8 bits, transparency white."""
-    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
-        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
-    elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
-        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, image.convert('RGBA'))
-    return image.convert(mode)
-
-
-def load_image(source):
-    """A greyscale PIL image of a path or binary file. Raises HandwritingError."""
-    return flat(open_upright(source, 'L'))
-
-
 def load_photo(source, side):
     """The photo as a person sees it, in RGB, its longer side at most ``side``."""
-    image = flat(open_upright(source, 'RGB'), 'RGB')
+    image = load_image(source, 'RGB')
     image.thumbnail((side, side), Image.BOX)
     return image
 

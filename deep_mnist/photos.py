@@ -1,7 +1,6 @@
 """Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked on,
-and examples/. The test digits (never trained on) inked onto paper the way a phone sees it
-(docs/classify.md says how), on a sheet on a table, or 2-5 in a row; each photo a function
-of (seed, index) alone.
+and examples/: test digits (never trained on) inked onto paper the way a phone sees it, on
+a sheet on a table, or 2-5 in a row (docs/classify.md); each a function of (seed, index).
 
     python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
@@ -28,6 +27,28 @@ INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30
 PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0.93, 0.95),
           'blue': (0.92, 0.95, 1.0)}
 BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
+TABLES = ('wood', 'grey', 'dark', 'pattern')
+# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
+# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
+EXAMPLES_SEED, EXAMPLE_HEIGHT = 1, 90
+EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
+                    quality=85)     # small files for the repository
+EXAMPLES = [
+    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True)),
+    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
+                                       paper=BOARDS['green'])),
+    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
+                                       ruled=False)),
+    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1), noise=0.0,
+                                        ink=INKS['black'], paper=PAPERS['grey'], ruled=False,
+                                        blur=0.3, format='PNG')),
+    ('4_turned_by_exif.jpg', 4, dict(orientation=6, ink=INKS['black'], paper=PAPERS['white'])),
+    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, ink=INKS['black'], quality=45,
+                                         paper=PAPERS['grey'], ruled=False)),
+    ('6_transparent.png', 11, dict(format='PNG-alpha', ink=INKS['black'], noise=0.0,
+                                   orientation=1, ruled=False)),
+    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'])),
+]
 
 
 def draw_look(rng):
@@ -74,8 +95,7 @@ def render(alpha, look, rng):
     """The photo of the ink ``alpha`` as ``look`` says, stored turned as its EXIF tag says."""
     w, h = max(look['canvas'][0], alpha.shape[1] + 4), max(look['canvas'][1], alpha.shape[0] + 4)
     x, y = (int(f * room) for f, room in zip(look['at'], (w - alpha.shape[1], h - alpha.shape[0])))
-    cover = np.zeros((h, w), np.float32)
-    cover[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
+    cover = np.pad(alpha, ((y, h - y - alpha.shape[0]), (x, w - x - alpha.shape[1])))
     # The light: a shade falling across the sheet in some direction, and the grain.
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
@@ -120,9 +140,6 @@ def make_photo(digit, seed, index, **changes):
     rng = np.random.default_rng([seed, index])
     look = draw_look(rng) | changes
     return encode(render(stroke_alpha(digit, look), look, rng), look), look
-
-
-TABLES = ('wood', 'grey', 'dark', 'pattern')
 
 
 def table_top(kind, shape, rng):
@@ -235,33 +252,8 @@ def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
     for name, contents, label, look in photo_set(images, labels, count, seed, kind):
         pathlib.Path(directory, name).write_bytes(contents)
         about[name] = {'label': label, 'look': look}
-    with open(os.path.join(directory, 'labels.json'), 'w') as f:
-        json.dump(about, f, indent=1)
+    pathlib.Path(directory, 'labels.json').write_text(json.dumps(about, indent=1))
     return {name: entry['label'] for name, entry in about.items()}
-
-
-# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
-EXAMPLES_SEED = 1
-EXAMPLE_HEIGHT = 90
-EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
-                    quality=85)     # small files for the repository
-EXAMPLES = [
-    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True)),
-    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
-                                       paper=BOARDS['green'])),
-    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
-                                       ruled=False)),
-    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1), noise=0.0,
-                                        ink=INKS['black'], paper=PAPERS['grey'], ruled=False,
-                                        blur=0.3, format='PNG')),
-    ('4_turned_by_exif.jpg', 4, dict(orientation=6, ink=INKS['black'], paper=PAPERS['white'])),
-    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, ink=INKS['black'], quality=45,
-                                         paper=PAPERS['grey'], ruled=False)),
-    ('6_transparent.png', 11, dict(format='PNG-alpha', ink=INKS['black'], noise=0.0,
-                                   orientation=1, ruled=False)),
-    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'])),
-]
 
 
 def write_examples(directory, images, labels):
@@ -290,8 +282,7 @@ def main(argv=None):
     p.add_argument('--kind', choices=('photos', 'tables', 'numbers'), default='photos',
                    help='all paper, sheets on tables, or numbers (default: photos)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
-    p.add_argument('--examples', action='store_true',
-                   help="write the repository's examples/ photos instead (see EXAMPLES)")
+    p.add_argument('--examples', action='store_true', help="write the repository's examples/")
     args = p.parse_args(argv)
     try:
         test = mnist_data.read_data_sets(args.data_dir).test
