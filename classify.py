@@ -245,8 +245,7 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
     bars[int(np.argmax(probabilities))].set_color('black')
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
                  padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
-    # ylim: room for the percentage over a bar of 100 %
-    ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])
+    ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])  # 1.15: room for 100 %
     ax.spines[['top', 'right', 'left']].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
     canvas.text(fig, LABEL_W - LABEL_PAD, y_bars + BARS_H / 2, 'probability', **ROW_LABEL)
@@ -304,7 +303,8 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
         else:
             maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
             fig = plot_explain(photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0],
-                               line(answer(name, probs[0])), subtitle, p.sheet)
+                               '%s: %d (%.1f %%)' % (name, probs[0].argmax(), 100 * probs[0].max()),
+                               subtitle, p.sheet)
         out = os.path.join(directory, names(path))
         try:
             fig.savefig(out, dpi=figures.DPI)

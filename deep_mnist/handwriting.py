@@ -35,7 +35,7 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps`` (name, array: 1 ink, but 'grey' and 'sheet'); ``sheet``: corners or None."""
+    """``steps`` as (name, array), the 784 ``input`` values, the ``sheet``'s corners or None."""
     steps: list
     input: np.ndarray
     sheet: np.ndarray = None
