@@ -1,21 +1,10 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
 
-Resize a phone photo of a 7 to 28x28 and the network guesses: MNIST's digits are light
-ink on black, fitted into 20x20 and centred by mass; a photo is a sheet on a table, dark
-ink on uneven paper, anywhere. So each image is first prepared the way MNIST was
-(``deep_mnist/handwriting.py``), then a deep_cnn.py checkpoint, restored once, reads them:
+Each image is first prepared the way MNIST was (deep_mnist/handwriting.py), then a deep_cnn.py
+checkpoint, restored once, reads them; one line each on stdout (docs/classify.md):
 
-    python classify.py --recipe fast examples/              # every image of the folder
-    python classify.py --recipe fast my7.jpg --json         # the same, as JSON
-    python classify.py --recipe fast examples/ --explain explain/   # a figure per image
-    python classify.py --recipe fast --number examples/numbers/   # digits in a row
+    python classify.py --recipe fast examples/ [--json] [--explain explain/] [--number]
     python classify.py --recipe fast --serve                # a page to draw digits on
-
-One line per image on stdout, ``PATH: D (P %), next E (Q %)`` (with --number,
-``PATH: 1975 (each digit's probability: 99 98 97 91 %)``). An image that cannot be
-read or holds no digit gets one line on stderr saying why; the rest are still
-classified, and the exit code is 1. The checkpoint flags are the visualiser's.
-``--serve`` opens a local page to draw on instead (deep_mnist/drawing_page.py).
 """
 
 import contextlib
@@ -25,6 +14,7 @@ import stat
 import sys
 
 import numpy as np
+from PIL import Image
 
 import deep_cnn
 from deep_mnist import checkpoints, cli, drawing_page, figures, handwriting, signals
@@ -35,18 +25,28 @@ from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL
 CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
 EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image until drawn
+STEP_CELL, STEP_GAP = 110, 12       # the photo and each step of its preparation
+MAP_CELL, MAPS_PER_ROW = 30, 32     # the conv maps
+BARS_H, BAR_W = 110, 36             # the probabilities' bars
+SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
+STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
+                 'preparation, the ink light on black as MNIST has it. ')
+EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
+    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
+    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
+NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
+    'Below: each digit\'s 28\u00d728 input and what the network read.')
 
 
 class Failed(Exception):
-    """A path that gives nothing to classify; the message says why."""
+    """--explain cannot write its figures; the message says why."""
 
-
-# --- flags ------------------------------------------------------------------------------
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(
-        description='Classify photos or scans of handwritten digits with a deep_cnn.py '
-                    'checkpoint, each prepared the way MNIST was.')
+    p = cli.ArgumentParser(description='Classify photos or scans of handwritten digits with a '
+                                       'deep_cnn.py checkpoint, each prepared the way MNIST was.')
     p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
                    help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
@@ -54,51 +54,36 @@ def parse_args(argv=None):
     p.add_argument('--number', action='store_true',
                    help='read the ink as a number: digits in a row, left to right')
     p.add_argument('--explain', metavar='DIR',
-                   help='write a figure per image into DIR: the photo, each step of the '
-                        'preparation, the conv1 and conv2 activations, the probabilities')
+                   help='write a figure per image into DIR: its preparation, conv maps, answer')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
-        p.error('--serve classifies drawings: no images, --json, --explain or --number '
-                'beside it')
+        p.error('--serve classifies drawings: no images, --json, --explain or --number beside it')
     if not args.serve and not args.paths:
         p.error('the following arguments are required: IMAGE_OR_FOLDER '
                 '(or --serve, for the drawing page)')
     return args
 
 
-# --- the images -----------------------------------------------------------------------------
-
-def image_suffixes():
-    """The file name suffixes Pillow can open ('.png', '.jpg', ...)."""
-    from PIL import Image
-    return {suffix for suffix, form in Image.registered_extensions().items() if form in Image.OPEN}
-
-
 def expand(paths):
-    """Each path, a folder replaced by its images (sorted by name), as (path, error):
-    error None for a file to read, else why the path gives nothing."""
-    suffixes = image_suffixes()
+    """(path, None, or why it gives nothing) of each path, a folder replaced by its images."""
+    suffixes = {s for s, form in Image.registered_extensions().items() if form in Image.OPEN}
     for path in paths:
-        if os.path.isdir(path):
-            try:
-                names = sorted(n for n in os.listdir(path)
-                               if os.path.splitext(n)[1].lower() in suffixes
-                               and os.path.isfile(os.path.join(path, n)))
-            except OSError as e:
-                yield path, 'cannot list the folder (%s)' % (e.strerror or e)
-                continue
-            if not names:
-                yield path, 'no images in this folder'
-            for name in names:
-                yield os.path.join(path, name), None
-        else:
+        if not os.path.isdir(path):
             yield path, unreadable(path)
+            continue
+        try:
+            names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower()
+                           in suffixes and os.path.isfile(os.path.join(path, n)))
+        except OSError as e:
+            yield path, 'cannot list the folder (%s)' % (e.strerror or e)
+            continue
+        yield from [(os.path.join(path, n), None) for n in names] or [
+            (path, 'no images in this folder')]
 
 
 def unreadable(path):
-    """Why ``path`` cannot be read as an image file, or None. A named pipe, a socket or
-    a device is not opened: reading a pipe would wait for a writer forever."""
+    """Why ``path`` is no image file, or None; a pipe is not opened (it would wait forever)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -113,35 +98,31 @@ def unreadable(path):
 
 
 def prepared_batches(paths, failed, size, keep_steps, number=False):
-    """Lists of up to ``size`` (path, Prepared, or Number with ``number``) of the images
-    the paths name, in order; each path that gives nothing is appended to ``failed`` as
-    (path, reason) and told on stderr. Without ``keep_steps`` only the network's inputs
-    are kept: a folder of a few thousand photos needs no more memory than a batch."""
-    batch = []
+    """Lists of up to ``size`` (path, Prepared or Number); each path that gives nothing is
+    told on stderr and added to ``failed``. Without ``keep_steps`` only the inputs are kept,
+    so that a folder of thousands of photos needs no more memory than a batch."""
+    batch, read = [], handwriting.prepare_number if number else handwriting.prepare
     for path, error in expand(paths):
-        if error is None:
-            try:
-                image = handwriting.load_image(path)
-                prepared = (handwriting.prepare_number if number else handwriting.prepare)(image)
-                if not keep_steps:
-                    prepared.steps = []
-                batch.append((path, prepared))
-                if len(batch) == size:
-                    yield batch
-                    batch = []
-                continue
-            except handwriting.HandwritingError as e:
-                error = str(e)
-        failed.append((path, error))
-        print('%s: %s' % (path, error), file=sys.stderr, flush=True)
+        try:
+            prepared = read(handwriting.load_image(path)) if error is None else None
+        except handwriting.HandwritingError as e:
+            error = str(e)
+        if error:
+            failed.append((path, error))
+            print('%s: %s' % (path, error), file=sys.stderr, flush=True)
+            continue
+        if not keep_steps:
+            prepared.steps = []
+        batch.append((path, prepared))
+        if len(batch) == size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
 
-# --- the answers ------------------------------------------------------------------------------
-
 def answer(path, probabilities):
-    """One image's result: its digit, the runner-up, and the ten probabilities."""
+    """One image's result for --json."""
     first, second = np.argsort(probabilities)[::-1][:2]
     return {'path': path, 'digit': int(first), 'probability': float(probabilities[first]),
             'next': int(second), 'next_probability': float(probabilities[second]),
@@ -149,7 +130,7 @@ def answer(path, probabilities):
 
 
 def number_answer(path, probabilities, boxes):
-    """One number's result: its digits left to right, their boxes and probabilities."""
+    """One number's result for --json."""
     digits = probabilities.argmax(axis=1)
     return {'path': path, 'number': ''.join(map(str, digits)), 'digits': digits.tolist(),
             'boxes': [list(b) for b in boxes],
@@ -157,29 +138,30 @@ def number_answer(path, probabilities, boxes):
 
 
 def line(result):
-    """'PATH: D (P %), next E (Q %)', or for a number
-    'PATH: 1975 (each digit's probability: 99 98 97 91 %)'."""
+    """A result's line on stdout."""
     if 'number' in result:
-        return "%s: %s (each digit's probability: %s %%)" % (
-            result['path'], result['number'],
-            ' '.join('%.0f' % (100 * p) for p in result['probabilities']))
-    return '%s: %d (%.1f %%), next %d (%.1f %%)' % (
-        result['path'], result['digit'], 100 * result['probability'],
-        result['next'], 100 * result['next_probability'])
+        each = ' '.join('%.0f' % (100 * p) for p in result['probabilities'])
+        return "{path}: {number} (each digit's probability: {each} %)".format(each=each, **result)
+    return '{path}: {digit} ({0:.1f} %), next {next} ({1:.1f} %)'.format(
+        100 * result['probability'], 100 * result['next_probability'], **result)
 
 
 def classify(args):
-    """Prepare a batch, classify it, print its lines, and so on; the checkpoint is
-    restored once, when the first image is ready. Ctrl-C (or SIGTERM) ends it at any
-    moment. Returns the exit code."""
+    """The exit code of reading the images, or of --serve; Ctrl-C or SIGTERM end it."""
     with signals.stop_requests() as early, signals.stop_signals_to(signals.interrupt):
         if early:       # a Ctrl-C before the handler was in place
             raise signals.Interrupted(early.signum)
-        return serve(args) if args.serve else classify_all(args)
+        if not args.serve:
+            return classify_all(args)
+        # fp32 even for a bf16 run: each map's value is then the exact sum the page shows
+        with checkpoints.open_checkpoint(deep_cnn.deepnn, args, precision='fp32') as net:
+            if net.note:
+                print('classify: %s' % net.note, file=sys.stderr)
+            return drawing_page.serve_main(args, net)
 
 
 def classify_all(args):
-    """classify's work; the exit code."""
+    """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
     failed, results, about = [], [], {}
     names = FigureNames()
     with contextlib.ExitStack() as stack:
@@ -190,8 +172,7 @@ def classify_all(args):
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
                     print('classify: %s' % net.note, file=sys.stderr)
-                about = {'checkpoint': net.prefix, 'recipe': net.config.recipe,
-                         'step': net.step}
+                about = {'checkpoint': net.prefix, 'recipe': net.config.recipe, 'step': net.step}
             counts = [len(p.inputs) for _, p in batch]    # one predict for the batch
             probabilities = np.split(net.predict(np.concatenate([p.inputs for _, p in batch])),
                                      np.cumsum(counts)[:-1])
@@ -208,34 +189,6 @@ def classify_all(args):
     return 1 if failed else 0
 
 
-def serve(args):
-    """The drawing page with the checkpoint, until Ctrl-C; returns the exit code."""
-    # fp32 even for a bf16 run: each map's value is then the exact sum the page shows
-    with checkpoints.open_checkpoint(deep_cnn.deepnn, args, precision='fp32') as net:
-        if net.note:
-            print('classify: %s' % net.note, file=sys.stderr)
-        return drawing_page.serve_main(args, net)
-
-
-# --- --explain ---------------------------------------------------------------------------------
-
-STEP_CELL = 110     # the photo and each step of its preparation
-STEP_GAP = 12
-MAP_CELL = 30       # one conv map
-MAPS_PER_ROW = 32
-BARS_H = 110        # the probabilities' bars
-BAR_W = 36
-SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
-FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
-STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
-                 'preparation, the ink light on black as MNIST has it. ')
-EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
-    'Then the conv1 maps h_conv1 (28\u00d728) and conv2 maps h_conv2 (14\u00d714) of the '
-    '28\u00d728 input: white = 0, black = the map\'s largest value. Bottom: the probabilities.')
-NUMBER_CAPTION = STEPS_CAPTION % ' and each digit\'s box' + (
-    'Below: each digit\'s 28\u00d728 input and what the network read.')
-
-
 def explain_layout(steps, subtitle, caption, width=0):
     """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
     width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
@@ -244,8 +197,8 @@ def explain_layout(steps, subtitle, caption, width=0):
 
 
 def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
-    """The photo in colour in its own axes (``sheet``'s corners, fractions of its size,
-    outlined; ``boxes`` in its pixels), then each step, across at ``y``."""
+    """The photo in colour (``sheet`` as Prepared.sheet and ``boxes`` in its pixels
+    outlined), then each step, across at ``y``."""
     from matplotlib.patches import Polygon
     pw, ph = photo.size
     w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
@@ -257,67 +210,51 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
     outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
     for corners in outlines:
         ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
     for i, (name, values) in enumerate(steps, start=1):
         x = MARGIN + i * (STEP_CELL + STEP_GAP)
-        # gray_r draws 1 black: the grey steps as they look, the ink light on black.
-        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)
+        canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)    # gray_r: 1 is black
         canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
 
 
 def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
-    """classify.py's figure of one image: ``photo`` (a PIL RGB image; ``sheet`` as
-    handwriting.Prepared.sheet) and ``steps`` ((name, array) of handwriting.prepare)
-    across the top; the conv maps ``maps`` ({'h_conv1': [s, s, n], ...}) in rows of
-    MAPS_PER_ROW below, and the ten ``probabilities`` as bars."""
-    left = LABEL_W
+    """--explain's figure of one image: ``photo`` (RGB) and the Prepared's ``steps`` across
+    the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
     width, lines, y_steps = explain_layout(
-        steps, subtitle, EXPLAIN_CAPTION, left + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    y = y_steps + STEP_CELL + SECTION_GAP
-    rows = []           # (name, first map, y) of each row of maps
-    for name, values in maps.items():
-        for first in range(0, values.shape[-1], MAPS_PER_ROW):
-            rows.append((name, first, y))
-            y += MAP_CELL + GAP
-        y += SECTION_GAP - GAP
-    y_bars = y + CAPTION_H
+        steps, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
+    y_maps = y_steps + STEP_CELL + SECTION_GAP
+    rows = [(k, name, first) for k, (name, values) in enumerate(maps.items())
+            for first in range(0, values.shape[-1], MAPS_PER_ROW)]     # k: the layer
+    y_bars = y_maps + len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
     canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
     fig = canvas.figure(title)
     draw_steps(fig, canvas, photo, steps, y_steps, sheet)
-    for name, first, y in rows:
-        values = maps[name]
-        last = min(first + MAPS_PER_ROW, values.shape[-1])
-        for j in range(first, last):
-            canvas.fit(from_zero(values[:, :, j]), left + (j - first) * (MAP_CELL + GAP), y,
-                       MAP_CELL)
-        canvas.text(fig, left - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
-            name, first, last - 1), ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
+    for i, (k, name, first) in enumerate(rows):
+        y = y_maps + i * (MAP_CELL + GAP) + k * (SECTION_GAP - GAP)
+        values = maps[name][..., first:first + MAPS_PER_ROW]
+        for j in range(values.shape[-1]):
+            canvas.fit(from_zero(values[:, :, j]), LABEL_W + j * (MAP_CELL + GAP), y, MAP_CELL)
+        canvas.text(fig, LABEL_W - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
+            name, first, first + values.shape[-1] - 1), **ROW_LABEL)
     canvas.draw(fig)
     # The bars: the answer black, the others grey, each with its percentage.
-    ax = fig.add_axes([left / width, 1 - (y_bars + BARS_H) / canvas.height,
+    ax = fig.add_axes([LABEL_W / width, 1 - (y_bars + BARS_H) / canvas.height,
                        10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
-    best = int(np.argmax(probabilities))
-    bars = ax.bar(range(10), probabilities, width=0.66,
-                  color=['black' if d == best else '0.7' for d in range(10)])
+    bars = ax.bar(range(10), probabilities, width=0.66, color='0.7')
+    bars[int(np.argmax(probabilities))].set_color('black')
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
                  padding=2, fontsize=INDEX_SIZE + 0.5, color=GREY)
-    ax.set_ylim(0, 1.15)    # room for the percentage over a bar of 100 %
-    ax.set_xlim(-0.6, 9.6)
-    ax.set_xticks(range(10))
-    ax.set_yticks([])
+    ax.set(ylim=(0, 1.15), xlim=(-0.6, 9.6), xticks=range(10), yticks=[])  # 1.15: room for 100 %
     ax.spines[['top', 'right', 'left']].set_visible(False)
     ax.tick_params(axis='x', labelsize=LABEL_SIZE, length=0)
-    canvas.text(fig, left - LABEL_PAD, y_bars + BARS_H / 2, 'probability', ha='right',
-                va='center', fontsize=LABEL_SIZE, color=GREY)
+    canvas.text(fig, LABEL_W - LABEL_PAD, y_bars + BARS_H / 2, 'probability', **ROW_LABEL)
     return fig
 
 
 def plot_number(photo, number, probabilities, title='', subtitle=''):
-    """classify.py --number's figure: ``photo`` (a PIL RGB image) with the sheet and the
-    digits' boxes of ``number`` (a handwriting.Number) outlined and its steps across the
-    top; each digit's input below, captioned with what ``probabilities`` [k, 10] read."""
+    """--number's figure: ``photo`` (RGB) with the digits' boxes and the Number's steps
+    across the top; each digit's input below, captioned with what the network read."""
     k = len(number.inputs)
     width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
                                            2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
@@ -336,46 +273,39 @@ def plot_number(photo, number, probabilities, title='', subtitle=''):
     return fig
 
 
-class FigureNames:
-    """A PNG name per image, from its file name, unique among those given
-    (3.jpg, then 3.png: 3.png, 3-2.png)."""
-
-    def __init__(self):
-        self.taken = set()
+class FigureNames(set):
+    """A PNG name per image, unique among those given (3.jpg, then 3.png: 3.png, 3-2.png)."""
 
     def __call__(self, path):
         stem = os.path.splitext(os.path.basename(path))[0] or 'image'
         name, n = stem + '.png', 1
-        while name in self.taken:
+        while name in self:
             n += 1
             name = '%s-%d.png' % (stem, n)
-        self.taken.add(name)
+        self.add(name)
         return name
 
 
 def write_explanations(directory, prepared, probabilities, net, about, names):
-    """One figure per image into ``directory``, named by ``names`` (FigureNames): see
-    plot_explain and plot_number."""
+    """One figure per image into ``directory``, named by ``names`` (FigureNames)."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
-        raise Failed('--explain: cannot write into %s (%s)' % (directory, e.strerror or e)) from None
+        raise Failed('--explain: cannot write into %s (%s)'
+                     % (directory, e.strerror or e)) from None
+    subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
+                                            about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):
-        name = names(path)
-        photo = handwriting.load_photo(path, STEP_CELL)
-        subtitle = '%s, recipe %s, step %d.' % (os.path.basename(about['checkpoint']),
-                                                about['recipe'], about['step'])
+        photo, name = handwriting.load_photo(path, STEP_CELL), os.path.basename(path)
         if isinstance(p, handwriting.Number):
-            fig = plot_number(photo, p, probs, subtitle=subtitle, title=line(
-                number_answer(os.path.basename(path), probs, p.boxes)))
+            fig = plot_number(photo, p, probs, line(number_answer(name, probs, p.boxes)), subtitle)
         else:
             maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
-            fig = plot_explain(
-                photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0], sheet=p.sheet,
-                subtitle=subtitle, title='%s: %d (%.1f %%)' % (
-                    os.path.basename(path), probs[0].argmax(), 100 * probs[0].max()))
-        out = os.path.join(directory, name)
+            fig = plot_explain(photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0],
+                               '%s: %d (%.1f %%)' % (name, probs[0].argmax(), 100 * probs[0].max()),
+                               subtitle, p.sheet)
+        out = os.path.join(directory, names(path))
         try:
             fig.savefig(out, dpi=figures.DPI)
         except OSError as e:
@@ -385,15 +315,12 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
         print('wrote %s' % out, file=sys.stderr)
 
 
-# --- the command line -------------------------------------------------------------------------
-
 def main(argv=None):
     args = parse_args(argv)
     return cli.reported('classify', lambda: classify(args), (Failed, checkpoints.CheckpointError))
 
 
 if __name__ == '__main__':
-    # --explain only writes files: no window, no display needed (a notebook that calls
-    # main() keeps its own backend).
+    # --explain only writes files: no display needed (a notebook keeps its own backend)
     os.environ.setdefault('MPLBACKEND', 'Agg')
     sys.exit(signals.exit_quietly(main))

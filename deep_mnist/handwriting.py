@@ -1,18 +1,7 @@
 """A learner's own digit, or number, prepared the way MNIST's digits were (light ink on
-black, fitted into 20x20 and centred by mass in 28x28), one step at a time, each step an
-array that ``classify.py --explain`` draws:
-
-    grey                  the photo in grey (0 black, 1 white), at most WORK_SIDE pixels
-    sheet                 the sheet of paper found, set straight, cut inside its edges
-    ink bright on dark    1 = ink, whichever way round the photo has it
-    paper flattened       the paper's uneven level taken out, ink ~1, soft edges kept
-    ruled lines removed   thin lines across most of the sheet, not the digit's strokes
-    cropped to the ink    specks dropped; strokes thickened to MNIST's width if thinner
-    fitted into 20x20     the longer side 20 pixels, the aspect kept
-    centred in 28x28      the centre of mass on pixel (14, 14), within half a pixel
-
-``prepare_number`` cuts the ink into digits in a row, each taken through the last three.
-"""
+black, fitted into 20x20 and centred by mass in 28x28), one named step at a time (from
+'grey' to 'centred in 28x28'; docs/classify.md says how and why), each an array that
+``classify.py --explain`` draws. ``prepare_number`` cuts the ink into digits in a row."""
 
 import dataclasses
 import warnings
@@ -20,8 +9,6 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
-
-from deep_mnist.sheet import components, find_sheet, otsu, smooth, straighten
 
 MAX_PIXELS = 64_000_000   # a 48-50 MP phone photo still opens; a decompression bomb does not
 WORK_SIDE = 512           # the longer side the steps work at: ample for a 20x20 box
@@ -35,6 +22,11 @@ LINE_THIN = 0.6           # ... and is thinner than this times the digit's strok
 SPECK = 0.1               # an ink component below this times the largest is a speck
 DARK = 0.3                # no sheet, and 99 % of the photo darker than this: too dark
 MAX_DIGITS = 12
+SHEET_AREA = 0.2          # a sheet covers at least this much of the photo,
+SHEET_FILL = 0.9          # fills its four corners' quadrilateral (straight edges),
+SHEET_PAPER = 0.8         # is mostly paper (not ink) inside them,
+SHEET_STEP = 0.08         # and is this much brighter than the table beyond each edge
+SHEET_MARGIN = 0.03       # cut this far (of its sides) inside the sheet's edges
 
 
 class HandwritingError(Exception):
@@ -43,9 +35,7 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps``: (name, 2-D array) ('grey', 'sheet': 0 black; the rest: 1 ink); ``input``:
-    the network's 784 float32 values; ``sheet``: its corners (x, y) in fractions of the
-    photo's width and height, clockwise from the top left, or None (all paper)."""
+    """``steps`` as (name, array), the 784 ``input`` values, the ``sheet``'s corners or None."""
     steps: list
     input: np.ndarray
     sheet: np.ndarray = None
@@ -55,15 +45,12 @@ class Prepared:
 
     @property
     def inputs(self):
-        """The input as a batch of one, as Number.inputs."""
         return self.input[None]
 
 
 @dataclasses.dataclass
 class Number:
-    """A number's digits, left to right: ``inputs`` [k, 784] as Prepared.input, ``boxes``
-    (left, top, right, bottom) in the given image's pixels; ``steps`` and ``sheet`` as
-    Prepared's, up to 'ruled lines removed'; ``size``, the image's (width, height)."""
+    """A number's digits, left to right: ``boxes`` (left, top, right, bottom) in pixels."""
     steps: list
     inputs: np.ndarray
     boxes: list
@@ -71,12 +58,21 @@ class Number:
     size: tuple
 
 
-# --- reading the file ---------------------------------------------------------------
+def flat(image, mode='L'):
+    """``image`` in ``mode``: 16-bit and float grey scaled to 8 bits, transparency white."""
+    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
+        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
+    elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
+        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image.convert('RGBA'))
+    return image.convert(mode)
 
-def open_upright(source, mode='L'):
-    """The image of a path or binary file, its size checked from the header before it is
-    decoded (a JPEG in ``mode`` at a fraction of its size, if still twice WORK_SIDE),
-    turned upright as its EXIF orientation says. Raises HandwritingError."""
+
+def load_image(source, mode='L'):
+    """The image of a path or binary file in ``mode`` (flat), its size checked before it is
+    decoded, turned upright. Raises HandwritingError."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -95,34 +91,15 @@ def open_upright(source, mode='L'):
         try:
             image.draft(mode, (2 * WORK_SIDE, 2 * WORK_SIDE))
             image.load()
-            # what draft shrank by, so that boxes are given in the photo's own pixels
-            image.info['decoded_scale'] = width / image.size[0]
-            return ImageOps.exif_transpose(image)
+            image.info['decoded_scale'] = width / image.size[0]   # boxes in the photo's pixels
+            return flat(ImageOps.exif_transpose(image), mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise HandwritingError('cannot decode the image (%s)' % e) from None
 
 
-def flat(image, mode='L'):
-    """``image`` in ``mode`` ('L' or 'RGB'): 16-bit and float grey scaled to 8 bits,
-    transparent parts white paper."""
-    if image.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
-        image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
-    elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
-        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, image.convert('RGBA'))
-    return image.convert(mode)
-
-
-def load_image(source):
-    """A greyscale PIL image of a path or binary file (open_upright, flat)."""
-    return flat(open_upright(source, 'L'))
-
-
 def load_photo(source, side):
     """The photo as a person sees it, in RGB, its longer side at most ``side``."""
-    image = flat(open_upright(source, 'RGB'), 'RGB')
+    image = load_image(source, 'RGB')
     image.thumbnail((side, side), Image.BOX)
     return image
 
@@ -134,36 +111,147 @@ def fitted_size(width, height, side):
 
 
 def grey_levels(image):
-    """Grey levels in [0, 1] (0 black) of a PIL image or a 2-D array (uint8, or floats
-    in [0, 1]), shrunk so that neither side exceeds WORK_SIDE."""
-    if isinstance(image, Image.Image):
-        image = flat(image)
-        if max(image.size) > WORK_SIDE:     # each pixel the mean of its area
-            image = image.resize(fitted_size(*image.size, WORK_SIDE), Image.BOX)
-        return np.asarray(image, dtype=np.float32) / 255.0
-    values = np.asarray(image)
-    if values.ndim != 2 or values.size == 0:
-        raise HandwritingError('not a 2-D image')
-    values = values / 255.0 if values.dtype == np.uint8 else values.astype(np.float32)
-    if max(values.shape) > WORK_SIDE:
-        return grey_levels(Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8)))
-    return np.clip(values, 0, 1).astype(np.float32)
+    """Grey levels in [0, 1] of a PIL image or 2-D array, at most WORK_SIDE a side."""
+    if not isinstance(image, Image.Image):
+        values = np.asarray(image)
+        if values.ndim != 2 or values.size == 0:
+            raise HandwritingError('not a 2-D image')
+        values = values / 255.0 if values.dtype == np.uint8 else values.astype(np.float32)
+        if max(values.shape) <= WORK_SIDE:
+            return np.clip(values, 0, 1).astype(np.float32)
+        image = Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8))
+    image = flat(image)
+    if max(image.size) > WORK_SIDE:     # each pixel the mean of its area
+        image = image.resize(fitted_size(*image.size, WORK_SIDE), Image.BOX)
+    return np.asarray(image, dtype=np.float32) / 255.0
 
 
-# --- the ink -----------------------------------------------------------------------------------
+def components(mask):
+    """The 8-connected components of a boolean mask: (labels 0..n, pixels of each)."""
+    labels, _ = ndimage.label(mask, np.ones((3, 3)))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels, sizes
+
+
+def otsu(values, bins=256):
+    """Otsu's threshold of values in [0, 1]."""
+    counts, edges = np.histogram(values, bins=bins, range=(0, 1))
+    weight = np.cumsum(counts)
+    mass = np.cumsum(counts * (edges[:-1] + edges[1:]) / 2)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        between = weight * (weight[-1] - weight) * (
+            mass / weight - (mass[-1] - mass) / (weight[-1] - weight)) ** 2
+    if not np.any(between[:-1] > 0):
+        return 0.5      # a single level: nothing to separate
+    return float(edges[1:][np.nanargmax(between[:-1])])
+
+
+def fit_edges(region):
+    """A region's corners, where lines fitted to its edges meet (a cut-off corner stays)."""
+    ys, xs = np.nonzero(region)
+    corners = np.array([(xs[k], ys[k]) for k in (np.argmax(sx * xs + sy * ys) for sx, sy in
+                        ((-1, -1), (1, -1), (1, 1), (-1, 1)))], dtype=np.float64)
+    outline = np.argwhere(region & ~ndimage.binary_erosion(region))[:, ::-1].astype(float)
+    reach = 0.04 * np.ptp(corners, axis=0).max() + 2
+    lines = []
+    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
+        length = max(np.hypot(*(b - a)), 1e-9)
+        unit = (b - a) / length
+        along, across = ((outline - a) @ np.array([unit, (-unit[1], unit[0])]).T).T
+        near = outline[(np.abs(across) < reach) & (along > 0.1 * length) & (along < 0.9 * length)]
+        if len(near) < 10:
+            return corners
+        centre = near.mean(axis=0)
+        lines.append((centre, np.linalg.svd(near - centre, full_matrices=False)[2][0]))
+    try:
+        return np.array([p + np.linalg.solve(np.array([u, -v]).T, q - p)[0] * u
+                         for (p, u), (q, v) in zip(lines[-1:] + lines[:-1], lines)])
+    except np.linalg.LinAlgError:
+        return corners
+
+
+def edges_that_step(grey, corners):
+    """How many edges (not at the border) step down SHEET_STEP outwards; None if one does not."""
+    h, w = grey.shape
+    reach, centre, found = 0.03 * max(h, w) + 2, corners.mean(axis=0), 0
+    along = np.linspace(0.15, 0.85, 15)[:, None]
+    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
+        normal = np.array([b[1] - a[1], a[0] - b[0]]) / max(np.hypot(*(b - a)), 1e-9)
+        normal *= np.sign(np.dot(normal, (a + b) / 2 - centre)) or 1     # outwards
+        points = a + along * (b - a)
+        outside, inside = points + reach * normal, points - reach * normal
+        seen = np.all((outside >= 0) & (outside <= (w - 1, h - 1)), axis=1)
+        if seen.mean() < 0.5:
+            continue
+        level = [ndimage.map_coordinates(grey, [p[seen, 1], p[seen, 0]], order=1, mode='nearest')
+                 for p in (inside, outside)]
+        if np.median(level[0] - level[1]) < SHEET_STEP:
+            return None
+        found += 1
+    return found
+
+
+def find_sheet(grey):
+    """The corners (x, y) of the sheet in ``grey``, clockwise from the top left, or None."""
+    grey = ndimage.uniform_filter(grey.astype(np.float32), 3, mode='nearest')   # JPEG's noise
+    middle = otsu(grey)
+    best, best_key = None, (0, 0)
+    for threshold in [middle] + [otsu(v) for v in (grey[grey > middle], grey[grey <= middle])
+                                 if v.size]:
+        bright = grey > threshold
+        # The ink's holes filled (quicker than binary_fill_holes, a pixel at a time)
+        rest, _ = ndimage.label(~bright)
+        outside = np.unique(np.concatenate([rest[0], rest[-1], rest[:, 0], rest[:, -1]]))
+        labels, sizes = components(bright | ~np.isin(rest, outside))
+        if sizes.max() < SHEET_FILL * SHEET_AREA * grey.size:    # too small to be a sheet
+            continue
+        region = labels == sizes.argmax()
+        corners = fit_edges(region)
+        x, y = corners.T
+        area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2   # shoelace
+        if area < SHEET_AREA * grey.size or not SHEET_FILL <= sizes.max() / area <= 1 / SHEET_FILL \
+                or (bright & region).sum() < SHEET_PAPER * area:    # a light ring, filled
+            continue
+        key = (edges_that_step(grey, corners) or 0, area)
+        if key[0] and key > best_key:
+            best, best_key = corners, key
+    return best
+
+
+def homography(source, target):
+    """The 3x3 matrix mapping each of four points (x, y) ``source`` onto ``target``."""
+    rows, values = [], []
+    for (x, y), (u, v) in zip(source, target):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        values += [u, v]
+    return np.append(np.linalg.solve(rows, values), 1).reshape(3, 3)
+
+
+def straighten(grey, corners):
+    """The sheet set straight, SHEET_MARGIN cut off; the 3x3 matrix back to ``grey``'s pixels."""
+    keep = 1 - 2 * SHEET_MARGIN
+    sides = np.hypot(*(np.roll(corners, -1, axis=0) - corners).T)   # top, right, bottom, left
+    size = tuple(max(1, round(pair.mean() * keep)) for pair in (sides[::2], sides[1::2]))
+    inner = np.array([[keep / size[0], 0, SHEET_MARGIN], [0, keep / size[1], SHEET_MARGIN],
+                      [0, 0, 1]])       # its pixels onto the unit square, inside the margin
+    to_grey = homography([(0, 0), (1, 0), (1, 1), (0, 1)], corners) @ inner
+    sheet = Image.fromarray(grey, 'F').transform(
+        size, Image.Transform.PERSPECTIVE, (to_grey / to_grey[2, 2]).ravel()[:8], Image.BILINEAR)
+    return np.asarray(sheet, dtype=np.float32), to_grey
+
 
 def ink_bright(grey):
-    """1 = ink, 0 = black paper: the grey levels smoothed, inverted when the ink is dark
-    (the paper is the median, the ink the extreme farthest from it)."""
-    grey = smooth(grey)
+    """1 = ink: inverted if the ink (the extreme farthest from the median) is dark."""
+    grey = ndimage.uniform_filter(grey.astype(np.float32), 3, mode='nearest')   # JPEG's noise
     paper = float(np.median(grey))
     return 1.0 - grey if paper - grey.min() >= grey.max() - paper else grey
 
 
-def paper_level(ink):
-    """The paper's level under the ink: the darkest of tiles 1/32 of the longer side,
-    opened over 5x5 tiles (wider than a stroke; continued past the edges as a shade goes
-    on), a 3x3 mean, bilinear back to full size."""
+def flatten_paper(ink):
+    """Paper 0, ink 1, soft edges: the paper's uneven level taken out. Raises HandwritingError."""
+    # The paper's level: the darkest of tiles 1/32 of the longer side, opened over 5x5
+    # tiles (wider than a stroke; reflected at the edges as a shade goes on).
     h, w = ink.shape
     block = max(2, round(max(h, w) / 32))
     padded = np.pad(ink, ((0, -h % block), (0, -w % block)), mode='edge')
@@ -174,15 +262,8 @@ def paper_level(ink):
         tiles = ndimage.uniform_filter(ndimage.grey_opening(tiles, size=5), 3)[3:-3, 3:-3]
     else:
         tiles = np.full_like(tiles, tiles.min())
-    return np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
+    paper = np.asarray(Image.fromarray(tiles.astype(np.float32), 'F').resize(
         (tiles.shape[1] * block, tiles.shape[0] * block), Image.BILINEAR))[:h, :w]
-
-
-def flatten_paper(ink):
-    """Ink over paper 0, the ink's own level 1, soft: the paper's level taken out (as a
-    fraction of the room above it, so a shadow does not fade the ink), then a ramp from
-    half Otsu's threshold to the ink's median. Raises HandwritingError for no ink."""
-    paper = paper_level(ink)
     lifted = np.clip((ink - paper) / np.maximum(1 - paper, 0.05), 0, 1)
     threshold = otsu(lifted)
     above = lifted[lifted > threshold]
@@ -194,29 +275,27 @@ def flatten_paper(ink):
 
 
 def stroke_width(mask):
-    """The strokes' mean width in pixels: twice the area over the outline's length (its
-    pixel edges times pi/4, a curve's mean length per axis step). None for no ink."""
+    """The strokes' mean width: twice the area over the outline's length; None for no ink."""
     area = int(mask.sum())
     if not area:
         return None
     padded = np.pad(mask, 1)
-    edges = (np.count_nonzero(padded[1:] != padded[:-1])
-             + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
-    return 2 * area / (edges * np.pi / 4)
+    edges = sum(np.count_nonzero(np.diff(padded, axis=axis)) for axis in (0, 1))
+    return 2 * area / (edges * np.pi / 4)     # a curve's mean length per pixel edge: pi/4
 
 
-def _remove_lines_along_rows(soft):
-    """soft without its thin rows of ink across most of the width (see remove_ruled_lines)."""
+def remove_ruled_lines(soft, rows_only=False):
+    """soft without ruled lines (thinner than the digit's strokes), the strokes bridged."""
+    if not rows_only:
+        return remove_ruled_lines(remove_ruled_lines(soft.T, True).T, True)
     mask = soft > 0.5
     across = mask.mean(axis=1) >= LINE_COVERAGE
-    rest = mask & ~across[:, None]
-    stroke = stroke_width(rest)
+    stroke = stroke_width(mask & ~across[:, None])
     if not across.any() or stroke is None:  # nothing but those rows: a big 1, a bar; kept
         return soft
     out, h = soft.copy(), len(across)
-    # The line's soft edges: rows beside it with a trace of ink across as much of the width.
-    traced = (soft > 0.02).mean(axis=1) >= LINE_COVERAGE
-    rows = np.flatnonzero(across)
+    traced = (soft > 0.02).mean(axis=1) >= LINE_COVERAGE     # the lines' soft edges
+    rows, padded = np.flatnonzero(across), np.pad(soft, ((1, 1), (0, 0)))
     for band in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
         thickness = len(band)
         if thickness > LINE_THIN * stroke:
@@ -226,32 +305,19 @@ def _remove_lines_along_rows(soft):
             top -= 1
         while bottom < h - 1 and traced[bottom + 1] and bottom - band[-1] < thickness + 2:
             bottom += 1
-        above = soft[top - 1] if top > 0 else np.zeros_like(soft[0])
-        below = soft[bottom + 1] if bottom < h - 1 else np.zeros_like(soft[0])
-        # Where the digit crosses the line it has ink above and below: bridge it.
-        out[top:bottom + 1] = np.minimum(above, below)
+        out[top:bottom + 1] = np.minimum(padded[top], padded[bottom + 2])   # strokes bridged
     return out
 
 
-def remove_ruled_lines(soft):
-    """soft without bands of rows (then columns) of ink across LINE_COVERAGE of it that are
-    thinner than LINE_THIN times the digit's strokes (a 1 or a 7's bar is not); where the
-    digit crosses a line, its stroke is bridged."""
-    return _remove_lines_along_rows(_remove_lines_along_rows(soft.T).T)
-
-
 def crop_to_ink(soft):
-    """The ink's box, without specks (components under SPECK times the largest; the kept
-    ones' soft edges stay); strokes thinner than THINNEST_STROKE in the 20x20 box
-    thickened to MNIST's. Raises HandwritingError when nothing is left."""
+    """The ink's box without specks, thin strokes thickened. Raises HandwritingError."""
     labels, sizes = components(soft > 0.5)
     if not sizes.any():
         raise HandwritingError('no ink found (blank paper?)')
     kept = (sizes >= SPECK * sizes.max())[labels] & (labels > 0)
     near = ndimage.binary_dilation(kept, np.ones((5, 5)))     # with the grey edges around
     ink = np.where(near & ~(labels > 0) | kept, soft, 0).astype(np.float32)
-    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.05), np.flatnonzero(ink.max(axis=0) > 0.05)
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = ink[ndimage.find_objects((ink > 0.05).astype(int))[0]]
     scale = BOX / max(crop.shape)           # box pixels per photo pixel
     width = stroke_width(crop > 0.5)
     if width is not None and width * scale < THINNEST_STROKE:
@@ -260,35 +326,26 @@ def crop_to_ink(soft):
     return crop
 
 
-def fit_box(crop):
-    """The crop resized (Lanczos) to BOX pixels on its longer side, its ink peaking at 1."""
-    size = fitted_size(crop.shape[1], crop.shape[0], BOX)
-    fitted = np.clip(np.asarray(Image.fromarray(crop.astype(np.float32), 'F').resize(
-        size, Image.LANCZOS)), 0, None)
-    return (fitted / max(fitted.max(), 1e-12)).astype(np.float32)
-
-
 def centre_in_frame(fitted):
-    """fitted in a FRAME x FRAME frame, its centre of mass on (CENTRE, CENTRE) by whole
-    pixels as MNIST's; a digit whose mass lies far to one side of its box (a 7 of a long
-    bar and a thin stem) is kept whole, as near the centre as the frame allows."""
-    cy, cx = ndimage.center_of_mass(fitted)
-    h, w = fitted.shape
-    top = min(max(int(np.floor(CENTRE - cy + 0.5)), 0), FRAME - h)
-    left = min(max(int(np.floor(CENTRE - cx + 0.5)), 0), FRAME - w)
-    frame = np.zeros((FRAME, FRAME), dtype=np.float32)
-    frame[top:top + h, left:left + w] = fitted
-    return frame
+    """fitted in the frame, its centre of mass on CENTRE by whole pixels, or near it."""
+    room = FRAME - np.array(fitted.shape)
+    top, left = np.clip(np.floor(CENTRE - np.array(ndimage.center_of_mass(fitted)) + 0.5),
+                        0, room).astype(int)
+    return np.pad(fitted, ((top, room[0] - top), (left, room[1] - left))).astype(np.float32)
 
 
-# --- the preparation ---------------------------------------------------------------------------
+def mnist_steps(soft):
+    """The last three steps of one digit's ink."""
+    crop = crop_to_ink(soft)
+    size = fitted_size(crop.shape[1], crop.shape[0], BOX)
+    fitted = np.asarray(Image.fromarray(crop.astype(np.float32), 'F').resize(size, Image.LANCZOS))
+    fitted = (np.clip(fitted, 0, None) / max(fitted.max(), 1e-12)).astype(np.float32)
+    return [('cropped to the ink', crop), ('fitted into 20x20', fitted),
+            ('centred in 28x28', centre_in_frame(fitted))]
+
 
 def on_paper(image, all_paper=False):
-    """(the steps up to 'ruled lines removed', the sheet's corners as Prepared.sheet, the
-    3x3 matrix from the sheet's pixels to the image's, the image's size) of a PIL image
-    or 2-D array. ``all_paper``: the image is known to be paper alone (the drawing page's
-    canvas), so no sheet is looked for, and ink may touch every edge. Raises
-    HandwritingError: no ink, or no paper to find."""
+    """(steps, sheet, the matrix from the sheet to the image, its size); all_paper: no sheet."""
     grey = grey_levels(image)
     corners = None if all_paper else find_sheet(grey)
     if corners is None and np.percentile(grey, 99) < DARK:
@@ -304,39 +361,25 @@ def on_paper(image, all_paper=False):
     size = (tuple(round(side * image.info.get('decoded_scale', 1)) for side in image.size)
             if isinstance(image, Image.Image) else np.shape(image)[::-1])
     to_image = np.diag([size[0] / grey.shape[1], size[1] / grey.shape[0], 1]) @ to_grey
-    fractions = None if corners is None else corners / (grey.shape[1], grey.shape[0])
-    return steps, fractions, to_image, tuple(size)
-
-
-def mnist_steps(soft):
-    """'cropped to the ink', 'fitted into 20x20' and 'centred in 28x28' of one digit."""
-    crop = crop_to_ink(soft)
-    fitted = fit_box(crop)
-    return [('cropped to the ink', crop), ('fitted into 20x20', fitted),
-            ('centred in 28x28', centre_in_frame(fitted))]
+    return steps, None if corners is None else corners / grey.shape[::-1], to_image, tuple(size)
 
 
 def prepare(image, all_paper=False):
-    """A PIL image or 2-D array of grey levels (see grey_levels) prepared like MNIST: a
-    Prepared (``all_paper`` as on_paper takes it). Raises HandwritingError."""
+    """A PIL image or 2-D array (grey_levels) prepared like MNIST. Raises HandwritingError."""
     steps, corners, _, _ = on_paper(image, all_paper)
     steps += mnist_steps(steps[-1][1])
     return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
 
 
 def digit_parts(soft):
-    """(labels, the digits left to right: (their labels, (left, top, right, bottom)))
-    of the ink. Its components, grown by half a stroke (a faint pen's broken stroke stays
-    whole), without specks; those over one another are one digit (a 5's bar, a broken 4)
-    when near, and no row when far apart. Raises HandwritingError."""
+    """(labels, the digits left to right as (their labels, box)). Raises HandwritingError."""
     ink = soft > 0.5
     if not ink.any():
         raise HandwritingError('no ink found (blank paper?)')
     grown, _ = components(ndimage.binary_dilation(
         ink, iterations=max(1, round(stroke_width(ink) / 2))))   # 0 would grow without end
     labels = np.where(ink, grown, 0)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
+    sizes = np.bincount(labels[ink])    # no 0s: the ink lies inside its grown parts
     found = [(k, [s[1].start, s[0].start, s[1].stop, s[0].stop])
              for k, s in enumerate(ndimage.find_objects(labels), 1)
              if s is not None and sizes[k] >= SPECK * sizes.max()]
@@ -363,9 +406,7 @@ def digit_parts(soft):
 
 
 def prepare_number(image, all_paper=False):
-    """The digits of a number written in a row, each prepared like MNIST: a Number. The
-    ``image`` and ``all_paper`` as prepare takes them. Raises HandwritingError (no ink,
-    more than MAX_DIGITS digits, ink that forms no row)."""
+    """The digits of a number written in a row, each prepared like MNIST: a Number."""
     steps, corners, to_image, size = on_paper(image, all_paper)
     soft = steps[-1][1]
     labels, digits = digit_parts(soft)

@@ -1,26 +1,25 @@
-"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked
-on, and examples/. Nobody can ship a few hundred photos of handwriting, but the test
-digits (never trained on) can be inked onto paper the way a phone sees it: uneven, not
-white, dark ink or chalk on a board, off centre, turned, ruled or not, blurred, noisy,
-JPEG or PNG, some stored on their side with an EXIF tag, some transparent; or a sheet
-on a table; or 2-5 digits in a row. Each photo is a function of (seed, index) alone.
+"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked on,
+and examples/: test digits (never trained on) inked onto paper the way a phone sees it, on
+a sheet on a table, or 2-5 in a row (docs/classify.md); each a function of (seed, index).
 
     python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
 """
 
 import argparse
-import dataclasses
 import io
 import json
 import os
+import pathlib
 import sys
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import ExifTags, Image, ImageFilter
 
-ORIENTATION = 0x0112      # the EXIF tag; 3, 6, 8: turned 180, 90 clockwise, 90 anticlockwise
-# What exif_transpose does for each tag, undone here so that it brings the photo upright.
+from deep_mnist.handwriting import homography
+
+# The EXIF orientation tags 3, 6, 8 (turned 180, 90 clockwise, 90 anticlockwise): what
+# exif_transpose does for each, undone here so that it brings the photo upright.
 STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
              8: Image.Transpose.ROTATE_270}
 INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30, 0.30, 0.32),
@@ -28,29 +27,33 @@ INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30
 PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0.93, 0.95),
           'blue': (0.92, 0.95, 1.0)}
 BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
-
-
-@dataclasses.dataclass
-class Look:
-    """How one photo of a digit looks; see draw_look for the ranges."""
-    height: int             # the digit's height, pixels
-    canvas: tuple           # (width, height) of the photo
-    at: tuple               # (x, y) of the digit's centre, as fractions of the free room
-    angle: float            # degrees, anticlockwise
-    dark_ink: bool          # dark ink on light paper, or light chalk on a dark board
-    ink: tuple              # RGB in [0, 1]
-    paper: tuple            # RGB in [0, 1], before the light falls on it
-    light: float            # the shade the light casts: paper level from 1 - light to 1
-    blur: float             # Gaussian radius, pixels
-    noise: float            # standard deviation of the sensor noise, of 1 = white
-    ruled: bool             # blue ruled lines across the sheet
-    orientation: int        # EXIF orientation tag: 1 upright, 3, 6 or 8
-    format: str             # 'JPEG', 'PNG' or 'PNG-alpha' (transparent paper)
-    quality: int            # JPEG quality
+TABLES = ('wood', 'grey', 'dark', 'pattern')
+# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
+# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
+EXAMPLES_SEED, EXAMPLE_HEIGHT = 1, 90
+EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
+                    quality=85)     # small files for the repository
+EXAMPLES = [
+    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True)),
+    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
+                                       paper=BOARDS['green'])),
+    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
+                                       ruled=False)),
+    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1), noise=0.0,
+                                        ink=INKS['black'], paper=PAPERS['grey'], ruled=False,
+                                        blur=0.3, format='PNG')),
+    ('4_turned_by_exif.jpg', 4, dict(orientation=6, ink=INKS['black'], paper=PAPERS['white'])),
+    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, ink=INKS['black'], quality=45,
+                                         paper=PAPERS['grey'], ruled=False)),
+    ('6_transparent.png', 11, dict(format='PNG-alpha', ink=INKS['black'], noise=0.0,
+                                   orientation=1, ruled=False)),
+    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'])),
+]
 
 
 def draw_look(rng):
-    """A Look drawn at random (numpy Generator ``rng``)."""
+    """How one photo of a digit looks (labels.json keeps it): 'at' in fractions of the free
+    room, 'light' the shade's depth, 'noise' of 1 = white, 'orientation' the EXIF tag."""
     height = int(rng.integers(70, 221))
     canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
     dark_ink = rng.random() < 0.75
@@ -63,7 +66,7 @@ def draw_look(rng):
         paper = BOARDS[rng.choice(list(BOARDS))]
     form = rng.choice(['JPEG', 'PNG', 'PNG-alpha'], p=[0.7, 0.25, 0.05]) if dark_ink \
         else rng.choice(['JPEG', 'PNG'], p=[0.7, 0.3])
-    return Look(height=height, canvas=canvas, at=(rng.random(), rng.random()),
+    return dict(height=height, canvas=canvas, at=(rng.random(), rng.random()),
                 angle=float(rng.uniform(-8, 8)), dark_ink=bool(dark_ink), ink=ink, paper=paper,
                 light=float(rng.uniform(0, 0.35)), blur=float(rng.uniform(0, 1.2)),
                 noise=float(rng.uniform(0, 0.04)), ruled=bool(dark_ink and rng.random() < 0.3),
@@ -72,14 +75,13 @@ def draw_look(rng):
 
 
 def stroke_alpha(digit, look):
-    """How much ink covers each pixel: the 28x28 digit (ink 1) cut to its box, enlarged
-    to look.height, turned by look.angle, its soft edges sharpened to a pen's."""
+    """How much ink covers each pixel: the digit as tall as the look says, turned."""
     rows, cols = np.flatnonzero(digit.max(1) > 0), np.flatnonzero(digit.max(0) > 0)
     box = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1)
-    scale = look.height / (rows[-1] - rows[0] + 1)
+    scale = look['height'] / (rows[-1] - rows[0] + 1)
     size = (round(box.shape[1] * scale), round(box.shape[0] * scale))
     big = Image.fromarray(box.astype(np.float32), 'F').resize(size, Image.BICUBIC)
-    big = big.rotate(look.angle, Image.BILINEAR, expand=True)
+    big = big.rotate(look['angle'], Image.BILINEAR, expand=True)
     return np.clip((np.asarray(big) - 0.3) / 0.4, 0, 1)
 
 
@@ -90,67 +92,54 @@ def smooth_field(rng, shape, cells=4):
 
 
 def render(alpha, look, rng):
-    """The photo of the ink ``alpha`` (stroke_alpha's, or number_alpha's) as ``look``
-    says: an RGB or RGBA image, stored turned as its orientation tag says (encode
-    writes the tag)."""
-    w, h = max(look.canvas[0], alpha.shape[1] + 4), max(look.canvas[1], alpha.shape[0] + 4)
-    x = int(look.at[0] * (w - alpha.shape[1]))
-    y = int(look.at[1] * (h - alpha.shape[0]))
-    cover = np.zeros((h, w), np.float32)
-    cover[y:y + alpha.shape[0], x:x + alpha.shape[1]] = alpha
+    """The photo of the ink ``alpha`` as ``look`` says, stored turned as its EXIF tag says."""
+    w, h = max(look['canvas'][0], alpha.shape[1] + 4), max(look['canvas'][1], alpha.shape[0] + 4)
+    x, y = (int(f * room) for f, room in zip(look['at'], (w - alpha.shape[1], h - alpha.shape[0])))
+    cover = np.pad(alpha, ((y, h - y - alpha.shape[0]), (x, w - x - alpha.shape[1])))
     # The light: a shade falling across the sheet in some direction, and the grain.
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy)
     ramp = (ramp - ramp.min()) / max(ramp.max() - ramp.min(), 1e-6)
-    light = 1 - look.light * ramp + 0.04 * smooth_field(rng, (h, w))
-    paper = np.ones((h, w, 3), np.float32) * np.array(look.paper, np.float32)
-    if look.ruled:
-        spacing = look.height * rng.uniform(0.45, 0.8)
+    light = 1 - look['light'] * ramp + 0.04 * smooth_field(rng, (h, w))
+    paper = np.ones((h, w, 3), np.float32) * np.array(look['paper'], np.float32)
+    if look['ruled']:
+        spacing = look['height'] * rng.uniform(0.45, 0.8)
         thick = int(rng.integers(1, 3))
         line = np.zeros(h, np.float32)
         for top in np.arange(rng.uniform(0, spacing), h, spacing).astype(int):
             line[top:top + thick] = rng.uniform(0.35, 0.6)
         paper = paper * (1 - line[:, None, None]) + np.array([0.35, 0.5, 0.8]) * line[:, None, None]
-    ink = np.array(look.ink, np.float32)
-    rgb = paper * (1 - cover[..., None]) + ink * cover[..., None]
-    rgb = rgb * light[..., None]
+    rgb = (paper * (1 - cover[..., None]) + np.array(look['ink'], np.float32) * cover[..., None]) \
+        * light[..., None]
     image = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB')
-    if look.blur > 0.05:
-        image = image.filter(ImageFilter.GaussianBlur(look.blur * look.height / 100))
-    values = np.asarray(image, np.float32) + rng.normal(0, look.noise * 255, (h, w, 1))
+    if look['blur'] > 0.05:
+        image = image.filter(ImageFilter.GaussianBlur(look['blur'] * look['height'] / 100))
+    values = np.asarray(image, np.float32) + rng.normal(0, look['noise'] * 255, (h, w, 1))
     image = Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), 'RGB')
-    if look.format == 'PNG-alpha':      # a drawing on transparent paper: the ink alone
+    if look['format'] == 'PNG-alpha':      # a drawing on transparent paper: the ink alone
         image.putalpha(Image.fromarray((cover * 255).astype(np.uint8), 'L'))
-    if look.orientation != 1:
-        image = image.transpose(STORED_AS[look.orientation])
+    if look['orientation'] != 1:
+        image = image.transpose(STORED_AS[look['orientation']])
     return image
 
 
 def encode(image, look):
     """The photo's file contents, with its EXIF orientation tag."""
     exif = Image.Exif()
-    if look.orientation != 1:
-        exif[ORIENTATION] = look.orientation
-    out = io.BytesIO()
-    if look.format == 'JPEG':
-        image.save(out, 'JPEG', quality=look.quality, exif=exif.tobytes())
-    else:
-        image.save(out, 'PNG', exif=exif.tobytes())
+    if look['orientation'] != 1:
+        exif[ExifTags.Base.Orientation] = look['orientation']
+    out = io.BytesIO()      # PNG has no quality to set
+    image.save(out, 'JPEG' if look['format'] == 'JPEG' else 'PNG', quality=look['quality'],
+               exif=exif.tobytes())
     return out.getvalue()
 
 
 def make_photo(digit, seed, index, **changes):
-    """(file contents, Look) of photo ``index`` of the set ``seed``: a Look drawn from
-    (seed, index), ``changes`` overriding any of its fields."""
+    """(file contents, look) of photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index])
-    look = dataclasses.replace(draw_look(rng), **changes)
+    look = draw_look(rng) | changes
     return encode(render(stroke_alpha(digit, look), look, rng), look), look
-
-
-# --- a sheet on a table -------------------------------------------------------------------
-
-TABLES = ('wood', 'grey', 'dark', 'pattern')
 
 
 def table_top(kind, shape, rng):
@@ -170,10 +159,7 @@ def table_top(kind, shape, rng):
 
 
 def on_a_table(sheet, rng, kind):
-    """The photo ``sheet`` (RGB) lying on a table of ``kind``: covering 45-85 % of the
-    frame, turned up to 6 degrees, a third in mild perspective, some beside another
-    sheet's edge, some under a hand's shadow; (RGB image, what was drawn)."""
-    from deep_mnist.sheet import homography
+    """(the photo ``sheet`` lying on a table of ``kind``, what was drawn)."""
     w, h = sheet.size
     cover, aspect = rng.uniform(0.45, 0.85), w / h * rng.uniform(0.85, 1.2)
     height = int(np.sqrt(w * h / cover / aspect))
@@ -185,12 +171,10 @@ def on_a_table(sheet, rng, kind):
         corners += rng.uniform(-0.04, 0.04, (4, 2)) * (w, h)     # seen at an angle
     corners += (width / 2, height / 2) + rng.uniform(-0.1, 0.1, 2) * (width, height) * (1 - cover)
     to_sheet = homography(corners, [(0, 0), (w, 0), (w, h), (0, h)])
-    coefficients = (to_sheet / to_sheet[2, 2]).ravel()[:8]
-
-    def laid(image):
-        return np.asarray(image.transform((width, height), Image.Transform.PERSPECTIVE,
-                                          coefficients, Image.BILINEAR), np.float32) / 255
-    paper, mask = laid(sheet), laid(Image.new('L', (w, h), 255))[..., None]
+    laid = np.asarray(sheet.convert('RGBA').transform(   # alpha: where the sheet lies
+        (width, height), Image.Transform.PERSPECTIVE, (to_sheet / to_sheet[2, 2]).ravel()[:8],
+        Image.BILINEAR), np.float32) / 255
+    paper, mask = laid[..., :3], laid[..., 3:]
     rgb = table_top(kind, (height, width), rng)
     gap = corners[:, 0].min() / width
     other = gap > 0.12 and rng.random() < 0.4
@@ -212,134 +196,79 @@ def on_a_table(sheet, rng, kind):
 
 
 def make_table_photo(digit, seed, index, kind=None, **changes):
-    """(JPEG contents, what was drawn) of table photo ``index`` of the set ``seed``: a
-    digit on paper (a Look from (seed, index), dark ink, upright, ``changes`` made), on
-    a table of ``kind`` (default: drawn too)."""
+    """(JPEG contents, look) of table photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index, 1])
-    look = dataclasses.replace(draw_look(rng), **dict(dict(
+    look = draw_look(rng) | dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
-        orientation=1, format='JPEG'), **changes))
+        orientation=1, format='JPEG') | changes
     image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
                               kind or TABLES[rng.integers(len(TABLES))])
-    return encode(image, look), dict(dataclasses.asdict(look), **drawn)
+    return encode(image, look), look | drawn
 
 
-# --- a number -----------------------------------------------------------------------------
-
-def number_alpha(digits, look, rng):
-    """The ink of ``digits`` (28x28 each) in a row, each near look.height tall, turned a
-    little, with gaps of 15-40 % of the height and a little up or down."""
-    parts = [stroke_alpha(d, dataclasses.replace(
-        look, height=int(look.height * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
-        for d in digits]
-    gaps = [int(look.height * rng.uniform(0.15, 0.4)) for _ in parts]
-    row = np.zeros((max(p.shape[0] for p in parts) + look.height // 6,
+def make_number_photo(images, labels, seed, index, which=None, **changes):
+    """(file contents, look, the number) of 2-5 test ``images`` (``which``) in a row."""
+    rng = np.random.default_rng([seed, index, 2])
+    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
+    look = draw_look(rng) | dict(
+        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
+        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
+        format=str(rng.choice(['JPEG', 'PNG']))) | changes
+    parts = [stroke_alpha(images[i].reshape(28, 28), look | dict(
+        height=int(look['height'] * rng.uniform(0.9, 1.1)), angle=float(rng.uniform(-5, 5))))
+        for i in which]
+    gaps = [int(look['height'] * rng.uniform(0.15, 0.4)) for _ in parts]
+    row = np.zeros((max(p.shape[0] for p in parts) + look['height'] // 6,
                     sum(p.shape[1] + g for p, g in zip(parts, gaps))), np.float32)
     x = 0
     for part, gap in zip(parts, gaps):
         y = int(rng.uniform(0, row.shape[0] - part.shape[0]))
         row[y:y + part.shape[0], x:x + part.shape[1]] = part
         x += part.shape[1] + gap
-    return row[:, :x - gaps[-1]]
-
-
-def make_number_photo(images, labels, seed, index, which=None, **changes):
-    """(file contents, Look, the number as text) of number photo ``index`` of the set
-    ``seed``: 2-5 of MNIST's test ``images`` (``which``, or drawn) in a row, on paper."""
-    rng = np.random.default_rng([seed, index, 2])
-    which = rng.choice(len(images), rng.integers(2, 6), replace=False) if which is None else which
-    look = dataclasses.replace(draw_look(rng), **dict(dict(
-        dark_ink=True, ink=INKS[rng.choice(list(INKS))], paper=PAPERS[rng.choice(list(PAPERS))],
-        height=int(rng.integers(50, 130)), angle=0.0, orientation=1,
-        format=str(rng.choice(['JPEG', 'PNG']))), **changes))
-    alpha = number_alpha([images[i].reshape(28, 28) for i in which], look, rng)
-    look.canvas = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
-                   int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
+    alpha = row[:, :x - gaps[-1]]
+    look['canvas'] = (int(alpha.shape[1] * rng.uniform(1.1, 1.5)),
+                      int(alpha.shape[0] * rng.uniform(1.4, 2.4)))
     return encode(render(alpha, look, rng), look), look, ''.join(str(int(labels[i])) for i in which)
 
 
-# --- the sets ----------------------------------------------------------------------------------
-
 def photo_set(images, labels, count, seed=0, kind='photos'):
-    """Yields (file name, contents, label, look as a dict) of ``count`` photos of MNIST's
-    test ``images`` [N, 784]: of ``kind`` 'photos' (all paper) or 'tables' (a sheet on a
-    table), of the first ``count`` digits; or 'numbers', the label a string."""
+    """(file name, contents, label, look) of ``count`` photos of ``kind`` (main's --kind)."""
     for i in range(count):
         if kind == 'numbers':
             contents, look, label = make_number_photo(images, labels, seed, i)
         else:
             make = make_table_photo if kind == 'tables' else make_photo
             (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
-        look = look if isinstance(look, dict) else dataclasses.asdict(look)
         suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
         yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
 
 def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
-    """Write the photos of ``kind`` (photo_set) and labels.json ({file name: {label,
-    look}}) into ``directory``; returns {file name: label}."""
+    """photo_set's photos and labels.json into ``directory``; returns {file name: label}."""
     os.makedirs(directory, exist_ok=True)
-    written, about = {}, {}
+    about = {}
     for name, contents, label, look in photo_set(images, labels, count, seed, kind):
-        with open(os.path.join(directory, name), 'wb') as f:
-            f.write(contents)
-        written[name] = label
+        pathlib.Path(directory, name).write_bytes(contents)
         about[name] = {'label': label, 'look': look}
-    with open(os.path.join(directory, 'labels.json'), 'w') as f:
-        json.dump(about, f, indent=1)
-    return written
-
-
-# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the Look drawn from (EXAMPLES_SEED, index), then these fields changed.
-EXAMPLES_SEED = 1
-EXAMPLES = [
-    ('7_blue_pen_ruled.jpg', 0, dict(ink=INKS['blue'], paper=PAPERS['cream'], ruled=True,
-                                     dark_ink=True, format='JPEG', quality=85)),
-    ('2_chalk_on_a_board.jpg', 1, dict(dark_ink=False, ink=(0.9, 0.9, 0.9), ruled=False,
-                                       paper=BOARDS['green'], format='JPEG', quality=85)),
-    ('1_pencil_in_shadow.jpg', 2, dict(ink=INKS['pencil'], paper=PAPERS['white'], light=0.4,
-                                       dark_ink=True, ruled=False, format='JPEG', quality=85)),
-    ('0_small_in_a_corner.png', 3, dict(height=70, canvas=(220, 170), at=(0.9, 0.1),
-                                        dark_ink=True, ink=INKS['black'], ruled=False,
-                                        paper=PAPERS['grey'], noise=0.0, blur=0.3,
-                                        format='PNG')),
-    ('4_turned_by_exif.jpg', 4, dict(orientation=6, dark_ink=True, ink=INKS['black'],
-                                     paper=PAPERS['white'], format='JPEG', quality=85)),
-    ('5_blurred_noisy_jpeg.jpg', 8, dict(blur=1.2, noise=0.04, dark_ink=True,
-                                         ink=INKS['black'], paper=PAPERS['grey'],
-                                         ruled=False, format='JPEG', quality=45)),
-    ('6_transparent.png', 11, dict(format='PNG-alpha', dark_ink=True, ink=INKS['black'],
-                                   noise=0.0, orientation=1, ruled=False)),
-    ('3_red_ink.jpg', 18, dict(ink=INKS['red'], paper=PAPERS['white'], dark_ink=True,
-                               format='JPEG', quality=85)),
-]
-EXAMPLE_HEIGHT, EXAMPLE_CANVAS = 90, (150, 130)     # small files for the repository
-TABLE_EXAMPLE = ('8_sheet_on_a_table.jpg', 61)      # test digit 61, an 8, on a wooden table
-# Test digits 2, 7, 0, 8 in a row; in a folder of its own, where classify.py examples/
-# does not read it as a single digit.
-NUMBER_EXAMPLE = (os.path.join('numbers', '1975.jpg'), (2, 7, 0, 8))
+    pathlib.Path(directory, 'labels.json').write_text(json.dumps(about, indent=1))
+    return {name: entry['label'] for name, entry in about.items()}
 
 
 def write_examples(directory, images, labels):
-    """The EXAMPLES photos of MNIST's test ``images``, and TABLE_EXAMPLE's and
-    NUMBER_EXAMPLE's, into ``directory``; their names."""
-    small = dict(height=EXAMPLE_HEIGHT, canvas=EXAMPLE_CANVAS)
+    """EXAMPLES, a sheet on a table and a number into ``directory``; their names."""
     written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                **dict(small, **changes))[0] for name, index, changes in EXAMPLES}
-    name, index = TABLE_EXAMPLE
-    written[name] = make_table_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                     'wood', quality=85, height=EXAMPLE_HEIGHT,
-                                     canvas=(190, 160))[0]    # room on the sheet around it
-    name, which = NUMBER_EXAMPLE
-    written[name] = make_number_photo(images, labels, EXAMPLES_SEED, 0, which, height=70,
-                                      format='JPEG', quality=85)[0]
+                                **EXAMPLE_LOOK | changes)[0] for name, index, changes in EXAMPLES}
+    written['8_sheet_on_a_table.jpg'] = make_table_photo(    # test digit 61, an 8
+        images[61].reshape(28, 28), EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
+        canvas=(190, 160))[0]    # room on the sheet around it
+    # In a folder of its own, where classify.py examples/ does not read it as one digit
+    written[os.path.join('numbers', '1975.jpg')] = make_number_photo(
+        images, labels, EXAMPLES_SEED, 0, (2, 7, 0, 8), height=70, format='JPEG', quality=85)[0]
     for name, contents in written.items():
         os.makedirs(os.path.dirname(os.path.join(directory, name)), exist_ok=True)
-        with open(os.path.join(directory, name), 'wb') as f:
-            f.write(contents)
+        pathlib.Path(directory, name).write_bytes(contents)
     return list(written)
 
 
@@ -353,8 +282,7 @@ def main(argv=None):
     p.add_argument('--kind', choices=('photos', 'tables', 'numbers'), default='photos',
                    help='all paper, sheets on tables, or numbers (default: photos)')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir())
-    p.add_argument('--examples', action='store_true',
-                   help="write the repository's examples/ photos instead (see EXAMPLES)")
+    p.add_argument('--examples', action='store_true', help="write the repository's examples/")
     args = p.parse_args(argv)
     try:
         test = mnist_data.read_data_sets(args.data_dir).test
@@ -362,12 +290,11 @@ def main(argv=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     if args.examples:
-        names = write_examples(args.directory, test.images, test.labels)
-        print('wrote %d example photos into %s' % (len(names), args.directory))
-        return 0
-    written = write_photo_set(args.directory, test.images, test.labels, args.count, args.seed,
-                              args.kind)
-    print('wrote %d photos and labels.json into %s' % (len(written), args.directory))
+        what = '%d example photos' % len(write_examples(args.directory, test.images, test.labels))
+    else:
+        what = '%d photos and labels.json' % len(write_photo_set(
+            args.directory, test.images, test.labels, args.count, args.seed, args.kind))
+    print('wrote %s into %s' % (what, args.directory))
     return 0
 
 
