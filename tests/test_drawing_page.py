@@ -479,8 +479,11 @@ def click_darkest_pixel(browser, layer, k):
     return r, c
 
 
-def explained(browser):
-    wait_for(browser, "document.getElementById('held') !== null")
+def explained(browser, step):
+    """The explanation's numbers, once it is the one for ``step`` (after a slider move the
+    page redraws it when that step's weights have come)."""
+    wait_for(browser, "document.getElementById('held') !== null && document.querySelector("
+                      "'#explain h2').textContent.includes('(step %s)')" % step)
     return browser.execute_script("return {...document.getElementById('explain').dataset};")
 
 
@@ -504,7 +507,7 @@ def test_every_layer_a_conv1_sum_and_the_step_slider_in_the_browser(browser, ser
     browser.save_screenshot(str(tmp_path / '1-drawn.png'))
     # A conv1 map, clicked at its strongest pixel: filter, window, products, sum, ReLU.
     row, col = click_darkest_pixel(browser, 'h_conv1', 5)
-    shown_sum = explained(browser)
+    shown_sum = explained(browser, 300)
     assert (int(shown_sum['row']), int(shown_sum['col'])) == (row, col)
     assert float(shown_sum['value']) > 0
     assert float(shown_sum['sum']) == pytest.approx(float(shown_sum['value']), abs=1e-4)
@@ -515,7 +518,7 @@ def test_every_layer_a_conv1_sum_and_the_step_slider_in_the_browser(browser, ser
     untrained = shown(browser)
     assert untrained['step'] == '0'
     assert untrained['probabilities'][7] < 0.5      # untrained: not yet a 7
-    again = explained(browser)
+    again = explained(browser, 0)
     assert float(again['sum']) == pytest.approx(float(again['value']), abs=1e-4)
     assert again['value'] != shown_sum['value']
     browser.save_screenshot(str(tmp_path / '3-step-0.png'))
