@@ -1,18 +1,12 @@
 """Look inside the trained CNN: its filters, what they make of test digits, its mistakes.
 
-Restores a checkpoint written by ``deep_cnn.py``, rebuilds the network with
-``deep_cnn.deepnn`` for the recipe that wrote it (write-up 001's second script copied
-the graph code; its author apologised, so we do not), and draws 001's figures into
-``--output_dir`` (default ``figures/``): conv1.png, conv2.png, conv2_filter<K>.png,
-misclassified.png (and .json), learning_curve.png; with ``--over_training`` instead,
-filters_over_training.png and .gif, a row (a frame) per snapshot of the run.
-docs/visualize_filters.md says what each shows.
+Restores a ``deep_cnn.py`` checkpoint into ``deep_cnn.deepnn`` for the recipe that wrote it
+(write-up 001 copied the graph code; we do not) and draws 001's figures into --output_dir;
+docs/visualize_filters.md says what each shows. The layouts are in ``deep_mnist/figures.py``
+and ``deep_mnist/curves.py``.
 
     python visualize_filters.py                               # train_data/expert -> figures/
     python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-
-This script finds, restores and runs the checkpoint; the layouts are in
-``deep_mnist/figures.py`` and ``deep_mnist/curves.py``.
 """
 
 import dataclasses
@@ -27,8 +21,6 @@ import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
-CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
-MISCLASSIFIED_NAME, CURVE_NAME = 'misclassified.png', 'learning_curve.png'
 OVER_TRAINING = 'filters_over_training'
 FRAME_MS = 900      # each snapshot's time in the animation
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
@@ -37,8 +29,6 @@ MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 class VisualizeError(Exception):
     """A flag that does not fit the checkpoint, or figures that cannot be written."""
 
-
-# --- flags ------------------------------------------------------------------------
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(
@@ -72,8 +62,6 @@ def parse_args(argv=None):
                         'snapshot of the run, as filters_over_training.png and .gif')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
-
-# --- the checkpoint and the flags that must fit it -----------------------------------
 
 def check_filter_flags(args, shapes, recipe):
     """--subfilter and --conv2_filter must name filters the network has."""
@@ -116,10 +104,8 @@ class Seen:
 
 
 def conv2_sums(k):
-    """The extra layers of --conv2_filter K: 001's conv2 filter K runs each of its 32
-    sub-filters over the matching pooled conv1 map and adds the results;
-    depthwise_conv2d keeps them apart ('contributions', for the first image), and
-    'h_conv2_k' is what they add up to."""
+    """--conv2_filter K's extra layers: each sub-filter of K over its pooled conv1 map, kept
+    apart by depthwise_conv2d ('contributions', first image), and their sum ('h_conv2_k')."""
     def extras(layers):
         tf = tfstart.import_tf()
         return {'contributions': tf.nn.depthwise_conv2d(
@@ -130,9 +116,8 @@ def conv2_sums(k):
 
 
 def look(args):
-    """Find and restore the checkpoint, check the flags against it, run it on the test
-    set. Without --checkpoint or --step, the newest checkpoint that still exists when it
-    is read."""
+    """Restore the checkpoint the flags name (the newest one left when it is read), check
+    the flags against it, run it on the test set."""
     test = mnist_data.read_data_sets(args.data_dir).test
     with checkpoints.open_checkpoint(
             deep_cnn.deepnn, args,
@@ -152,8 +137,6 @@ def look(args):
     return seen
 
 
-# --- the figures of what was seen ------------------------------------------------
-
 ROWS_CAPTION = 'Each row: a test digit, label \u2192 prediction (red: wrong), then its maps.'
 
 
@@ -162,14 +145,14 @@ def layer_figures(args, seen):
     out, n = seen.out, args.samples
     images, labels, predictions = seen.images[:n], seen.labels[:n], out['predictions'][:n]
     about = '%s. %s\n%s' % (seen.about, ROWS_CAPTION, figures.SCALES_CAPTION)
-    named = [(CONV1_NAME, figures.plot_layer(
+    named = [('conv1.png', figures.plot_layer(
         out['W_conv1'][:, :, 0, :], images, out['h_pool1'], labels, predictions, rows=1,
         filter_label='W_conv1',
         title='conv1: %d filters (5\u00d75) and the pooled maps h_pool1 (14\u00d714) of '
               '%d test digits' % (out['W_conv1'].shape[-1], n),
         subtitle=about))]
     if 'W_conv2' in out:
-        named.append((CONV2_NAME, figures.plot_layer(
+        named.append(('conv2.png', figures.plot_layer(
             out['W_conv2'][:, :, args.subfilter, :], images, out['h_pool2'], labels,
             predictions, rows=2, filter_label='W_conv2', smooth_maps=args.upsample,
             title='conv2: sub-filter %d of each of its %d filters, and the pooled maps '
@@ -192,11 +175,10 @@ def layer_figures(args, seen):
     return named
 
 
-def misclassified_figure(args, seen):
-    """misclassified.png, as a (file name, figure) pair."""
+def misclassified_figure(seen, shown):
+    """misclassified.png of the test digits ``shown``, as a (file name, figure) pair."""
     wrong, total = seen.wrong, len(seen.labels)
-    shown = wrong[:args.misclassified]
-    return MISCLASSIFIED_NAME, figures.plot_misclassified(
+    return 'misclassified.png', figures.plot_misclassified(
         seen.images, seen.labels, seen.out['predictions'], shown, total,
         title='Misclassified test digits: %d of %d%s' % (
             len(wrong), total,
@@ -217,46 +199,46 @@ def curve_figure(args, seen):
               'event files in %s' % (seen.checkpoint, log_dir or '(no --log_dir given)'),
               file=sys.stderr)
         return None
-    return CURVE_NAME, curves.plot_learning_curve(
+    return 'learning_curve.png', curves.plot_learning_curve(
         curve, title='Learning curve: how the error falls as recipe %s trains (%s)'
                      % (config.recipe, os.path.basename(seen.checkpoint)))
 
 
-def misclassified_json(seen, shown):
-    """misclassified.json: which test digits the figure shows, by index."""
-    predictions = seen.out['predictions']
-    return {'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
+def draw(args, seen):
+    """([(file name, figure)], {file name: JSON-able}) of what was seen; misclassified.json
+    names the test digits misclassified.png shows."""
+    named, extra = layer_figures(args, seen), {}
+    if args.misclassified:
+        shown, predictions = seen.wrong[:args.misclassified], seen.out['predictions']
+        named.append(misclassified_figure(seen, shown))
+        extra['misclassified.json'] = {
+            'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
             'test_images': len(seen.labels), 'misclassified': len(seen.wrong),
             'shown': [{'index': int(i), 'label': int(seen.labels[i]),
                        'prediction': int(predictions[i])} for i in shown]}
-
-
-def draw(args, seen):
-    """([(file name, figure)], {file name: JSON-able}) of what was seen."""
-    named, extra = layer_figures(args, seen), {}
-    if args.misclassified:
-        named.append(misclassified_figure(args, seen))
-        extra['misclassified.json'] = misclassified_json(seen, seen.wrong[:args.misclassified])
     curve = curve_figure(args, seen)
     named += [curve] if curve else []
     return named, extra
 
 
 def write_figures(args, named, extra):
-    """Save the figures and the ``extra`` {file name: JSON-able} into --output_dir."""
+    """Save the figures (or a list of PIL images: an animation) and the ``extra`` {file
+    name: JSON-able} into --output_dir."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(args.output_dir, exist_ok=True)
-        for filename, fig in named:
+        for filename, item in [*named, *extra.items()]:
             path = os.path.join(args.output_dir, filename)
-            fig.savefig(path, dpi=figures.DPI)
+            if isinstance(item, dict):
+                rundir.write_json(path, item, indent=1)
+            elif isinstance(item, list):
+                item[0].save(path, save_all=True, append_images=item[1:], duration=FRAME_MS,
+                             loop=0)
+            else:
+                item.savefig(path, dpi=figures.DPI)
+                if not args.show:
+                    plt.close(item)
             print('wrote %s' % path, flush=True)
-            if not args.show:
-                plt.close(fig)
-        for filename, content in extra.items():
-            path = os.path.join(args.output_dir, filename)
-            rundir.write_json(path, content, indent=1)
-            print('wrote %s' % path)
     except OSError as e:
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
 
@@ -264,8 +246,8 @@ def write_figures(args, named, extra):
 # --- --over_training ---------------------------------------------------------------
 
 def over_training(args):
-    """(step, conv1's filters, test digit 0's probabilities) at each snapshot up to the
-    checkpoint (a damaged one named and skipped), and the figure's caption."""
+    """[(step, conv1's filters, test digit 0's probabilities)] at each snapshot up to the
+    checkpoint (a damaged one named and skipped), digit 0's label, the caption."""
     test = mnist_data.read_data_sets(args.data_dir).test
     frames = []
     with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
@@ -295,24 +277,17 @@ def write_over_training(args):
     from PIL import Image
     frames, label, about = over_training(args)
     title = 'conv1 and one digit over training: %d snapshot%s' % (len(frames), 's' * (len(frames) > 1))
-    write_figures(args, [(OVER_TRAINING + '.png', curves.plot_over_training(
-        frames, label, title, about))], {})
-    images = []
+    animation = []
     for frame in frames:
         fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
         out = io.BytesIO()
         fig.savefig(out, dpi=figures.DPI, format='png')
         plt.close(fig)
-        images.append(Image.open(out).convert('RGB'))
-    path = os.path.join(args.output_dir, OVER_TRAINING + '.gif')
-    try:
-        images[0].save(path, save_all=True, append_images=images[1:], duration=FRAME_MS, loop=0)
-    except OSError as e:
-        raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
-    print('wrote %s' % path, flush=True)
+        animation.append(Image.open(out).convert('RGB'))
+    write_figures(args, [
+        (OVER_TRAINING + '.png', curves.plot_over_training(frames, label, title, about)),
+        (OVER_TRAINING + '.gif', animation)], {})
 
-
-# --- the command line -----------------------------------------------------------
 
 def visualize(args):
     """Restore, evaluate, draw, write; returns the exit code."""

@@ -1,12 +1,9 @@
-"""The visualiser's and classify.py's figures: filters, maps and digits laid out on a
-grid of cells placed in pixels, so that every PNG's size follows from its grid.
+"""The visualiser's and classify.py's figures: cells placed in pixels, so that a PNG's size
+follows from its grid, composed into one array and drawn with one ``imshow`` (001's axes
+per image took most of the visualiser's time). Each plot_* function returns the Figure;
+its Grid (or Canvas) is ``fig.grid_layout``."""
 
-Write-up 001 drew each small image into an axes of its own; with hundreds of them that
-took most of the visualiser's time. So a figure's cells are composed into one array and
-drawn with one ``imshow``. Every plot_* function returns the matplotlib Figure; the Grid
-(or Canvas) it was laid out on is ``fig.grid_layout``.
-"""
-
+import bisect
 import functools
 import math
 
@@ -15,42 +12,29 @@ from PIL import Image
 
 from deep_mnist.handwriting import fitted_size
 
-# The geometry, in pixels at DPI; a figure's size follows from its grid (Grid.size()).
+# The geometry, in pixels at DPI.
 DPI = 100
-CELL = 40           # one filter or map
-GAP = 4             # between cells of one row group
-HEADER_GAP = 16     # between the filter rows and the first digit
-DIGIT_GAP = 10      # between the row pairs of two digits (conv2)
-LABEL_W = 86        # left margin for the row labels ("7 -> 7")
-LABEL_PAD = 5       # between a row label and its cell
-MARGIN = 10         # around the whole figure
-DIGIT_CELL = 72     # misclassified.png: one digit
-CAPTION_H = 16      # misclassified.png: the caption line above each digit
-CAPTION_PAD = 3     # between that caption and its digit
-BORDER_W = 1        # the light frame drawn just outside each cell
-
+CELL, GAP = 40, 4               # a filter or map; between the cells of one row group
+HEADER_GAP = 16                 # between the filter rows and the first digit
+DIGIT_GAP = 10                  # between the row pairs of two digits (conv2)
+LABEL_W, LABEL_PAD = 86, 5      # the row labels' margin ("7 -> 7"); from label to cell
+MARGIN = 10                     # around the whole figure
+DIGIT_CELL = 72                 # misclassified.png: one digit ...
+CAPTION_H, CAPTION_PAD = 16, 3  # ... under a caption line, this far above it
+BORDER_W = 1                    # the light frame just outside each cell
 # The header: a bold title, then the subtitle's lines, wrapped to the figure's width.
-TITLE_TOP = 8
-SUBTITLE_TOP = 29
-TITLE_SIZE = 11     # points
-SUBTITLE_SIZE = 8.5
-LINE_SPACING = 1.2  # matplotlib's default, in multiples of the font size
+TITLE_TOP, SUBTITLE_TOP, HEADER_PAD = 8, 29, 8      # HEADER_PAD: below the subtitle
+TITLE_SIZE, SUBTITLE_SIZE = 11, 8.5                 # points
+LINE_SPACING = 1.2              # matplotlib's default, in multiples of the font size
 SUBTITLE_LINE_H = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
-HEADER_PAD = 8      # below the subtitle's last line
-LABEL_SIZE = 9
-CAPTION_SIZE = 9
-INDEX_SIZE = 6.5
-NOTE_SIZE = 10
+LABEL_SIZE, CAPTION_SIZE, INDEX_SIZE, NOTE_SIZE = 9, 9, 6.5, 10
 
 CMAP = 'gray_r'     # 001's: 0 is white, 1 is black
 BORDER = 0.3        # the frame's value in CMAP: light grey
-WRONG = '#c0001a'   # labels of misclassified digits
-GREY = '0.35'
+WRONG, GREY = '#c0001a', '0.35'     # labels of misclassified digits; notes
 MISCLASSIFIED_COLS = 10
 ARROW = '\u2192'
 
-
-# --- text ------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
 def _text_width(text, size):
@@ -66,37 +50,30 @@ def _renderer():
     return RendererAgg(1, 1, DPI)
 
 
-def _fitting(word, width, size):
+def _pieces(word, width, size):
     """``word`` in pieces no wider than ``width`` pixels (a long path, say)."""
     pieces = []
-    while _text_width(word, size) > width and len(word) > 1:
-        low, high = 1, len(word) - 1     # the longest prefix that fits, at least 1
-        while low < high:
-            mid = (low + high + 1) // 2
-            low, high = (mid, high) if _text_width(word[:mid], size) <= width else (low, mid - 1)
-        pieces.append(word[:low])
-        word = word[low:]
+    while len(word) > 1 and _text_width(word, size) > width:
+        # The longest prefix that fits, at least one character.
+        n = max(1, bisect.bisect(range(1, len(word)), width,
+                                 key=lambda n: _text_width(word[:n], size)))
+        pieces.append(word[:n])
+        word = word[n:]
     return pieces + [word]
 
 
 def wrap(text, width, size=SUBTITLE_SIZE):
-    """The lines of ``text`` (its own line breaks kept), broken between words so that
-    none is wider than ``width`` pixels; a word wider than that is broken too. A line is
-    measured as its words and spaces, each measured once."""
-    space = _text_width(' ', size)
+    """The lines of ``text`` (its line breaks kept), broken between words (inside a word
+    too wide) so that none is wider than ``width`` pixels."""
     lines = []
     for paragraph in text.split('\n'):
-        line, used = '', 0.0
-        for word in paragraph.split(' '):
-            *whole, word = _fitting(word, width, size)
-            for piece in whole:
-                lines += [line] if line else []
-                line, used = piece, _text_width(piece, size)
-            w = _text_width(word, size)
-            if line and used + space + w > width:
+        line = ''
+        for piece in (p for word in paragraph.split(' ') for p in _pieces(word, width, size)):
+            longer = line + ' ' + piece if line else piece
+            if line and _text_width(longer, size) > width:
                 lines.append(line)
-                line, used = '', 0.0
-            line, used = (line + ' ' + word, used + space + w) if line else (word, w)
+                longer = piece
+            line = longer
         lines.append(line)
     return lines
 
@@ -123,19 +100,17 @@ def draw_header(fig, title, lines):
              parse_math=False)
 
 
-# --- how a cell's values become gray levels ---------------------------------------
+# --- a cell's values as gray levels: 0 white, 1 black -------------------------------
 
 def spread(values):
-    """Each image on its own scale, as imshow draws it: its minimum white, maximum black
-    (all white when it is constant)."""
+    """On its own scale, as imshow draws it: minimum white, maximum black (constant: white)."""
     values = np.asarray(values, dtype=float)
     low, high = values.min(), values.max()
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
 def from_zero(values):
-    """A map of ReLU outputs (>= 0) on its own scale from 0: white is exactly 0, black
-    the map's maximum; a map that is 0 everywhere is all white."""
+    """A ReLU map (>= 0) on its own scale from 0: white exactly 0, black its maximum."""
     values = np.asarray(values, dtype=float)
     high = values.max()
     return np.clip(values / high, 0, 1) if high > 0 else np.zeros_like(values)
@@ -148,20 +123,12 @@ def centred(values, limit):
 
 
 def resample(values, size, smooth=False):
-    """A 2-D array resampled to size x size pixels (Pillow): nearest-neighbour (blocks,
-    as imshow's 'nearest'), or bilinear when ``smooth``."""
-    image = Image.fromarray(np.asarray(values, np.float32), 'F')
-    return np.asarray(image.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST),
-                      float)
-
-
-def fit_cell(values, cell):
-    """A 2-D array resized to fit a cell x cell square, keeping its aspect: blocks when
-    enlarged (the pixels stay visible), each pixel the mean of its area when shrunk."""
-    size = fitted_size(values.shape[1], values.shape[0], cell)
-    image = Image.fromarray(np.asarray(values, np.float32), 'F')
-    return np.asarray(image.resize(size, Image.NEAREST if size[0] >= values.shape[1]
-                                   else Image.BOX), float)
+    """A 2-D array resized to ``size`` (width, height) by Pillow: bilinear when ``smooth``,
+    else blocks when enlarged (the pixels stay visible), area means when shrunk."""
+    values = np.asarray(values, np.float32)
+    method = (Image.BILINEAR if smooth else Image.NEAREST if size[0] >= values.shape[1]
+              else Image.BOX)
+    return np.asarray(Image.fromarray(values, 'F').resize(size, method), float)
 
 
 # --- the grid ----------------------------------------------------------------------
@@ -174,13 +141,9 @@ class Canvas:
         self.width, self.height, self.subtitle = width, height, subtitle_lines
         self.pixels = None
 
-    def size(self):
-        """(width, height) of the PNG in pixels."""
-        return self.width, self.height
-
     def figure(self, title):
         """The figure with its header, and an empty sheet of cells to fill."""
-        fig = new_figure(*self.size())
+        fig = new_figure(self.width, self.height)
         draw_header(fig, title, self.subtitle)
         fig.grid_layout = self
         self.pixels = np.full((self.height, self.width), np.nan)   # NaN: the background
@@ -193,13 +156,13 @@ class Canvas:
         self.pixels[y:y + h, x:x + w] = values
 
     def fit(self, values, x, y, cell):
-        """fit_cell's values centred in the cell x cell square at (x, y), framed."""
-        values = fit_cell(values, cell)
+        """A 2-D array, its aspect kept, centred in the cell x cell square at (x, y), framed."""
+        values = resample(values, fitted_size(values.shape[1], values.shape[0], cell))
         self.frame(values, x + (cell - values.shape[1]) // 2, y + (cell - values.shape[0]) // 2)
 
     def draw(self, fig):
-        """All cells as one image in 001's gray_r, pixel for pixel in the PNG. An axes
-        spans it (not figimage, which a high-resolution screen would draw at half size)."""
+        """All cells as one image, pixel for pixel in the PNG, in an axes (figimage would
+        draw at half size on a high-resolution screen)."""
         ax = fig.add_axes([0, 0, self.width / fig.bbox.width, self.height / fig.bbox.height])
         ax.set_axis_off()
         ax.imshow(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
@@ -213,12 +176,8 @@ class Canvas:
 
 
 class Grid(Canvas):
-    """Image cells in row groups, placed in pixels, so a figure's size is exact.
-
-    ``groups`` lists the rows of each group: the first group (the filters) is set off
-    by ``header_gap``, the others by ``group_gap``; rows of one group by GAP. The
-    subtitle is wrapped to the figure's width, and the header grows by its lines.
-    """
+    """Cells in row groups: ``groups`` lists the rows of each; the second group is set off by
+    ``header_gap``, later ones by ``group_gap``, rows in a group by GAP (plus ``row_top``)."""
 
     def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
                  header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
@@ -246,14 +205,8 @@ class Grid(Canvas):
         return x, y, x + self.cell, y + self.cell
 
     def put(self, row, col, gray, smooth=False):
-        """Lay a 2-D array of gray levels in [0, 1] (see spread, from_zero, centred)
-        into a cell, framed in light grey."""
-        self.frame(resample(gray, self.cell, smooth), self.x(col), self.row_y[row])
-
-    def gray_at(self, row, col):
-        """The gray levels laid into a cell."""
-        x, y, right, bottom = self.cell_box(row, col)
-        return self.pixels[y:bottom, x:right]
+        """Lay gray levels (spread, from_zero, centred) into a cell, framed."""
+        self.frame(resample(gray, (self.cell, self.cell), smooth), self.x(col), self.row_y[row])
 
     def label(self, fig, row, col, text, color='black'):
         """Text right-aligned just left of a cell, at its middle height."""
@@ -316,19 +269,13 @@ def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', sub
 
 # --- conv2_filter<K>.png ---------------------------------------------------------------
 
-def conv2_filter_grid(inputs, subtitle=''):
-    """The grid of conv2_filter<K>.png: the conv1 filters and the sub-filters, then one
-    digit's pooled conv1 maps and what each sub-filter makes of them."""
-    return Grid([2, 2], 1 + inputs, subtitle)
-
-
 def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, pooled1,
                       contributions, h_conv2_k, title='', subtitle=''):
-    """conv2 filter K taken apart: conv1_filters [5, 5, n], subfilters [5, 5, n] (the
-    sub-filters of K), and for one digit its pooled conv1 maps [s, s, n], each
-    sub-filter's response to its map [s, s, n] and the resulting conv2 map [s, s]."""
+    """conv2 filter K taken apart: rows of conv1_filters [5, 5, n] and K's ``subfilters``
+    [5, 5, n]; then one digit, its ``pooled1`` maps [s, s, n] and each sub-filter's
+    ``contributions`` [s, s, n]; below the digit, the conv2 map [s, s] they add up to."""
     n = subfilters.shape[-1]
-    grid = conv2_filter_grid(n, subtitle)
+    grid = Grid([2, 2], 1 + n, subtitle)
     fig = grid.figure(title)
     # Shared, symmetric scales: mid-grey is 0, so the sub-filters (and the channels)
     # that matter to K stand out; per-cell scaling would make them all look alike.
@@ -351,16 +298,11 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
 
 # --- misclassified.png -----------------------------------------------------------------
 
-def misclassified_grid(count, subtitle=''):
-    """The grid of misclassified.png for ``count`` digits (one empty row for none)."""
-    rows = max(1, math.ceil(count / MISCLASSIFIED_COLS))
-    return Grid([1] * rows, MISCLASSIFIED_COLS, subtitle, cell=DIGIT_CELL, group_gap=GAP,
-                header_gap=GAP, left=MARGIN, row_top=CAPTION_H)
-
-
 def plot_misclassified(images, labels, predictions, indices, total, title='', subtitle=''):
     """The digits images[indices], each captioned 'label -> prediction  #index'."""
-    grid = misclassified_grid(len(indices), subtitle)
+    rows = max(1, math.ceil(len(indices) / MISCLASSIFIED_COLS))     # an empty row for none
+    grid = Grid([1] * rows, MISCLASSIFIED_COLS, subtitle, cell=DIGIT_CELL, group_gap=GAP,
+                header_gap=GAP, left=MARGIN, row_top=CAPTION_H)
     fig = grid.figure(title)
     for n, i in enumerate(indices):
         row, col = divmod(n, MISCLASSIFIED_COLS)
