@@ -31,9 +31,8 @@ class VisualizeError(Exception):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(
-        description='Plot the filters, activations, mistakes and learning curve of a '
-                    'deep_cnn.py checkpoint (write-up 001).')
+    p = cli.ArgumentParser(description='Plot the filters, activations, mistakes and '
+                                       'learning curve of a deep_cnn.py checkpoint (write-up 001).')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
@@ -41,25 +40,21 @@ def parse_args(argv=None):
     samples = cli.checked_type(int, lambda v: 1 <= v <= MAX_SAMPLES,
                                'an integer from 1 to %d' % MAX_SAMPLES)
     p.add_argument('--samples', type=samples, default=10,
-                   help='test digits in conv1.png and conv2.png, the first of the test set '
-                        '(default: 10)')
+                   help='the first N test digits go in conv1.png and conv2.png (default: 10)')
     p.add_argument('--subfilter', type=cli.nonnegative_int, default=0,
-                   help='which of the 32 sub-filters of each conv2 filter conv2.png shows '
-                        '(default: 0, as in write-up 001)')
+                   help='the sub-filter of each conv2 filter conv2.png shows (default: 0, as 001)')
     p.add_argument('--conv2_filter', type=cli.nonnegative_int, metavar='K',
                    help='also write conv2_filter<K>.png: all sub-filters of conv2 filter K')
     p.add_argument('--misclassified', type=cli.nonnegative_int, default=50, metavar='N',
                    help='show at most N misclassified test digits, 0 for no figure (default: 50)')
     p.add_argument('--log_dir',
-                   help='TensorBoard logs for the learning curve when run.json has none '
-                        "(default: the log_dir that run.json records)")
+                   help="the learning curve's TensorBoard logs (default: run.json's log_dir)")
     p.add_argument('--show', action='store_true', help='also open the figures in windows')
     p.add_argument('--upsample', action='store_true',
-                   help="draw conv2.png's 7x7 maps smoothly interpolated (bilinear) instead "
-                        'of as blocks of cells, as write-up 001 does')
+                   help="draw conv2.png's 7x7 maps bilinear, not as 001's blocks of cells")
     p.add_argument('--over_training', action='store_true',
-                   help="instead: conv1's filters and a test digit's probabilities at each "
-                        'snapshot of the run, as filters_over_training.png and .gif')
+                   help="instead: conv1 and a digit's probabilities at each snapshot of the "
+                        'run (filters_over_training.png and .gif)')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
 
@@ -83,7 +78,7 @@ def misclassified(labels, predictions):
 
 @dataclasses.dataclass
 class Seen:
-    """What look() learned from a checkpoint: the run, and its network on the test set."""
+    """A checkpoint's run, and its network on the test set."""
     checkpoint: str
     step: int
     config: object          # the recipes.Config that trained it
@@ -141,7 +136,7 @@ ROWS_CAPTION = 'Each row: a test digit, label \u2192 prediction (red: wrong), th
 
 
 def layer_figures(args, seen):
-    """conv1.png, conv2.png and conv2_filter<K>.png, as (file name, figure) pairs."""
+    """[(file name, figure)] of conv1.png, conv2.png and conv2_filter<K>.png."""
     out, n = seen.out, args.samples
     images, labels, predictions = seen.images[:n], seen.labels[:n], out['predictions'][:n]
     about = '%s. %s\n%s' % (seen.about, ROWS_CAPTION, figures.SCALES_CAPTION)
@@ -176,7 +171,7 @@ def layer_figures(args, seen):
 
 
 def misclassified_figure(seen, shown):
-    """misclassified.png of the test digits ``shown``, as a (file name, figure) pair."""
+    """('misclassified.png', figure) of the test digits ``shown``."""
     wrong, total = seen.wrong, len(seen.labels)
     return 'misclassified.png', figures.plot_misclassified(
         seen.images, seen.labels, seen.out['predictions'], shown, total,
@@ -188,8 +183,7 @@ def misclassified_figure(seen, shown):
 
 
 def curve_figure(args, seen):
-    """learning_curve.png as a (file name, figure) pair, or None with a line saying why.
-    Its curves stop at the checkpoint's step, however far the run has gone since."""
+    """('learning_curve.png', figure) up to the checkpoint's step, or None with a line why."""
     config = seen.config
     log_dir = args.log_dir or (config.log_dir if seen.record else None)
     curve = curves.learning_curve(seen.record, log_dir, seen.step, seen.accuracy,
@@ -205,8 +199,7 @@ def curve_figure(args, seen):
 
 
 def draw(args, seen):
-    """([(file name, figure)], {file name: JSON-able}) of what was seen; misclassified.json
-    names the test digits misclassified.png shows."""
+    """([(file name, figure)], {file name: JSON-able}) of what was seen."""
     named, extra = layer_figures(args, seen), {}
     if args.misclassified:
         shown, predictions = seen.wrong[:args.misclassified], seen.out['predictions']
@@ -222,8 +215,7 @@ def draw(args, seen):
 
 
 def write_figures(args, named, extra):
-    """Save the figures (or a list of PIL images: an animation) and the ``extra`` {file
-    name: JSON-able} into --output_dir."""
+    """Save the figures (a list of PIL images: a GIF) and the ``extra`` JSON files."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(args.output_dir, exist_ok=True)
@@ -245,11 +237,13 @@ def write_figures(args, named, extra):
 
 # --- --over_training ---------------------------------------------------------------
 
-def over_training(args):
-    """[(step, conv1's filters, test digit 0's probabilities)] at each snapshot up to the
-    checkpoint (a damaged one named and skipped), digit 0's label, the caption."""
+def write_over_training(args):
+    """filters_over_training.png and its animation: conv1 and test digit 0's probabilities
+    at each snapshot up to the checkpoint (a damaged one named and skipped)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
     test = mnist_data.read_data_sets(args.data_dir).test
-    frames = []
+    frames, label = [], int(test.labels[0])
     with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
         for step in [s for s in checkpoints.steps_of(net) if s <= net.step]:
             try:
@@ -263,20 +257,13 @@ def over_training(args):
                 if seen is not net:
                     seen.close()
             frames.append((step, out['W_conv1'][:, :, 0, :], out['probabilities'][0]))
-        about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
-                 '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the '
-                 'most negative weight, black the most positive); test digit 0 (a %d), its '
-                 'ten probabilities.' % (os.path.basename(net.prefix),
-                 net.config.recipe, frames[-1][1].shape[-1], test.labels[0]))
-    return frames, int(test.labels[0]), about
-
-
-def write_over_training(args):
-    """filters_over_training.png, and the animation: a frame per snapshot."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    frames, label, about = over_training(args)
-    title = 'conv1 and one digit over training: %d snapshot%s' % (len(frames), 's' * (len(frames) > 1))
+    title = 'conv1 and one digit over training: %d snapshot%s' % (
+        len(frames), 's' * (len(frames) > 1))
+    about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
+             '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the most '
+             'negative weight, black the most positive); test digit 0 (a %d), its ten '
+             'probabilities.' % (os.path.basename(net.prefix), net.config.recipe,
+                                 frames[-1][1].shape[-1], label))
     animation = []
     for frame in frames:
         fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
@@ -290,7 +277,7 @@ def write_over_training(args):
 
 
 def visualize(args):
-    """Restore, evaluate, draw, write; returns the exit code."""
+    """Restore, evaluate, draw, write; the exit code."""
     if args.over_training:
         write_over_training(args)
     else:

@@ -23,8 +23,7 @@ MIN_AVERAGED = 5            # points a moving average must hold to be drawn
 AVERAGE_PARTS = 10          # its window: about 1/10 of the points, MIN_AVERAGED at least
 ERROR_FLOOR = 0.005         # the error axis reaches down to 0.5 % at least ...
 FLOOR_BELOW_TEST = 0.7      # ... and below the smallest test error by this factor
-FLOOR_ROOM = 1.3            # the axis ends this factor beyond the floor and 100 %, so the
-                            # markers there show whole
+FLOOR_ROOM = 1.3            # the axis ends this factor beyond both, so markers show whole
 
 
 def _upto(points, step):
@@ -66,11 +65,9 @@ def moving_average(values, half_width):
 
 def _series(ax, steps, values, style, label, **kwargs):
     """Points (joined when ``style`` says so and there are two); none: no legend entry."""
-    if not len(steps):
-        return
-    if len(steps) < 2:
-        style = style.replace('-', '')
-    ax.plot(steps, values, style, label=label, **kwargs)
+    if len(steps):
+        ax.plot(steps, values, style if len(steps) > 1 else style.replace('-', ''), label=label,
+                **kwargs)
 
 
 def _noisy_series(ax, steps, values, floor, labels):
@@ -88,9 +85,9 @@ def _noisy_series(ax, steps, values, floor, labels):
             lw=AVERAGE_LINE_W)
 
 
-def _plot_panel(ax, train, test, floor, labels, value=lambda v: v):
+def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v, stars=()):
     """Training batches and test points, ``value`` of each ('training: ...' ``labels``,
-    then the test's), on a log axis ticked at 1, 2 and 5 of each decade."""
+    then the test's), and (step, y, label) ``stars``, on a log axis ticked at 1, 2 and 5."""
     from matplotlib import ticker
     if train:
         steps, values = np.array(train, dtype=float).T
@@ -99,13 +96,14 @@ def _plot_panel(ax, train, test, floor, labels, value=lambda v: v):
         steps, values = np.array(test, dtype=float).T
         _series(ax, steps, value(values), 'o-', labels[3], color=TEST_COLOR, lw=TEST_LINE_W,
                 ms=TEST_POINT_SIZE)
+    for step, y, label in stars:
+        ax.plot([step], [y], '*', color=WRONG, ms=STAR_SIZE, zorder=3, label=label)
     ax.set_yscale('log')
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(lambda v, _: tick(v))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.grid(True, color='0.9')
-
-
-def _legend(ax):
+    ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc='upper right', fontsize=LEGEND_SIZE, frameon=False)
 
@@ -118,34 +116,27 @@ def _plot_error(ax, curve):
     # what separates the recipes, and a 0-1 axis squashed it flat (issue 13).
     floor = min([ERROR_FLOOR] + [FLOOR_BELOW_TEST * e for e in tested if e > 0])
     batch, n = curve.get('batch'), curve.get('test_digits')
+    stars = [(curve['final'][0], max(1 - a, floor), 'final test error %.2f %% = accuracy '
+              '%.2f %% (all test digits)' % (100 * (1 - a), 100 * a)) for a in final]
     _plot_panel(ax, curve['train'], curve['test'], floor, (
         'training: one batch' + (' of %d' % batch if batch else ''),
         'training: a batch without an error', 'training: moving average',
-        'test error' + (' (first %d test digits)' % n if n else '')), lambda a: 1 - a)
-    if curve['final']:
-        step, acc = curve['final']
-        ax.plot([step], [max(1 - acc, floor)], '*', color=WRONG, ms=STAR_SIZE, zorder=3,
-                label='final test error %.2f %% = accuracy %.2f %% (all test digits)'
-                      % (100 * (1 - acc), 100 * acc))
+        'test error' + (' (first %d test digits)' % n if n else '')),
+        'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v), lambda a: 1 - a, stars)
     ax.set_ylim(floor / FLOOR_ROOM, FLOOR_ROOM)
-    ax.yaxis.set_major_formatter(lambda v, _: '%g %%' % (100 * v))
-    ax.set_ylabel('error rate (1 \u2212 accuracy)')
-    _legend(ax)
 
 
 def _plot_loss(ax, curve):
     """The loss panel: cross entropy of the training batches and of the test digits."""
-    if not curve['train_loss'] and not curve['test_loss']:
-        ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, '
-                'and there are no TensorBoard event files', transform=ax.transAxes,
-                ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
-        ax.set_yticks([])
+    if curve['train_loss'] or curve['test_loss']:
+        _plot_panel(ax, curve['train_loss'], curve['test_loss'], 0, (
+            'training: one batch', None, 'training: moving average', 'test'),
+            'loss (cross entropy)', lambda v: '%g' % v)
         return
-    _plot_panel(ax, curve['train_loss'], curve['test_loss'], 0, (
-        'training: one batch', None, 'training: moving average', 'test'))
-    ax.yaxis.set_major_formatter(lambda v, _: '%g' % v)
-    ax.set_ylabel('loss (cross entropy)')
-    _legend(ax)
+    ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, and '
+            'there are no TensorBoard event files', transform=ax.transAxes, ha='center',
+            va='center', fontsize=NOTE_SIZE, color=GREY)
+    ax.set_yticks([])
 
 
 def _fit_across(fig, axes):

@@ -134,15 +134,14 @@ def resample(values, size, smooth=False):
 # --- the grid ----------------------------------------------------------------------
 
 class Canvas:
-    """Cells of gray levels placed in pixels on one sheet, drawn as one image in 001's
-    gray_r under the header; text placed in pixels."""
+    """Cells of gray levels and text placed in pixels, drawn as one image under the header."""
 
     def __init__(self, width, height, subtitle_lines):
         self.width, self.height, self.subtitle = width, height, subtitle_lines
         self.pixels = None
 
     def figure(self, title):
-        """The figure with its header, and an empty sheet of cells to fill."""
+        """The figure with its header; the sheet of cells emptied."""
         fig = new_figure(self.width, self.height)
         draw_header(fig, title, self.subtitle)
         fig.grid_layout = self
@@ -150,7 +149,7 @@ class Canvas:
         return fig
 
     def frame(self, values, x, y):
-        """Lay gray levels in [0, 1] with their top left at (x, y), framed in light grey."""
+        """Lay gray levels in [0, 1] with their top left at (x, y), framed."""
         h, w = values.shape
         self.pixels[y - BORDER_W:y + h + BORDER_W, x - BORDER_W:x + w + BORDER_W] = BORDER
         self.pixels[y:y + h, x:x + w] = values
@@ -196,7 +195,6 @@ class Grid(Canvas):
         super().__init__(width, y + MARGIN, lines)
 
     def x(self, col):
-        """Left edge of a column, in pixels."""
         return self.left + col * (self.cell + GAP)
 
     def cell_box(self, row, col):
@@ -220,11 +218,11 @@ def digit_label(label, prediction):
     return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
 
 
-# --- conv1.png and conv2.png ---------------------------------------------------------
+# --- the figures ------------------------------------------------------------------
 
 def layer_grid(num_filters, samples, rows=1, subtitle=''):
-    """The grid of conv1.png (rows=1) or conv2.png (rows=2): a digit column and
-    num_filters / rows columns; the filters, then ``rows`` rows per digit."""
+    """conv1.png's grid (rows=1) or conv2.png's (2): a digit column, the filters in ``rows``
+    rows, then ``rows`` rows per digit."""
     return Grid([rows] * (samples + 1), 1 + num_filters // rows, subtitle,
                 group_gap=DIGIT_GAP if rows > 1 else GAP)
 
@@ -242,32 +240,27 @@ SCALES_CAPTION = ('Filters: white = most negative weight, black = most positive,
 
 def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', subtitle='',
                filter_label='filters', smooth_maps=False):
-    """Write-up 001's figure: ``filters`` [h, w, n] across the top in ``rows`` rows;
-    then each image [784] with its label and prediction, and its maps [s, s, n] below
-    (bilinear when ``smooth_maps``)."""
+    """Write-up 001's figure: ``filters`` [h, w, n] in ``rows`` rows; then each image [784],
+    its label and prediction, and its maps [s, s, n] (bilinear when ``smooth_maps``)."""
     n = filters.shape[-1]
     per_row = n // rows
     grid = layer_grid(n, len(images), rows, subtitle)
     fig = grid.figure(title)
+    for i in range(n):
+        r, col = divmod(i, per_row)
+        grid.put(r, 1 + col, spread(filters[:, :, i]))
+        for d in range(len(images)):     # digit d's rows start at rows * (d + 1)
+            grid.put(rows * (d + 1) + r, 1 + col, from_zero(maps[d, :, :, i]), smooth_maps)
     for r in range(rows):
-        for j in range(per_row):
-            grid.put(r, 1 + j, spread(filters[:, :, r * per_row + j]))
         span = '%d\u2013%d' % (r * per_row, (r + 1) * per_row - 1)
         text = filter_label if rows == 1 else filter_label + '\n' + span if r == 0 else span
         grid.label(fig, r, 1, text, color=GREY)
     for d, image in enumerate(images):
-        top = rows * (d + 1)
-        grid.put(top, 0, image.reshape(28, 28))
-        grid.label(fig, top, 0, *digit_label(labels[d], predictions[d]))
-        for r in range(rows):
-            for j in range(per_row):
-                grid.put(top + r, 1 + j, from_zero(maps[d, :, :, r * per_row + j]),
-                         smooth=smooth_maps)
+        grid.put(rows * (d + 1), 0, image.reshape(28, 28))
+        grid.label(fig, rows * (d + 1), 0, *digit_label(labels[d], predictions[d]))
     grid.draw(fig)
     return fig
 
-
-# --- conv2_filter<K>.png ---------------------------------------------------------------
 
 def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, pooled1,
                       contributions, h_conv2_k, title='', subtitle=''):
@@ -277,8 +270,8 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
     n = subfilters.shape[-1]
     grid = Grid([2, 2], 1 + n, subtitle)
     fig = grid.figure(title)
-    # Shared, symmetric scales: mid-grey is 0, so the sub-filters (and the channels)
-    # that matter to K stand out; per-cell scaling would make them all look alike.
+    # Shared, symmetric scales (grey 0) make the sub-filters that matter to K stand out;
+    # per-cell scaling would make them all look alike.
     w = float(np.abs(subfilters).max())
     c = float(np.abs(contributions).max())
     for i in range(n):
@@ -296,8 +289,6 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
     return fig
 
 
-# --- misclassified.png -----------------------------------------------------------------
-
 def plot_misclassified(images, labels, predictions, indices, total, title='', subtitle=''):
     """The digits images[indices], each captioned 'label -> prediction  #index'."""
     rows = max(1, math.ceil(len(indices) / MISCLASSIFIED_COLS))     # an empty row for none
@@ -308,8 +299,7 @@ def plot_misclassified(images, labels, predictions, indices, total, title='', su
         row, col = divmod(n, MISCLASSIFIED_COLS)
         grid.put(row, col, images[i].reshape(28, 28))
         left, top, right, _ = grid.cell_box(row, col)
-        # The index shares the caption line above the cell: drawn inside the cell, it
-        # hid the ink of the digits (issue 13).
+        # The index shares the caption line: inside the cell it hid the ink (issue 13).
         below = top - CAPTION_PAD
         grid.text(fig, left, below, '%d %s %d' % (labels[i], ARROW, predictions[i]),
                   ha='left', va='bottom', fontsize=CAPTION_SIZE, color=WRONG)

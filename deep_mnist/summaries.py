@@ -1,6 +1,7 @@
 """TensorBoard for deep_cnn.py: write-up 002's summaries of every variable and layer, and
 the 'accuracy' and 'cross_entropy' scalars of the train/ and test/ writers."""
 
+import contextlib
 import os
 
 from deep_mnist import rundir, tfstart
@@ -59,28 +60,23 @@ def add_full_summaries(net):
     return tf.summary.merge_all()
 
 
-class Writers:
-    """A run's train/ and test/ event writers (none without a ``log_dir``)."""
+class Writers(contextlib.ExitStack):
+    """A run's train/ and test/ event writers (none without a ``log_dir``), closed on exit."""
 
     def __init__(self, log_dir, graph=None):
+        super().__init__()
         tf = tfstart.import_tf()
         self.train = self.test = None
         if log_dir is None:
             return
         try:
             self.train = tf.summary.FileWriter(os.path.join(log_dir, 'train'), graph)
+            self.callback(self.train.close)
             self.test = tf.summary.FileWriter(os.path.join(log_dir, 'test'))
+            self.callback(self.test.close)
         except tf.errors.OpError as e:
             raise rundir.RunError('cannot write TensorBoard logs into %s: %s'
                                   % (log_dir, tfstart.tf_message(e))) from None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for writer in (self.train, self.test):
-            if writer:
-                writer.close()
 
     @staticmethod
     def scalars(writer, step, accuracy, cross_entropy):
