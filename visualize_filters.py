@@ -1,9 +1,7 @@
-"""Look inside the trained CNN: its filters, what they make of test digits, its mistakes.
-
-Restores a ``deep_cnn.py`` checkpoint into ``deep_cnn.deepnn`` for the recipe that wrote it
-(write-up 001 copied the graph code; we do not) and draws 001's figures into --output_dir;
-docs/visualize_filters.md says what each shows. The layouts are in ``deep_mnist/figures.py``
-and ``deep_mnist/curves.py``.
+"""Look inside the trained CNN: restore a deep_cnn.py checkpoint into ``deep_cnn.deepnn``
+(write-up 001 copied the graph code; we do not) and draw 001's figures of its filters, what
+they make of test digits and its mistakes (docs/visualize_filters.md; the layouts are in
+deep_mnist/figures.py and curves.py).
 
     python visualize_filters.py                               # train_data/expert -> figures/
     python visualize_filters.py --conv2_filter 7 --show       # also open the windows
@@ -99,8 +97,7 @@ class Seen:
 
 
 def conv2_sums(k):
-    """--conv2_filter K's extra layers: each sub-filter of K over its pooled conv1 map, kept
-    apart by depthwise_conv2d ('contributions', first image), and their sum ('h_conv2_k')."""
+    """--conv2_filter K's layers: its sub-filters' 'contributions' (kept apart), their sum."""
     def extras(layers):
         tf = tfstart.import_tf()
         return {'contributions': tf.nn.depthwise_conv2d(
@@ -111,8 +108,7 @@ def conv2_sums(k):
 
 
 def look(args):
-    """Restore the checkpoint the flags name (the newest one left when it is read), check
-    the flags against it, run it on the test set."""
+    """Restore the checkpoint the flags name, check the flags against it, run the test set."""
     test = mnist_data.read_data_sets(args.data_dir).test
     with checkpoints.open_checkpoint(
             deep_cnn.deepnn, args,
@@ -132,14 +128,12 @@ def look(args):
     return seen
 
 
-ROWS_CAPTION = 'Each row: a test digit, label \u2192 prediction (red: wrong), then its maps.'
-
-
 def layer_figures(args, seen):
     """[(file name, figure)] of conv1.png, conv2.png and conv2_filter<K>.png."""
     out, n = seen.out, args.samples
     images, labels, predictions = seen.images[:n], seen.labels[:n], out['predictions'][:n]
-    about = '%s. %s\n%s' % (seen.about, ROWS_CAPTION, figures.SCALES_CAPTION)
+    about = ('%s. Each row: a test digit, label \u2192 prediction (red: wrong), then its '
+             'maps.\n%s' % (seen.about, figures.SCALES_CAPTION))
     named = [('conv1.png', figures.plot_layer(
         out['W_conv1'][:, :, 0, :], images, out['h_pool1'], labels, predictions, rows=1,
         filter_label='W_conv1',
@@ -170,18 +164,6 @@ def layer_figures(args, seen):
     return named
 
 
-def misclassified_figure(seen, shown):
-    """('misclassified.png', figure) of the test digits ``shown``."""
-    wrong, total = seen.wrong, len(seen.labels)
-    return 'misclassified.png', figures.plot_misclassified(
-        seen.images, seen.labels, seen.out['predictions'], shown, total,
-        title='Misclassified test digits: %d of %d%s' % (
-            len(wrong), total,
-            ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
-        subtitle='%s.\nCaptions: label \u2192 prediction (red), then #index in the test '
-                 'set (grey).' % seen.about)
-
-
 def curve_figure(args, seen):
     """('learning_curve.png', figure) up to the checkpoint's step, or None with a line why."""
     config = seen.config
@@ -203,7 +185,14 @@ def draw(args, seen):
     named, extra = layer_figures(args, seen), {}
     if args.misclassified:
         shown, predictions = seen.wrong[:args.misclassified], seen.out['predictions']
-        named.append(misclassified_figure(seen, shown))
+        wrong, total = seen.wrong, len(seen.labels)
+        named.append(('misclassified.png', figures.plot_misclassified(
+            seen.images, seen.labels, predictions, shown, total,
+            title='Misclassified test digits: %d of %d%s' % (
+                len(wrong), total,
+                ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
+            subtitle='%s.\nCaptions: label \u2192 prediction (red), then #index in the test '
+                     'set (grey).' % seen.about)))
         extra['misclassified.json'] = {
             'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
             'test_images': len(seen.labels), 'misclassified': len(seen.wrong),
@@ -235,11 +224,8 @@ def write_figures(args, named, extra):
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
 
 
-# --- --over_training ---------------------------------------------------------------
-
 def write_over_training(args):
-    """filters_over_training.png and its animation: conv1 and test digit 0's probabilities
-    at each snapshot up to the checkpoint (a damaged one named and skipped)."""
+    """filters_over_training.png and .gif: conv1 and a digit at each snapshot (damaged: skipped)."""
     import matplotlib.pyplot as plt
     from PIL import Image
     test = mnist_data.read_data_sets(args.data_dir).test

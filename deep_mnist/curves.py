@@ -54,8 +54,7 @@ def learning_curve(record, log_dir, step=None, accuracy=None, config=None):
 
 
 def moving_average(values, half_width):
-    """(centred mean of each value and up to ``half_width`` neighbours a side, the number of
-    values in each mean): the window narrows towards both ends, so the mean does not lag."""
+    """(centred means of up to ``half_width`` neighbours a side, their counts): no lag."""
     values = np.asarray(values, dtype=float)
     i = np.arange(len(values))
     h = np.minimum(np.minimum(i, len(values) - 1 - i), half_width)
@@ -140,8 +139,7 @@ def _plot_loss(ax, curve):
 
 
 def _fit_across(fig, axes):
-    """Move the panels' common left and right edges so that their labels keep MARGIN
-    pixels inside the figure."""
+    """Move the panels' edges so that their labels keep MARGIN pixels inside the figure."""
     renderer = fig.canvas.get_renderer()
     width = fig.bbox.width
     boxes = [ax.get_tightbbox(renderer) for ax in axes]
@@ -154,8 +152,7 @@ def _fit_across(fig, axes):
 
 
 def plot_learning_curve(curve, title=''):
-    """Error rate (log scale) and loss over the steps, for the training batches and the
-    test digits, with the final test error; ``curve`` as learning_curve() makes it."""
+    """Error rate and loss over the steps of a learning_curve(), on log scales."""
     width, height = CURVE_SIZE
     subtitle = wrap('Grey: one training batch per logged step; black: their moving average; '
                     'blue: test digits, never trained on; \u2605: final test error.\n'
@@ -181,17 +178,14 @@ def plot_learning_curve(curve, title=''):
     return fig
 
 
-# --- filters_over_training.png: conv1 and one digit's probabilities at each snapshot ------
-
 TILE, TILE_GAP = 22, 3      # one 5x5 filter and the gap after it, pixels
 STEP_W, BARS_W, ROW_H = 80, 170, 44
 ACCENT = '#1a5fb4'
 
 
 def plot_over_training(frames, label, title, subtitle, first=None):
-    """A row per (step, conv1 filters [5, 5, K], ten probabilities of a digit whose
-    label is ``label``): how far the filters moved from ``first`` (default: the first
-    row's; relative norm), the filters, each row on its own scale (grey 0), and the bars."""
+    """A row per (step, conv1 filters [5, 5, K], a ``label`` digit's ten probabilities): how
+    far the filters moved from ``first`` (default: row 0's), the filters, and the bars."""
     import matplotlib
     k = frames[0][1].shape[-1]
     width = MARGIN * 2 + STEP_W + k * (TILE + TILE_GAP) + 16 + BARS_W
@@ -216,9 +210,9 @@ def plot_over_training(frames, label, title, subtitle, first=None):
                   interpolation='nearest')
         ax.axis('off')
         bars = fig.add_axes([(width - MARGIN - BARS_W) / width, 1 - (y + ROW_H - 14) / height,
-                             BARS_W / width, (ROW_H - 16) / height])
+                             BARS_W / width, (ROW_H - 16) / height], ylim=(0, 1), yticks=[],
+                            xticks=range(10))
         bars.bar(range(10), probabilities, color=['0.6'] * label + [ACCENT] + ['0.6'] * (9 - label))
-        bars.set(ylim=(0, 1), yticks=[], xticks=range(10))
         bars.tick_params(labelsize=7, length=0, pad=1)
         bars.text(1.0, 1.0, '%.0f %%' % (100 * probabilities[label]), transform=bars.transAxes,
                   ha='right', va='top', fontsize=7.5, color=ACCENT)

@@ -39,15 +39,10 @@ ARROW = '\u2192'
 @functools.lru_cache(maxsize=None)
 def _text_width(text, size):
     """Width in pixels of one line of ``text`` in matplotlib's default font."""
-    from matplotlib.font_manager import FontProperties
-    return _renderer().get_text_width_height_descent(text, FontProperties(size=size),
-                                                     ismath=False)[0]
-
-
-@functools.lru_cache(maxsize=1)
-def _renderer():
     from matplotlib.backends.backend_agg import RendererAgg
-    return RendererAgg(1, 1, DPI)
+    from matplotlib.font_manager import FontProperties
+    return RendererAgg(1, 1, DPI).get_text_width_height_descent(
+        text, FontProperties(size=size), ismath=False)[0]
 
 
 def _pieces(word, width, size):
@@ -63,17 +58,16 @@ def _pieces(word, width, size):
 
 
 def wrap(text, width, size=SUBTITLE_SIZE):
-    """The lines of ``text`` (its line breaks kept), broken between words (inside a word
-    too wide) so that none is wider than ``width`` pixels."""
-    lines = []
+    """``text``'s lines (its breaks kept), broken so that none is wider than ``width`` pixels."""
+    space, lines = _text_width(' ', size), []
     for paragraph in text.split('\n'):
-        line = ''
+        line, used = '', 0.0
         for piece in (p for word in paragraph.split(' ') for p in _pieces(word, width, size)):
-            longer = line + ' ' + piece if line else piece
-            if line and _text_width(longer, size) > width:
+            w = _text_width(piece, size)
+            if line and used + space + w > width:
                 lines.append(line)
-                longer = piece
-            line = longer
+                line, used = '', 0.0
+            line, used = (line + ' ' + piece, used + space + w) if line else (piece, w)
         lines.append(line)
     return lines
 
@@ -100,13 +94,10 @@ def draw_header(fig, title, lines):
              parse_math=False)
 
 
-# --- a cell's values as gray levels: 0 white, 1 black -------------------------------
-
 def spread(values):
     """On its own scale, as imshow draws it: minimum white, maximum black (constant: white)."""
     values = np.asarray(values, dtype=float)
-    low, high = values.min(), values.max()
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return from_zero(values - values.min())
 
 
 def from_zero(values):
@@ -123,15 +114,12 @@ def centred(values, limit):
 
 
 def resample(values, size, smooth=False):
-    """A 2-D array resized to ``size`` (width, height) by Pillow: bilinear when ``smooth``,
-    else blocks when enlarged (the pixels stay visible), area means when shrunk."""
+    """A 2-D array resized to ``size`` (w, h): bilinear if ``smooth``, else blocks or area means."""
     values = np.asarray(values, np.float32)
     method = (Image.BILINEAR if smooth else Image.NEAREST if size[0] >= values.shape[1]
               else Image.BOX)
     return np.asarray(Image.fromarray(values, 'F').resize(size, method), float)
 
-
-# --- the grid ----------------------------------------------------------------------
 
 class Canvas:
     """Cells of gray levels and text placed in pixels, drawn as one image under the header."""
@@ -197,11 +185,6 @@ class Grid(Canvas):
     def x(self, col):
         return self.left + col * (self.cell + GAP)
 
-    def cell_box(self, row, col):
-        """(left, top, right, bottom) of a cell, in pixels from the top left."""
-        x, y = self.x(col), self.row_y[row]
-        return x, y, x + self.cell, y + self.cell
-
     def put(self, row, col, gray, smooth=False):
         """Lay gray levels (spread, from_zero, centred) into a cell, framed."""
         self.frame(resample(gray, (self.cell, self.cell), smooth), self.x(col), self.row_y[row])
@@ -218,11 +201,8 @@ def digit_label(label, prediction):
     return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
 
 
-# --- the figures ------------------------------------------------------------------
-
 def layer_grid(num_filters, samples, rows=1, subtitle=''):
-    """conv1.png's grid (rows=1) or conv2.png's (2): a digit column, the filters in ``rows``
-    rows, then ``rows`` rows per digit."""
+    """conv1.png's grid (rows=1) or conv2.png's (2): the filters, then ``rows`` rows a digit."""
     return Grid([rows] * (samples + 1), 1 + num_filters // rows, subtitle,
                 group_gap=DIGIT_GAP if rows > 1 else GAP)
 
@@ -298,12 +278,11 @@ def plot_misclassified(images, labels, predictions, indices, total, title='', su
     for n, i in enumerate(indices):
         row, col = divmod(n, MISCLASSIFIED_COLS)
         grid.put(row, col, images[i].reshape(28, 28))
-        left, top, right, _ = grid.cell_box(row, col)
+        left, below = grid.x(col), grid.row_y[row] - CAPTION_PAD
         # The index shares the caption line: inside the cell it hid the ink (issue 13).
-        below = top - CAPTION_PAD
         grid.text(fig, left, below, '%d %s %d' % (labels[i], ARROW, predictions[i]),
                   ha='left', va='bottom', fontsize=CAPTION_SIZE, color=WRONG)
-        grid.text(fig, right, below, '#%d' % i, ha='right', va='bottom',
+        grid.text(fig, left + grid.cell, below, '#%d' % i, ha='right', va='bottom',
                   fontsize=INDEX_SIZE, color=GREY)
     if not len(indices):
         grid.text(fig, grid.width / 2, grid.row_y[0] + grid.cell / 2,

@@ -103,9 +103,15 @@ def gray(path):
     return image[..., :3].mean(axis=2)
 
 
+def cell_box(grid, row, col):
+    """(left, top, right, bottom) of a cell of a Grid, in pixels from the top left."""
+    x, y = grid.x(col), grid.row_y[row]
+    return x, y, x + grid.cell, y + grid.cell
+
+
 def gray_at(grid, row, col):
     """The gray levels laid into a cell of a Grid."""
-    x, y, right, bottom = grid.cell_box(row, col)
+    x, y, right, bottom = cell_box(grid, row, col)
     return grid.pixels[y:bottom, x:right]
 
 
@@ -171,7 +177,7 @@ def cell_extents(fig):
     for row in range(len(grid.row_y)):
         for col in range(grid.cols):
             if not np.isnan(gray_at(grid, row, col)).all():
-                x0, y0, x1, y1 = grid.cell_box(row, col)
+                x0, y0, x1, y1 = cell_box(grid, row, col)
                 b = figures.BORDER_W
                 found.append(Bbox([[x0 - b, height - y1 - b], [x1 + b, height - y0 + b]]))
     return found
