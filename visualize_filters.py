@@ -19,7 +19,6 @@ import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
-OVER_TRAINING = 'filters_over_training'
 FRAME_MS = 900      # each snapshot's time in the animation
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 
@@ -69,11 +68,6 @@ def check_filter_flags(args, shapes, recipe):
                 raise VisualizeError('%s %d: %s, 0-%d' % (flag, value, what % limit, limit - 1))
 
 
-def misclassified(labels, predictions):
-    """Indices of the test digits whose prediction is not their label, in test-set order."""
-    return np.flatnonzero(np.asarray(predictions) != np.asarray(labels))
-
-
 @dataclasses.dataclass
 class Seen:
     """A checkpoint's run, and its network on the test set."""
@@ -121,7 +115,7 @@ def look(args):
         out = net.run(names, test.images[:args.samples])
         out['predictions'] = net.predict(test.images).argmax(1)
     seen = Seen(net.prefix, net.step, net.config, net.record, test.images, test.labels, out,
-                misclassified(test.labels, out['predictions']))
+                np.flatnonzero(out['predictions'] != test.labels))
     print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'
           % (net.prefix, net.config.recipe, net.step, seen.accuracy, len(seen.wrong)),
           file=sys.stderr)
@@ -258,8 +252,8 @@ def write_over_training(args):
         plt.close(fig)
         animation.append(Image.open(out).convert('RGB'))
     write_figures(args, [
-        (OVER_TRAINING + '.png', curves.plot_over_training(frames, label, title, about)),
-        (OVER_TRAINING + '.gif', animation)], {})
+        ('filters_over_training.png', curves.plot_over_training(frames, label, title, about)),
+        ('filters_over_training.gif', animation)], {})
 
 
 def visualize(args):

@@ -31,10 +31,8 @@ def _upto(points, step):
 
 
 def learning_curve(record, log_dir, step=None, accuracy=None, config=None):
-    """Up to ``step``: 'train', 'test', 'train_loss', 'test_loss': [(step, value)], training
-    accuracy from run.json's history if any, the rest from log_dir's event files; 'final':
-    (step, accuracy) or None; 'batch', 'test_digits' (from ``config``) and 'source'. None
-    when there is no point."""
+    """'train', 'test', 'train_loss', 'test_loss' up to ``step`` (run.json's history, else the
+    event files), 'final', 'batch', 'test_digits', 'source'; None when there is no point."""
     train, test = events.read_scalars(log_dir, 'train'), events.read_scalars(log_dir, 'test')
     history = [tuple(h) for h in record.get('history') or []]
     curve = {'train': _upto(history or train['accuracy'].items(), step),
@@ -85,8 +83,7 @@ def _noisy_series(ax, steps, values, floor, labels):
 
 
 def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v, stars=()):
-    """Training batches and test points, ``value`` of each ('training: ...' ``labels``,
-    then the test's), and (step, y, label) ``stars``, on a log axis ticked at 1, 2 and 5."""
+    """Training batches, test points and (step, y, label) ``stars`` on a log axis."""
     from matplotlib import ticker
     if train:
         steps, values = np.array(train, dtype=float).T
@@ -125,19 +122,6 @@ def _plot_error(ax, curve):
     ax.set_ylim(floor / FLOOR_ROOM, FLOOR_ROOM)
 
 
-def _plot_loss(ax, curve):
-    """The loss panel: cross entropy of the training batches and of the test digits."""
-    if curve['train_loss'] or curve['test_loss']:
-        _plot_panel(ax, curve['train_loss'], curve['test_loss'], 0, (
-            'training: one batch', None, 'training: moving average', 'test'),
-            'loss (cross entropy)', lambda v: '%g' % v)
-        return
-    ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, and '
-            'there are no TensorBoard event files', transform=ax.transAxes, ha='center',
-            va='center', fontsize=NOTE_SIZE, color=GREY)
-    ax.set_yticks([])
-
-
 def _fit_across(fig, axes):
     """Move the panels' edges so that their labels keep MARGIN pixels inside the figure."""
     renderer = fig.canvas.get_renderer()
@@ -169,7 +153,15 @@ def plot_learning_curve(curve, title=''):
     error_ax = fig.add_axes(box(top, loss_top - PANEL_GAP - top))
     loss_ax = fig.add_axes(box(loss_top, LOSS_PANEL_H), sharex=error_ax)
     _plot_error(error_ax, curve)
-    _plot_loss(loss_ax, curve)
+    if curve['train_loss'] or curve['test_loss']:
+        _plot_panel(loss_ax, curve['train_loss'], curve['test_loss'], 0, (
+            'training: one batch', None, 'training: moving average', 'test'),
+            'loss (cross entropy)', lambda v: '%g' % v)
+    else:
+        loss_ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, '
+                     'and there are no TensorBoard event files', transform=loss_ax.transAxes,
+                     ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
+        loss_ax.set_yticks([])
     error_ax.tick_params(labelbottom=False)
     loss_ax.set_xlabel('training step')
     draw_header(fig, title, subtitle)

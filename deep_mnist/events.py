@@ -27,8 +27,7 @@ def events(path):
 
 
 def read_scalars(log_dir, subdir):
-    """{'accuracy': {step: value}, 'cross_entropy': {...}} from log_dir/subdir; a later
-    file replaces the steps from its first one on."""
+    """{'accuracy': {step: value}, 'cross_entropy': ...}; a later file replaces its steps."""
     scalars = {tag: {} for tag in SCALARS}
     for path in event_files(os.path.join(log_dir, subdir)) if log_dir else ():
         found = [(match.group(1), int(event.step), float(value.simple_value))

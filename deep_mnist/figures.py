@@ -15,8 +15,7 @@ from deep_mnist.handwriting import fitted_size
 # The geometry, in pixels at DPI.
 DPI = 100
 CELL, GAP = 40, 4               # a filter or map; between the cells of one row group
-HEADER_GAP = 16                 # between the filter rows and the first digit
-DIGIT_GAP = 10                  # between the row pairs of two digits (conv2)
+HEADER_GAP, DIGIT_GAP = 16, 10  # below the filter rows; between two digits' row pairs
 LABEL_W, LABEL_PAD = 86, 5      # the row labels' margin ("7 -> 7"); from label to cell
 MARGIN = 10                     # around the whole figure
 DIGIT_CELL = 72                 # misclassified.png: one digit ...
@@ -29,11 +28,9 @@ LINE_SPACING = 1.2              # matplotlib's default, in multiples of the font
 SUBTITLE_LINE_H = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
 LABEL_SIZE, CAPTION_SIZE, INDEX_SIZE, NOTE_SIZE = 9, 9, 6.5, 10
 
-CMAP = 'gray_r'     # 001's: 0 is white, 1 is black
-BORDER = 0.3        # the frame's value in CMAP: light grey
+CMAP, BORDER = 'gray_r', 0.3    # 001's: 0 white, 1 black; the frames' light grey
 WRONG, GREY = '#c0001a', '0.35'     # labels of misclassified digits; notes
-MISCLASSIFIED_COLS = 10
-ARROW = '\u2192'
+MISCLASSIFIED_COLS, ARROW = 10, '\u2192'
 
 
 @functools.lru_cache(maxsize=None)
@@ -148,8 +145,7 @@ class Canvas:
         self.frame(values, x + (cell - values.shape[1]) // 2, y + (cell - values.shape[0]) // 2)
 
     def draw(self, fig):
-        """All cells as one image, pixel for pixel in the PNG, in an axes (figimage would
-        draw at half size on a high-resolution screen)."""
+        """All cells as one image in an axes (figimage: half size on a high-resolution screen)."""
         ax = fig.add_axes([0, 0, self.width / fig.bbox.width, self.height / fig.bbox.height])
         ax.set_axis_off()
         ax.imshow(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
@@ -163,8 +159,7 @@ class Canvas:
 
 
 class Grid(Canvas):
-    """Cells in row groups: ``groups`` lists the rows of each; the second group is set off by
-    ``header_gap``, later ones by ``group_gap``, rows in a group by GAP (plus ``row_top``)."""
+    """Row groups of cells (``groups``: rows each); gaps ``header_gap``, then ``group_gap``."""
 
     def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
                  header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
@@ -220,8 +215,7 @@ SCALES_CAPTION = ('Filters: white = most negative weight, black = most positive,
 
 def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', subtitle='',
                filter_label='filters', smooth_maps=False):
-    """Write-up 001's figure: ``filters`` [h, w, n] in ``rows`` rows; then each image [784],
-    its label and prediction, and its maps [s, s, n] (bilinear when ``smooth_maps``)."""
+    """Write-up 001's: ``filters`` [h, w, n] in ``rows`` rows; each image [784], its maps below."""
     n = filters.shape[-1]
     per_row = n // rows
     grid = layer_grid(n, len(images), rows, subtitle)
@@ -252,8 +246,7 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
     fig = grid.figure(title)
     # Shared, symmetric scales (grey 0) make the sub-filters that matter to K stand out;
     # per-cell scaling would make them all look alike.
-    w = float(np.abs(subfilters).max())
-    c = float(np.abs(contributions).max())
+    w, c = (float(np.abs(values).max()) for values in (subfilters, contributions))
     for i in range(n):
         grid.put(0, 1 + i, spread(conv1_filters[:, :, i]))
         grid.put(1, 1 + i, centred(subfilters[:, :, i], w))

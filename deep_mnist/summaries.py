@@ -8,8 +8,7 @@ from deep_mnist import rundir, tfstart
 
 
 def scalar_summary(name, value):
-    """A scalar summary tagged '<name scope>/name' (TF 2's tf.summary.scalar tags it
-    'name_1' in a name scope: its v2 twin takes the name first)."""
+    """Tagged '<name scope>/name': TF 2's tf.summary.scalar makes it 'name_1'."""
     tf = tfstart.import_tf()
     tag = tf.get_default_graph().get_name_scope() + '/' + name
     summary = tf.raw_ops.ScalarSummary(tags=tag.lstrip('/'), values=value, name=name)
@@ -37,8 +36,7 @@ def maps_as_images(h, size):
 
 
 def add_full_summaries(net):
-    """002's view: every variable, activation histograms, and images of the input, filters
-    and maps; returns the op that merges every summary made so far (build it last)."""
+    """002's summaries of every variable and layer; the op merging them all (build it last)."""
     tf = tfstart.import_tf()
     for name, var in net.variables.items():
         with tf.name_scope(name):

@@ -368,10 +368,6 @@ def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_drawn
         assert np.isnan(gray_at(grid, *divmod(len(shown), figures.MISCLASSIFIED_COLS))).all()
 
 
-def test_misclassified_helper():
-    assert list(vf.misclassified([1, 2, 3, 4], [1, 0, 3, 0])) == [1, 3]
-
-
 def test_a_model_without_mistakes_gets_a_note(tmp_path):
     images = np.zeros((5, 784), np.float32)
     fig = figures.plot_misclassified(images, [0] * 5, [0] * 5, [], 5, title='none')
