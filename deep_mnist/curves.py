@@ -52,7 +52,7 @@ def learning_curve(record, log_dir, step=None, accuracy=None, config=None):
 
 
 def moving_average(values, half_width):
-    """(centred means of up to ``half_width`` neighbours a side, their counts): no lag."""
+    """(centred means, ``half_width`` a side, narrowing at the ends: no lag; their counts)."""
     values = np.asarray(values, dtype=float)
     i = np.arange(len(values))
     h = np.minimum(np.minimum(i, len(values) - 1 - i), half_width)
