@@ -189,7 +189,7 @@ def draw(args, seen):
                      'set (grey).' % seen.about)))
         extra['misclassified.json'] = {
             'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
-            'test_images': len(seen.labels), 'misclassified': len(seen.wrong),
+            'test_images': total, 'misclassified': len(wrong),
             'shown': [{'index': int(i), 'label': int(seen.labels[i]),
                        'prediction': int(predictions[i])} for i in shown]}
     curve = curve_figure(args, seen)
