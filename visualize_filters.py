@@ -1,18 +1,10 @@
-"""Look inside the trained CNN: its filters, what they make of test digits, its mistakes.
-
-Restores a checkpoint written by ``deep_cnn.py``, rebuilds the network with
-``deep_cnn.deepnn`` for the recipe that wrote it (write-up 001's second script copied
-the graph code; its author apologised, so we do not), and draws 001's figures into
-``--output_dir`` (default ``figures/``): conv1.png, conv2.png, conv2_filter<K>.png,
-misclassified.png (and .json), learning_curve.png; with ``--over_training`` instead,
-filters_over_training.png and .gif, a row (a frame) per snapshot of the run.
-docs/visualize_filters.md says what each shows.
+"""Look inside the trained CNN: restore a deep_cnn.py checkpoint into ``deep_cnn.deepnn``
+(write-up 001 copied the graph code; we do not) and draw 001's figures of its filters, what
+they make of test digits and its mistakes (docs/visualize_filters.md; the layouts are in
+deep_mnist/figures.py and curves.py).
 
     python visualize_filters.py                               # train_data/expert -> figures/
     python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-
-This script finds, restores and runs the checkpoint; the layouts are in
-``deep_mnist/figures.py`` and ``deep_mnist/curves.py``.
 """
 
 import dataclasses
@@ -27,9 +19,6 @@ import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
-CONV1_NAME, CONV2_NAME = 'conv1.png', 'conv2.png'
-MISCLASSIFIED_NAME, CURVE_NAME = 'misclassified.png', 'learning_curve.png'
-OVER_TRAINING = 'filters_over_training'
 FRAME_MS = 900      # each snapshot's time in the animation
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 
@@ -38,12 +27,9 @@ class VisualizeError(Exception):
     """A flag that does not fit the checkpoint, or figures that cannot be written."""
 
 
-# --- flags ------------------------------------------------------------------------
-
 def parse_args(argv=None):
-    p = cli.ArgumentParser(
-        description='Plot the filters, activations, mistakes and learning curve of a '
-                    'deep_cnn.py checkpoint (write-up 001).')
+    p = cli.ArgumentParser(description='Plot the filters, activations, mistakes and '
+                                       'learning curve of a deep_cnn.py checkpoint (write-up 001).')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
@@ -51,29 +37,23 @@ def parse_args(argv=None):
     samples = cli.checked_type(int, lambda v: 1 <= v <= MAX_SAMPLES,
                                'an integer from 1 to %d' % MAX_SAMPLES)
     p.add_argument('--samples', type=samples, default=10,
-                   help='test digits in conv1.png and conv2.png, the first of the test set '
-                        '(default: 10)')
+                   help='the first N test digits go in conv1.png and conv2.png (default: 10)')
     p.add_argument('--subfilter', type=cli.nonnegative_int, default=0,
-                   help='which of the 32 sub-filters of each conv2 filter conv2.png shows '
-                        '(default: 0, as in write-up 001)')
+                   help='the sub-filter of each conv2 filter conv2.png shows (default: 0, as 001)')
     p.add_argument('--conv2_filter', type=cli.nonnegative_int, metavar='K',
                    help='also write conv2_filter<K>.png: all sub-filters of conv2 filter K')
     p.add_argument('--misclassified', type=cli.nonnegative_int, default=50, metavar='N',
                    help='show at most N misclassified test digits, 0 for no figure (default: 50)')
     p.add_argument('--log_dir',
-                   help='TensorBoard logs for the learning curve when run.json has none '
-                        "(default: the log_dir that run.json records)")
+                   help="the learning curve's TensorBoard logs (default: run.json's log_dir)")
     p.add_argument('--show', action='store_true', help='also open the figures in windows')
     p.add_argument('--upsample', action='store_true',
-                   help="draw conv2.png's 7x7 maps smoothly interpolated (bilinear) instead "
-                        'of as blocks of cells, as write-up 001 does')
+                   help="draw conv2.png's 7x7 maps bilinear, not as 001's blocks of cells")
     p.add_argument('--over_training', action='store_true',
-                   help="instead: conv1's filters and a test digit's probabilities at each "
-                        'snapshot of the run, as filters_over_training.png and .gif')
+                   help="instead: conv1 and a digit's probabilities at each snapshot of the "
+                        'run (filters_over_training.png and .gif)')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
-
-# --- the checkpoint and the flags that must fit it -----------------------------------
 
 def check_filter_flags(args, shapes, recipe):
     """--subfilter and --conv2_filter must name filters the network has."""
@@ -88,14 +68,9 @@ def check_filter_flags(args, shapes, recipe):
                 raise VisualizeError('%s %d: %s, 0-%d' % (flag, value, what % limit, limit - 1))
 
 
-def misclassified(labels, predictions):
-    """Indices of the test digits whose prediction is not their label, in test-set order."""
-    return np.flatnonzero(np.asarray(predictions) != np.asarray(labels))
-
-
 @dataclasses.dataclass
 class Seen:
-    """What look() learned from a checkpoint: the run, and its network on the test set."""
+    """A checkpoint's run, and its network on the test set."""
     checkpoint: str
     step: int
     config: object          # the recipes.Config that trained it
@@ -116,10 +91,7 @@ class Seen:
 
 
 def conv2_sums(k):
-    """The extra layers of --conv2_filter K: 001's conv2 filter K runs each of its 32
-    sub-filters over the matching pooled conv1 map and adds the results;
-    depthwise_conv2d keeps them apart ('contributions', for the first image), and
-    'h_conv2_k' is what they add up to."""
+    """--conv2_filter K's layers: its sub-filters' 'contributions' (kept apart), their sum."""
     def extras(layers):
         tf = tfstart.import_tf()
         return {'contributions': tf.nn.depthwise_conv2d(
@@ -130,9 +102,7 @@ def conv2_sums(k):
 
 
 def look(args):
-    """Find and restore the checkpoint, check the flags against it, run it on the test
-    set. Without --checkpoint or --step, the newest checkpoint that still exists when it
-    is read."""
+    """Restore the checkpoint the flags name, check the flags against it, run the test set."""
     test = mnist_data.read_data_sets(args.data_dir).test
     with checkpoints.open_checkpoint(
             deep_cnn.deepnn, args,
@@ -145,31 +115,27 @@ def look(args):
         out = net.run(names, test.images[:args.samples])
         out['predictions'] = net.predict(test.images).argmax(1)
     seen = Seen(net.prefix, net.step, net.config, net.record, test.images, test.labels, out,
-                misclassified(test.labels, out['predictions']))
+                np.flatnonzero(out['predictions'] != test.labels))
     print('visualize_filters: %s (recipe %s, step %d): test accuracy %.4f, %d misclassified'
           % (net.prefix, net.config.recipe, net.step, seen.accuracy, len(seen.wrong)),
           file=sys.stderr)
     return seen
 
 
-# --- the figures of what was seen ------------------------------------------------
-
-ROWS_CAPTION = 'Each row: a test digit, label \u2192 prediction (red: wrong), then its maps.'
-
-
 def layer_figures(args, seen):
-    """conv1.png, conv2.png and conv2_filter<K>.png, as (file name, figure) pairs."""
+    """[(file name, figure)] of conv1.png, conv2.png and conv2_filter<K>.png."""
     out, n = seen.out, args.samples
     images, labels, predictions = seen.images[:n], seen.labels[:n], out['predictions'][:n]
-    about = '%s. %s\n%s' % (seen.about, ROWS_CAPTION, figures.SCALES_CAPTION)
-    named = [(CONV1_NAME, figures.plot_layer(
+    about = ('%s. Each row: a test digit, label \u2192 prediction (red: wrong), then its '
+             'maps.\n%s' % (seen.about, figures.SCALES_CAPTION))
+    named = [('conv1.png', figures.plot_layer(
         out['W_conv1'][:, :, 0, :], images, out['h_pool1'], labels, predictions, rows=1,
         filter_label='W_conv1',
         title='conv1: %d filters (5\u00d75) and the pooled maps h_pool1 (14\u00d714) of '
               '%d test digits' % (out['W_conv1'].shape[-1], n),
         subtitle=about))]
     if 'W_conv2' in out:
-        named.append((CONV2_NAME, figures.plot_layer(
+        named.append(('conv2.png', figures.plot_layer(
             out['W_conv2'][:, :, args.subfilter, :], images, out['h_pool2'], labels,
             predictions, rows=2, filter_label='W_conv2', smooth_maps=args.upsample,
             title='conv2: sub-filter %d of each of its %d filters, and the pooled maps '
@@ -192,22 +158,8 @@ def layer_figures(args, seen):
     return named
 
 
-def misclassified_figure(args, seen):
-    """misclassified.png, as a (file name, figure) pair."""
-    wrong, total = seen.wrong, len(seen.labels)
-    shown = wrong[:args.misclassified]
-    return MISCLASSIFIED_NAME, figures.plot_misclassified(
-        seen.images, seen.labels, seen.out['predictions'], shown, total,
-        title='Misclassified test digits: %d of %d%s' % (
-            len(wrong), total,
-            ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
-        subtitle='%s.\nCaptions: label \u2192 prediction (red), then #index in the test '
-                 'set (grey).' % seen.about)
-
-
 def curve_figure(args, seen):
-    """learning_curve.png as a (file name, figure) pair, or None with a line saying why.
-    Its curves stop at the checkpoint's step, however far the run has gone since."""
+    """('learning_curve.png', figure) up to the checkpoint's step, or None with a line why."""
     config = seen.config
     log_dir = args.log_dir or (config.log_dir if seen.record else None)
     curve = curves.learning_curve(seen.record, log_dir, seen.step, seen.accuracy,
@@ -217,57 +169,61 @@ def curve_figure(args, seen):
               'event files in %s' % (seen.checkpoint, log_dir or '(no --log_dir given)'),
               file=sys.stderr)
         return None
-    return CURVE_NAME, curves.plot_learning_curve(
+    return 'learning_curve.png', curves.plot_learning_curve(
         curve, title='Learning curve: how the error falls as recipe %s trains (%s)'
                      % (config.recipe, os.path.basename(seen.checkpoint)))
-
-
-def misclassified_json(seen, shown):
-    """misclassified.json: which test digits the figure shows, by index."""
-    predictions = seen.out['predictions']
-    return {'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
-            'test_images': len(seen.labels), 'misclassified': len(seen.wrong),
-            'shown': [{'index': int(i), 'label': int(seen.labels[i]),
-                       'prediction': int(predictions[i])} for i in shown]}
 
 
 def draw(args, seen):
     """([(file name, figure)], {file name: JSON-able}) of what was seen."""
     named, extra = layer_figures(args, seen), {}
     if args.misclassified:
-        named.append(misclassified_figure(args, seen))
-        extra['misclassified.json'] = misclassified_json(seen, seen.wrong[:args.misclassified])
+        shown, predictions = seen.wrong[:args.misclassified], seen.out['predictions']
+        wrong, total = seen.wrong, len(seen.labels)
+        named.append(('misclassified.png', figures.plot_misclassified(
+            seen.images, seen.labels, predictions, shown, total,
+            title='Misclassified test digits: %d of %d%s' % (
+                len(wrong), total,
+                ', the first %d shown' % len(shown) if len(shown) < len(wrong) else ''),
+            subtitle='%s.\nCaptions: label \u2192 prediction (red), then #index in the test '
+                     'set (grey).' % seen.about)))
+        extra['misclassified.json'] = {
+            'checkpoint': seen.checkpoint, 'recipe': seen.config.recipe, 'step': seen.step,
+            'test_images': total, 'misclassified': len(wrong),
+            'shown': [{'index': int(i), 'label': int(seen.labels[i]),
+                       'prediction': int(predictions[i])} for i in shown]}
     curve = curve_figure(args, seen)
     named += [curve] if curve else []
     return named, extra
 
 
 def write_figures(args, named, extra):
-    """Save the figures and the ``extra`` {file name: JSON-able} into --output_dir."""
+    """Save the figures (a list of PIL images: a GIF) and the ``extra`` JSON files."""
     import matplotlib.pyplot as plt
     try:
         os.makedirs(args.output_dir, exist_ok=True)
-        for filename, fig in named:
+        for filename, item in [*named, *extra.items()]:
             path = os.path.join(args.output_dir, filename)
-            fig.savefig(path, dpi=figures.DPI)
+            if isinstance(item, dict):
+                rundir.write_json(path, item, indent=1)
+            elif isinstance(item, list):
+                item[0].save(path, save_all=True, append_images=item[1:], duration=FRAME_MS,
+                             loop=0)
+            else:
+                item.savefig(path, dpi=figures.DPI)
+                if not args.show:
+                    plt.close(item)
             print('wrote %s' % path, flush=True)
-            if not args.show:
-                plt.close(fig)
-        for filename, content in extra.items():
-            path = os.path.join(args.output_dir, filename)
-            rundir.write_json(path, content, indent=1)
-            print('wrote %s' % path)
     except OSError as e:
         raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
 
 
-# --- --over_training ---------------------------------------------------------------
-
-def over_training(args):
-    """(step, conv1's filters, test digit 0's probabilities) at each snapshot up to the
-    checkpoint (a damaged one named and skipped), and the figure's caption."""
+def write_over_training(args):
+    """filters_over_training.png and .gif: conv1 and a digit at each snapshot (damaged: skipped)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
     test = mnist_data.read_data_sets(args.data_dir).test
-    frames = []
+    frames, label = [], int(test.labels[0])
     with checkpoints.open_checkpoint(deep_cnn.deepnn, args) as net:
         for step in [s for s in checkpoints.steps_of(net) if s <= net.step]:
             try:
@@ -281,41 +237,27 @@ def over_training(args):
                 if seen is not net:
                     seen.close()
             frames.append((step, out['W_conv1'][:, :, 0, :], out['probabilities'][0]))
-        about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
-                 '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the '
-                 'most negative weight, black the most positive); test digit 0 (a %d), its '
-                 'ten probabilities.' % (os.path.basename(net.prefix),
-                 net.config.recipe, frames[-1][1].shape[-1], test.labels[0]))
-    return frames, int(test.labels[0]), about
-
-
-def write_over_training(args):
-    """filters_over_training.png, and the animation: a frame per snapshot."""
-    import matplotlib.pyplot as plt
-    from PIL import Image
-    frames, label, about = over_training(args)
-    title = 'conv1 and one digit over training: %d snapshot%s' % (len(frames), 's' * (len(frames) > 1))
-    write_figures(args, [(OVER_TRAINING + '.png', curves.plot_over_training(
-        frames, label, title, about))], {})
-    images = []
+    title = 'conv1 and one digit over training: %d snapshot%s' % (
+        len(frames), 's' * (len(frames) > 1))
+    about = ('%s, recipe %s. Under each step: how far conv1 moved from the first row '
+             '(|W - W0| / |W0|); its %d filters, each row on its own scale (white the most '
+             'negative weight, black the most positive); test digit 0 (a %d), its ten '
+             'probabilities.' % (os.path.basename(net.prefix), net.config.recipe,
+                                 frames[-1][1].shape[-1], label))
+    animation = []
     for frame in frames:
         fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
         out = io.BytesIO()
         fig.savefig(out, dpi=figures.DPI, format='png')
         plt.close(fig)
-        images.append(Image.open(out).convert('RGB'))
-    path = os.path.join(args.output_dir, OVER_TRAINING + '.gif')
-    try:
-        images[0].save(path, save_all=True, append_images=images[1:], duration=FRAME_MS, loop=0)
-    except OSError as e:
-        raise VisualizeError('cannot write into %s: %s' % (args.output_dir, e)) from None
-    print('wrote %s' % path, flush=True)
+        animation.append(Image.open(out).convert('RGB'))
+    write_figures(args, [
+        ('filters_over_training.png', curves.plot_over_training(frames, label, title, about)),
+        ('filters_over_training.gif', animation)], {})
 
-
-# --- the command line -----------------------------------------------------------
 
 def visualize(args):
-    """Restore, evaluate, draw, write; returns the exit code."""
+    """Restore, evaluate, draw, write; the exit code."""
     if args.over_training:
         write_over_training(args)
     else:

@@ -8,6 +8,8 @@ import re
 from deep_mnist import tfstart
 
 SCALARS = ('accuracy', 'cross_entropy')
+# 'accuracy_1' is how TF's own summary ops would name it beside the scope.
+SCALAR_TAG = re.compile(r'(%s)(_\d+)?' % '|'.join(SCALARS))
 
 
 def event_files(directory):
@@ -24,28 +26,17 @@ def events(path):
         return
 
 
-def _file_scalars(path):
-    found = {tag: {} for tag in SCALARS}
-    for event in events(path):
-        for value in event.summary.value:
-            # 'accuracy_1' is how TF's own summary ops would name it beside the scope.
-            match = re.fullmatch(r'(%s)(_\d+)?' % '|'.join(SCALARS), value.tag)
-            if match:
-                found[match.group(1)][int(event.step)] = float(value.simple_value)
-    return found
-
-
 def read_scalars(log_dir, subdir):
-    """{'accuracy': {step: value}, 'cross_entropy': {...}} from log_dir/subdir; a later
-    file replaces the steps from its first one on."""
+    """{'accuracy': {step: value}, 'cross_entropy': ...}; a later file replaces its steps."""
     scalars = {tag: {} for tag in SCALARS}
-    if not log_dir:
-        return scalars
-    for path in event_files(os.path.join(log_dir, subdir)):
-        found = _file_scalars(path)
-        first = min((s for values in found.values() for s in values), default=None)
-        if first is not None:
-            for tag, values in found.items():
-                kept = {s: v for s, v in scalars[tag].items() if s < first}
-                scalars[tag] = {**kept, **values}
+    for path in event_files(os.path.join(log_dir, subdir)) if log_dir else ():
+        found = [(match.group(1), int(event.step), float(value.simple_value))
+                 for event in events(path) for value in event.summary.value
+                 if (match := SCALAR_TAG.fullmatch(value.tag))]
+        if found:
+            first = min(step for _, step, _ in found)
+            scalars = {tag: {s: v for s, v in values.items() if s < first}
+                       for tag, values in scalars.items()}
+        for tag, step, value in found:
+            scalars[tag][step] = value
     return scalars

@@ -1,12 +1,9 @@
-"""The visualiser's and classify.py's figures: filters, maps and digits laid out on a
-grid of cells placed in pixels, so that every PNG's size follows from its grid.
+"""The visualiser's and classify.py's figures: cells placed in pixels, so that a PNG's size
+follows from its grid, composed into one array and drawn with one ``imshow`` (001's axes
+per image took most of the visualiser's time). Each plot_* function returns the Figure;
+its Grid (or Canvas) is ``fig.grid_layout``."""
 
-Write-up 001 drew each small image into an axes of its own; with hundreds of them that
-took most of the visualiser's time. So a figure's cells are composed into one array and
-drawn with one ``imshow``. Every plot_* function returns the matplotlib Figure; the Grid
-(or Canvas) it was laid out on is ``fig.grid_layout``.
-"""
-
+import bisect
 import functools
 import math
 
@@ -15,88 +12,59 @@ from PIL import Image
 
 from deep_mnist.handwriting import fitted_size
 
-# The geometry, in pixels at DPI; a figure's size follows from its grid (Grid.size()).
+# The geometry, in pixels at DPI.
 DPI = 100
-CELL = 40           # one filter or map
-GAP = 4             # between cells of one row group
-HEADER_GAP = 16     # between the filter rows and the first digit
-DIGIT_GAP = 10      # between the row pairs of two digits (conv2)
-LABEL_W = 86        # left margin for the row labels ("7 -> 7")
-LABEL_PAD = 5       # between a row label and its cell
-MARGIN = 10         # around the whole figure
-DIGIT_CELL = 72     # misclassified.png: one digit
-CAPTION_H = 16      # misclassified.png: the caption line above each digit
-CAPTION_PAD = 3     # between that caption and its digit
-BORDER_W = 1        # the light frame drawn just outside each cell
-
+CELL, GAP = 40, 4               # a filter or map; between the cells of one row group
+HEADER_GAP, DIGIT_GAP = 16, 10  # below the filter rows; between two digits' row pairs
+LABEL_W, LABEL_PAD = 86, 5      # the row labels' margin ("7 -> 7"); from label to cell
+MARGIN = 10                     # around the whole figure
+DIGIT_CELL = 72                 # misclassified.png: one digit ...
+CAPTION_H, CAPTION_PAD = 16, 3  # ... under a caption line, this far above it
+BORDER_W = 1                    # the light frame just outside each cell
 # The header: a bold title, then the subtitle's lines, wrapped to the figure's width.
-TITLE_TOP = 8
-SUBTITLE_TOP = 29
-TITLE_SIZE = 11     # points
-SUBTITLE_SIZE = 8.5
-LINE_SPACING = 1.2  # matplotlib's default, in multiples of the font size
+TITLE_TOP, SUBTITLE_TOP, HEADER_PAD = 8, 29, 8      # HEADER_PAD: below the subtitle
+TITLE_SIZE, SUBTITLE_SIZE = 11, 8.5                 # points
+LINE_SPACING = 1.2              # matplotlib's default, in multiples of the font size
 SUBTITLE_LINE_H = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
-HEADER_PAD = 8      # below the subtitle's last line
-LABEL_SIZE = 9
-CAPTION_SIZE = 9
-INDEX_SIZE = 6.5
-NOTE_SIZE = 10
+LABEL_SIZE, CAPTION_SIZE, INDEX_SIZE, NOTE_SIZE = 9, 9, 6.5, 10
 
-CMAP = 'gray_r'     # 001's: 0 is white, 1 is black
-BORDER = 0.3        # the frame's value in CMAP: light grey
-WRONG = '#c0001a'   # labels of misclassified digits
-GREY = '0.35'
-MISCLASSIFIED_COLS = 10
-ARROW = '\u2192'
+CMAP, BORDER = 'gray_r', 0.3    # 001's: 0 white, 1 black; the frames' light grey
+WRONG, GREY = '#c0001a', '0.35'     # labels of misclassified digits; notes
+MISCLASSIFIED_COLS, ARROW = 10, '\u2192'
 
-
-# --- text ------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
 def _text_width(text, size):
     """Width in pixels of one line of ``text`` in matplotlib's default font."""
-    from matplotlib.font_manager import FontProperties
-    return _renderer().get_text_width_height_descent(text, FontProperties(size=size),
-                                                     ismath=False)[0]
-
-
-@functools.lru_cache(maxsize=1)
-def _renderer():
     from matplotlib.backends.backend_agg import RendererAgg
-    return RendererAgg(1, 1, DPI)
+    from matplotlib.font_manager import FontProperties
+    return RendererAgg(1, 1, DPI).get_text_width_height_descent(
+        text, FontProperties(size=size), ismath=False)[0]
 
 
-def _fitting(word, width, size):
+def _pieces(word, width, size):
     """``word`` in pieces no wider than ``width`` pixels (a long path, say)."""
     pieces = []
-    while _text_width(word, size) > width and len(word) > 1:
-        low, high = 1, len(word) - 1     # the longest prefix that fits, at least 1
-        while low < high:
-            mid = (low + high + 1) // 2
-            low, high = (mid, high) if _text_width(word[:mid], size) <= width else (low, mid - 1)
-        pieces.append(word[:low])
-        word = word[low:]
+    while len(word) > 1 and _text_width(word, size) > width:
+        # The longest prefix that fits, at least one character.
+        n = max(1, bisect.bisect(range(1, len(word)), width,
+                                 key=lambda n: _text_width(word[:n], size)))
+        pieces.append(word[:n])
+        word = word[n:]
     return pieces + [word]
 
 
 def wrap(text, width, size=SUBTITLE_SIZE):
-    """The lines of ``text`` (its own line breaks kept), broken between words so that
-    none is wider than ``width`` pixels; a word wider than that is broken too. A line is
-    measured as its words and spaces, each measured once."""
-    space = _text_width(' ', size)
-    lines = []
+    """``text``'s lines (its breaks kept), broken so that none is wider than ``width`` pixels."""
+    space, lines = _text_width(' ', size), []
     for paragraph in text.split('\n'):
         line, used = '', 0.0
-        for word in paragraph.split(' '):
-            *whole, word = _fitting(word, width, size)
-            for piece in whole:
-                lines += [line] if line else []
-                line, used = piece, _text_width(piece, size)
-            w = _text_width(word, size)
+        for piece in (p for word in paragraph.split(' ') for p in _pieces(word, width, size)):
+            w = _text_width(piece, size)
             if line and used + space + w > width:
                 lines.append(line)
                 line, used = '', 0.0
-            line, used = (line + ' ' + word, used + space + w) if line else (word, w)
+            line, used = (line + ' ' + piece, used + space + w) if line else (piece, w)
         lines.append(line)
     return lines
 
@@ -123,19 +91,14 @@ def draw_header(fig, title, lines):
              parse_math=False)
 
 
-# --- how a cell's values become gray levels ---------------------------------------
-
 def spread(values):
-    """Each image on its own scale, as imshow draws it: its minimum white, maximum black
-    (all white when it is constant)."""
+    """On its own scale, as imshow draws it: minimum white, maximum black (constant: white)."""
     values = np.asarray(values, dtype=float)
-    low, high = values.min(), values.max()
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return from_zero(values - values.min())
 
 
 def from_zero(values):
-    """A map of ReLU outputs (>= 0) on its own scale from 0: white is exactly 0, black
-    the map's maximum; a map that is 0 everywhere is all white."""
+    """A ReLU map (>= 0) on its own scale from 0: white exactly 0, black its maximum."""
     values = np.asarray(values, dtype=float)
     high = values.max()
     return np.clip(values / high, 0, 1) if high > 0 else np.zeros_like(values)
@@ -148,58 +111,41 @@ def centred(values, limit):
 
 
 def resample(values, size, smooth=False):
-    """A 2-D array resampled to size x size pixels (Pillow): nearest-neighbour (blocks,
-    as imshow's 'nearest'), or bilinear when ``smooth``."""
-    image = Image.fromarray(np.asarray(values, np.float32), 'F')
-    return np.asarray(image.resize((size, size), Image.BILINEAR if smooth else Image.NEAREST),
-                      float)
+    """A 2-D array resized to ``size`` (w, h): bilinear if ``smooth``, else blocks or area means."""
+    values = np.asarray(values, np.float32)
+    method = (Image.BILINEAR if smooth else Image.NEAREST if size[0] >= values.shape[1]
+              else Image.BOX)
+    return np.asarray(Image.fromarray(values, 'F').resize(size, method), float)
 
-
-def fit_cell(values, cell):
-    """A 2-D array resized to fit a cell x cell square, keeping its aspect: blocks when
-    enlarged (the pixels stay visible), each pixel the mean of its area when shrunk."""
-    size = fitted_size(values.shape[1], values.shape[0], cell)
-    image = Image.fromarray(np.asarray(values, np.float32), 'F')
-    return np.asarray(image.resize(size, Image.NEAREST if size[0] >= values.shape[1]
-                                   else Image.BOX), float)
-
-
-# --- the grid ----------------------------------------------------------------------
 
 class Canvas:
-    """Cells of gray levels placed in pixels on one sheet, drawn as one image in 001's
-    gray_r under the header; text placed in pixels."""
+    """Cells of gray levels and text placed in pixels, drawn as one image under the header."""
 
     def __init__(self, width, height, subtitle_lines):
         self.width, self.height, self.subtitle = width, height, subtitle_lines
         self.pixels = None
 
-    def size(self):
-        """(width, height) of the PNG in pixels."""
-        return self.width, self.height
-
     def figure(self, title):
-        """The figure with its header, and an empty sheet of cells to fill."""
-        fig = new_figure(*self.size())
+        """The figure with its header; the sheet of cells emptied."""
+        fig = new_figure(self.width, self.height)
         draw_header(fig, title, self.subtitle)
         fig.grid_layout = self
         self.pixels = np.full((self.height, self.width), np.nan)   # NaN: the background
         return fig
 
     def frame(self, values, x, y):
-        """Lay gray levels in [0, 1] with their top left at (x, y), framed in light grey."""
+        """Lay gray levels in [0, 1] with their top left at (x, y), framed."""
         h, w = values.shape
         self.pixels[y - BORDER_W:y + h + BORDER_W, x - BORDER_W:x + w + BORDER_W] = BORDER
         self.pixels[y:y + h, x:x + w] = values
 
     def fit(self, values, x, y, cell):
-        """fit_cell's values centred in the cell x cell square at (x, y), framed."""
-        values = fit_cell(values, cell)
+        """A 2-D array, its aspect kept, centred in the cell x cell square at (x, y), framed."""
+        values = resample(values, fitted_size(values.shape[1], values.shape[0], cell))
         self.frame(values, x + (cell - values.shape[1]) // 2, y + (cell - values.shape[0]) // 2)
 
     def draw(self, fig):
-        """All cells as one image in 001's gray_r, pixel for pixel in the PNG. An axes
-        spans it (not figimage, which a high-resolution screen would draw at half size)."""
+        """All cells as one image in an axes (figimage: half size on a high-resolution screen)."""
         ax = fig.add_axes([0, 0, self.width / fig.bbox.width, self.height / fig.bbox.height])
         ax.set_axis_off()
         ax.imshow(np.ma.masked_invalid(self.pixels), cmap=CMAP, vmin=0, vmax=1,
@@ -213,12 +159,7 @@ class Canvas:
 
 
 class Grid(Canvas):
-    """Image cells in row groups, placed in pixels, so a figure's size is exact.
-
-    ``groups`` lists the rows of each group: the first group (the filters) is set off
-    by ``header_gap``, the others by ``group_gap``; rows of one group by GAP. The
-    subtitle is wrapped to the figure's width, and the header grows by its lines.
-    """
+    """Row groups of cells (``groups``: rows each); gaps ``header_gap``, then ``group_gap``."""
 
     def __init__(self, groups, cols, subtitle='', cell=CELL, group_gap=GAP,
                  header_gap=HEADER_GAP, left=LABEL_W, row_top=0):
@@ -237,23 +178,11 @@ class Grid(Canvas):
         super().__init__(width, y + MARGIN, lines)
 
     def x(self, col):
-        """Left edge of a column, in pixels."""
         return self.left + col * (self.cell + GAP)
 
-    def cell_box(self, row, col):
-        """(left, top, right, bottom) of a cell, in pixels from the top left."""
-        x, y = self.x(col), self.row_y[row]
-        return x, y, x + self.cell, y + self.cell
-
     def put(self, row, col, gray, smooth=False):
-        """Lay a 2-D array of gray levels in [0, 1] (see spread, from_zero, centred)
-        into a cell, framed in light grey."""
-        self.frame(resample(gray, self.cell, smooth), self.x(col), self.row_y[row])
-
-    def gray_at(self, row, col):
-        """The gray levels laid into a cell."""
-        x, y, right, bottom = self.cell_box(row, col)
-        return self.pixels[y:bottom, x:right]
+        """Lay gray levels (spread, from_zero, centred) into a cell, framed."""
+        self.frame(resample(gray, (self.cell, self.cell), smooth), self.x(col), self.row_y[row])
 
     def label(self, fig, row, col, text, color='black'):
         """Text right-aligned just left of a cell, at its middle height."""
@@ -267,11 +196,8 @@ def digit_label(label, prediction):
     return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
 
 
-# --- conv1.png and conv2.png ---------------------------------------------------------
-
 def layer_grid(num_filters, samples, rows=1, subtitle=''):
-    """The grid of conv1.png (rows=1) or conv2.png (rows=2): a digit column and
-    num_filters / rows columns; the filters, then ``rows`` rows per digit."""
+    """conv1.png's grid (rows=1) or conv2.png's (2): the filters, then ``rows`` rows a digit."""
     return Grid([rows] * (samples + 1), 1 + num_filters // rows, subtitle,
                 group_gap=DIGIT_GAP if rows > 1 else GAP)
 
@@ -289,51 +215,38 @@ SCALES_CAPTION = ('Filters: white = most negative weight, black = most positive,
 
 def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', subtitle='',
                filter_label='filters', smooth_maps=False):
-    """Write-up 001's figure: ``filters`` [h, w, n] across the top in ``rows`` rows;
-    then each image [784] with its label and prediction, and its maps [s, s, n] below
-    (bilinear when ``smooth_maps``)."""
+    """Write-up 001's: ``filters`` [h, w, n] in ``rows`` rows; each image [784], its maps below."""
     n = filters.shape[-1]
     per_row = n // rows
     grid = layer_grid(n, len(images), rows, subtitle)
     fig = grid.figure(title)
+    for i in range(n):
+        r, col = divmod(i, per_row)
+        grid.put(r, 1 + col, spread(filters[:, :, i]))
+        for d in range(len(images)):     # digit d's rows start at rows * (d + 1)
+            grid.put(rows * (d + 1) + r, 1 + col, from_zero(maps[d, :, :, i]), smooth_maps)
     for r in range(rows):
-        for j in range(per_row):
-            grid.put(r, 1 + j, spread(filters[:, :, r * per_row + j]))
         span = '%d\u2013%d' % (r * per_row, (r + 1) * per_row - 1)
         text = filter_label if rows == 1 else filter_label + '\n' + span if r == 0 else span
         grid.label(fig, r, 1, text, color=GREY)
     for d, image in enumerate(images):
-        top = rows * (d + 1)
-        grid.put(top, 0, image.reshape(28, 28))
-        grid.label(fig, top, 0, *digit_label(labels[d], predictions[d]))
-        for r in range(rows):
-            for j in range(per_row):
-                grid.put(top + r, 1 + j, from_zero(maps[d, :, :, r * per_row + j]),
-                         smooth=smooth_maps)
+        grid.put(rows * (d + 1), 0, image.reshape(28, 28))
+        grid.label(fig, rows * (d + 1), 0, *digit_label(labels[d], predictions[d]))
     grid.draw(fig)
     return fig
 
 
-# --- conv2_filter<K>.png ---------------------------------------------------------------
-
-def conv2_filter_grid(inputs, subtitle=''):
-    """The grid of conv2_filter<K>.png: the conv1 filters and the sub-filters, then one
-    digit's pooled conv1 maps and what each sub-filter makes of them."""
-    return Grid([2, 2], 1 + inputs, subtitle)
-
-
 def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, pooled1,
                       contributions, h_conv2_k, title='', subtitle=''):
-    """conv2 filter K taken apart: conv1_filters [5, 5, n], subfilters [5, 5, n] (the
-    sub-filters of K), and for one digit its pooled conv1 maps [s, s, n], each
-    sub-filter's response to its map [s, s, n] and the resulting conv2 map [s, s]."""
+    """conv2 filter K taken apart: rows of conv1_filters [5, 5, n] and K's ``subfilters``
+    [5, 5, n]; then one digit, its ``pooled1`` maps [s, s, n] and each sub-filter's
+    ``contributions`` [s, s, n]; below the digit, the conv2 map [s, s] they add up to."""
     n = subfilters.shape[-1]
-    grid = conv2_filter_grid(n, subtitle)
+    grid = Grid([2, 2], 1 + n, subtitle)
     fig = grid.figure(title)
-    # Shared, symmetric scales: mid-grey is 0, so the sub-filters (and the channels)
-    # that matter to K stand out; per-cell scaling would make them all look alike.
-    w = float(np.abs(subfilters).max())
-    c = float(np.abs(contributions).max())
+    # Shared, symmetric scales (grey 0) make the sub-filters that matter to K stand out;
+    # per-cell scaling would make them all look alike.
+    w, c = (float(np.abs(values).max()) for values in (subfilters, contributions))
     for i in range(n):
         grid.put(0, 1 + i, spread(conv1_filters[:, :, i]))
         grid.put(1, 1 + i, centred(subfilters[:, :, i], w))
@@ -349,29 +262,20 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
     return fig
 
 
-# --- misclassified.png -----------------------------------------------------------------
-
-def misclassified_grid(count, subtitle=''):
-    """The grid of misclassified.png for ``count`` digits (one empty row for none)."""
-    rows = max(1, math.ceil(count / MISCLASSIFIED_COLS))
-    return Grid([1] * rows, MISCLASSIFIED_COLS, subtitle, cell=DIGIT_CELL, group_gap=GAP,
-                header_gap=GAP, left=MARGIN, row_top=CAPTION_H)
-
-
 def plot_misclassified(images, labels, predictions, indices, total, title='', subtitle=''):
     """The digits images[indices], each captioned 'label -> prediction  #index'."""
-    grid = misclassified_grid(len(indices), subtitle)
+    rows = max(1, math.ceil(len(indices) / MISCLASSIFIED_COLS))     # an empty row for none
+    grid = Grid([1] * rows, MISCLASSIFIED_COLS, subtitle, cell=DIGIT_CELL, group_gap=GAP,
+                header_gap=GAP, left=MARGIN, row_top=CAPTION_H)
     fig = grid.figure(title)
     for n, i in enumerate(indices):
         row, col = divmod(n, MISCLASSIFIED_COLS)
         grid.put(row, col, images[i].reshape(28, 28))
-        left, top, right, _ = grid.cell_box(row, col)
-        # The index shares the caption line above the cell: drawn inside the cell, it
-        # hid the ink of the digits (issue 13).
-        below = top - CAPTION_PAD
+        left, below = grid.x(col), grid.row_y[row] - CAPTION_PAD
+        # The index shares the caption line: inside the cell it hid the ink (issue 13).
         grid.text(fig, left, below, '%d %s %d' % (labels[i], ARROW, predictions[i]),
                   ha='left', va='bottom', fontsize=CAPTION_SIZE, color=WRONG)
-        grid.text(fig, right, below, '#%d' % i, ha='right', va='bottom',
+        grid.text(fig, left + grid.cell, below, '#%d' % i, ha='right', va='bottom',
                   fontsize=INDEX_SIZE, color=GREY)
     if not len(indices):
         grid.text(fig, grid.width / 2, grid.row_y[0] + grid.cell / 2,

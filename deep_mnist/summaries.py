@@ -1,14 +1,14 @@
 """TensorBoard for deep_cnn.py: write-up 002's summaries of every variable and layer, and
 the 'accuracy' and 'cross_entropy' scalars of the train/ and test/ writers."""
 
+import contextlib
 import os
 
 from deep_mnist import rundir, tfstart
 
 
 def scalar_summary(name, value):
-    """A scalar summary tagged '<name scope>/name' (TF 2's tf.summary.scalar tags it
-    'name_1' in a name scope: its v2 twin takes the name first)."""
+    """Tagged '<name scope>/name': TF 2's tf.summary.scalar makes it 'name_1'."""
     tf = tfstart.import_tf()
     tag = tf.get_default_graph().get_name_scope() + '/' + name
     summary = tf.raw_ops.ScalarSummary(tags=tag.lstrip('/'), values=value, name=name)
@@ -36,8 +36,7 @@ def maps_as_images(h, size):
 
 
 def add_full_summaries(net):
-    """002's view: every variable, activation histograms, and images of the input, filters
-    and maps; returns the op that merges every summary made so far (build it last)."""
+    """002's summaries of every variable and layer; the op merging them all (build it last)."""
     tf = tfstart.import_tf()
     for name, var in net.variables.items():
         with tf.name_scope(name):
@@ -59,28 +58,23 @@ def add_full_summaries(net):
     return tf.summary.merge_all()
 
 
-class Writers:
-    """A run's train/ and test/ event writers (none without a ``log_dir``)."""
+class Writers(contextlib.ExitStack):
+    """A run's train/ and test/ event writers (none without a ``log_dir``), closed on exit."""
 
     def __init__(self, log_dir, graph=None):
+        super().__init__()
         tf = tfstart.import_tf()
         self.train = self.test = None
         if log_dir is None:
             return
         try:
             self.train = tf.summary.FileWriter(os.path.join(log_dir, 'train'), graph)
+            self.callback(self.train.close)
             self.test = tf.summary.FileWriter(os.path.join(log_dir, 'test'))
+            self.callback(self.test.close)
         except tf.errors.OpError as e:
             raise rundir.RunError('cannot write TensorBoard logs into %s: %s'
                                   % (log_dir, tfstart.tf_message(e))) from None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for writer in (self.train, self.test):
-            if writer:
-                writer.close()
 
     @staticmethod
     def scalars(writer, step, accuracy, cross_entropy):

@@ -103,6 +103,22 @@ def gray(path):
     return image[..., :3].mean(axis=2)
 
 
+def cell_box(grid, row, col):
+    """(left, top, right, bottom) of a cell of a Grid, in pixels from the top left."""
+    x, y = grid.x(col), grid.row_y[row]
+    return x, y, x + grid.cell, y + grid.cell
+
+
+def gray_at(grid, row, col):
+    """The gray levels laid into a cell of a Grid."""
+    x, y, right, bottom = cell_box(grid, row, col)
+    return grid.pixels[y:bottom, x:right]
+
+
+def size(grid):
+    return grid.width, grid.height
+
+
 def assert_figure(path, size):
     """The PNG exists, is ``size`` (width, height) pixels, and is not blank."""
     assert path.exists(), path
@@ -160,8 +176,8 @@ def cell_extents(fig):
     found = []
     for row in range(len(grid.row_y)):
         for col in range(grid.cols):
-            if not np.isnan(grid.gray_at(row, col)).all():
-                x0, y0, x1, y1 = grid.cell_box(row, col)
+            if not np.isnan(gray_at(grid, row, col)).all():
+                x0, y0, x1, y1 = cell_box(grid, row, col)
                 b = figures.BORDER_W
                 found.append(Bbox([[x0 - b, height - y1 - b], [x1 + b, height - y0 + b]]))
     return found
@@ -188,24 +204,24 @@ def test_expert_figures_have_the_expected_grid(expert, expert_drawn):
     # 001's layouts: a digit column and 32 filters; filter row(s) plus a row (conv2: two)
     # per digit. Pinned in pixels, so a layout change shows up here (conv2's header has
     # a third line: what a 7x7 map means).
-    assert conv1.size() == (1544, 260)
-    assert conv2.size() == (1544, 462)
+    assert size(conv1) == (1544, 260)
+    assert size(conv2) == (1544, 462)
     assert (len(conv1.row_y), len(conv2.row_y)) == (1 + SAMPLES, 2 * (1 + SAMPLES))
-    image = assert_figure(out / 'conv1.png', conv1.size())
+    image = assert_figure(out / 'conv1.png', size(conv1))
     assert_cells_drawn(image, conv1, range(1 + SAMPLES))
-    image = assert_figure(out / 'conv2.png', conv2.size())
+    image = assert_figure(out / 'conv2.png', size(conv2))
     assert_cells_drawn(image, conv2, range(2 * (1 + SAMPLES)))
     name = 'conv2_filter%d.png' % CONV2_FILTER
     filter_grid = drawn[name].grid_layout
     assert filter_grid.cols == 33 and len(filter_grid.row_y) == 4
-    image = assert_figure(out / name, filter_grid.size())
+    image = assert_figure(out / name, size(filter_grid))
     assert_cells_drawn(image, filter_grid, range(4))
     assert_figure(out / 'learning_curve.png', curves.CURVE_SIZE)
     with open(out / 'misclassified.json') as f:
         shown = len(json.load(f)['shown'])
     grid = drawn['misclassified.png'].grid_layout
     assert len(grid.row_y) == -(-shown // figures.MISCLASSIFIED_COLS)
-    assert_figure(out / 'misclassified.png', grid.size())
+    assert_figure(out / 'misclassified.png', size(grid))
 
 
 @pytest.mark.long
@@ -305,11 +321,11 @@ def test_white_means_zero_on_the_maps_and_the_caption_says_so():
     fig = figures.plot_layer(filters, np.zeros((1, 784)), maps, [3], [3],
                              subtitle=figures.SCALES_CAPTION)
     grid = fig.grid_layout
-    assert (grid.gray_at(1, 1) == 0).all()           # a map that is 0 everywhere: white
-    background = grid.gray_at(1, 2)
+    assert (gray_at(grid, 1, 1) == 0).all()           # a map that is 0 everywhere: white
+    background = gray_at(grid, 1, 2)
     assert background.min() == pytest.approx(0.05)   # 0.1 of 2.0: not white
     assert background.max() == 1
-    assert grid.gray_at(1, 3).max() == 1 and (grid.gray_at(1, 3) == 0).sum() > 0
+    assert gray_at(grid, 1, 3).max() == 1 and (gray_at(grid, 1, 3) == 0).sum() > 0
     assert says(fig, 'Maps: white = 0')
     plt.close(fig)
 
@@ -344,16 +360,12 @@ def test_misclassified_grid_holds_only_misclassified_digits(expert, expert_drawn
         assert digit['label'] == test.labels[i] != digit['prediction']
         # The cell shows that test digit, and its caption names label and prediction.
         row, col = divmod(n, figures.MISCLASSIFIED_COLS)
-        expected = figures.resample(test.images[i].reshape(28, 28), grid.cell)
-        assert np.allclose(grid.gray_at(row, col), expected)
+        expected = figures.resample(test.images[i].reshape(28, 28), (grid.cell, grid.cell))
+        assert np.allclose(gray_at(grid, row, col), expected)
         assert '%d \u2192 %d' % (digit['label'], digit['prediction']) in captions
         assert '#%d' % i in captions
     if len(shown) % figures.MISCLASSIFIED_COLS:     # nothing drawn after the last digit
-        assert np.isnan(grid.gray_at(*divmod(len(shown), figures.MISCLASSIFIED_COLS))).all()
-
-
-def test_misclassified_helper():
-    assert list(vf.misclassified([1, 2, 3, 4], [1, 0, 3, 0])) == [1, 3]
+        assert np.isnan(gray_at(grid, *divmod(len(shown), figures.MISCLASSIFIED_COLS))).all()
 
 
 def test_a_model_without_mistakes_gets_a_note(tmp_path):
@@ -573,7 +585,7 @@ def test_learning_curve_png_keeps_its_text_inside(expert_drawn):
 # --- --upsample -------------------------------------------------------------------------
 
 def distinct_levels(grid, row, col):
-    return len(np.unique(grid.gray_at(row, col)))
+    return len(np.unique(gray_at(grid, row, col)))
 
 
 @pytest.mark.long
@@ -595,7 +607,7 @@ def test_upsample_smooths_the_conv2_maps_only(expert_drawn):
     # The filters (5x5) and the digit stay blocks either way.
     for grid in (blocky, smooth):
         assert distinct_levels(grid, 0, 1) <= 25
-        assert np.array_equal(grid.gray_at(2, 0), blocky.gray_at(2, 0))
+        assert np.array_equal(gray_at(grid, 2, 0), gray_at(blocky, 2, 0))
     for f in fig.values():
         plt.close(f)
     assert vf.parse_args(['--upsample']).upsample and not vf.parse_args([]).upsample
