@@ -260,8 +260,7 @@ class _Fetcher:
         self.dead, self.tried, self.npm_tarball, self.scratch = set(), [], None, None
 
     def fetch(self, train_dir, name):
-        """(path, array) of ``name``, renamed only once verified: a partial or corrupt file
-        never sits under a canonical name."""
+        """(path, array) of ``name``, given its canonical name only once verified."""
         sources = [(url, url + name + '.gz', name + '.gz',
                     lambda f, url=url: _download(url + name + '.gz', f)) for url in self.urls]
         npm = shutil.which('npm')   # npm.cmd on Windows, so run the path it finds
@@ -308,8 +307,7 @@ class _Fetcher:
 
 
 def ensure_file(train_dir, name, fetcher):
-    """(path, array) of ``name`` (raw or .gz) in ``train_dir``; a corrupt copy is reported,
-    replaced, never returned."""
+    """(path, array) of ``name`` (raw or .gz) in ``train_dir``; a corrupt copy is replaced."""
     corrupt = []
     for path in (os.path.join(train_dir, name), os.path.join(train_dir, name + '.gz')):
         if os.path.exists(path):

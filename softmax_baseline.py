@@ -1,10 +1,7 @@
 """Softmax regression on MNIST, the first model of "Deep MNIST for Experts": one linear
 layer, ``y = softmax(xW + b)``, in the tutorial's ``InteractiveSession`` style, as the two
 versions of the text wrote it (``--recipe``: ``expert``, write-up 003, ~92 %; ``original``,
-000, 91 %). The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
-
-    python softmax_baseline.py [--recipe original] [--seed 7] [--record run.json]
-"""
+000, 91 %). The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr."""
 
 import dataclasses
 import os
