@@ -83,9 +83,8 @@ def parse_args(argv):
                         help='seed TF, numpy and the batch order, so a rerun repeats '
                              '(default: unseeded)')
     parser.add_argument('--record', metavar='PATH',
-                        help='when the run finishes, also write its result as JSON to PATH: '
-                             'recipe, seed, config, test_accuracy, steps, steps_per_s, '
-                             'wall_time_s (the training loop), tensorflow (default: none)')
+                        help="when the run finishes, also write its result to PATH in run.json's "
+                             'fields: recipe, seed, config, test_accuracy, ... (default: none)')
     args = parser.parse_args(argv)
     where = args.record and os.path.dirname(os.path.abspath(args.record))
     if where and not os.path.isdir(where):
