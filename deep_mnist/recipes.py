@@ -3,6 +3,7 @@ that turn a recipe and the command line into a run's config, which run.json keep
 
 import dataclasses
 import math
+import os
 import sys
 import typing
 
@@ -30,8 +31,7 @@ class Config:
     schedule: str = 'constant'         # or 'linear' / 'cosine': after `warmup`, down to 0
     warmup: float = 0.0                # fraction of the steps over which the rate ramps up
     label_smoothing: float = 0.0       # train on (1 - e) * y_ + e / 10
-    precision: str = 'fp32'            # or 'bf16': oneDNN mixed precision where the CPU
-                                       # has native bfloat16 (else fp32)
+    precision: str = 'fp32'            # or 'bf16': oneDNN's, where the CPU has it natively
     tuned_for: str = ''                # the precision whose schedule this is (SCHEDULES)
     steps: typing.Optional[int] = 20000  # None: as many as `epochs` take
     epochs: int = 0                    # > 0: also print the loss of every epoch (004)
@@ -71,11 +71,9 @@ RECIPES = {c.recipe: c for c in (
     Config('expert', '003, official mnist_deep.py', keep_every=5000, expect='0.992'),
     Config('original', '000, 001', output='softmax', loss='sum_neg_log', keep_every=5000,
            expect='0.9924'),
-    # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. Its
-    # bias_variable is tf.constant(0,1, shape=shape): the 1 is taken as the dtype, so
-    # the biases start at 0, not 0.1; and its weight_variable passes seed=1, so all three
-    # weight matrices are drawn from the start of one random stream. We follow the code
-    # as it ran.
+    # 001's first network: 16 edge-detecting filters, no conv bias, 16 FC units. As its code
+    # ran: tf.constant(0,1, shape=shape) takes the 1 as the dtype (biases start at 0), and
+    # seed=1 draws all three weight matrices from the start of one random stream.
     Config('single_conv', '001 part 1', network='single_conv', weight_seed=1, bias_init=0.0,
            dropout=False, output='softmax', loss='sum_neg_log', optimizer='gd',
            learning_rate=0.001, steps=1001, batch_size=100, keep_prob=1.0, log_every=10,
@@ -88,23 +86,18 @@ RECIPES = {c.recipe: c for c in (
     Config('epochs', '004', init='random_normal', bias_init=None, bias_add=True,
            dropout=False, learning_rate=0.001, steps=None, epochs=3, batch_size=128,
            keep_prob=1.0, log_every=0, checkpoint_every=0, expect='report'),
-    # Not a write-up's: the expert network (same layers, sizes, dropout) on a schedule for
-    # a 2-core CPU, chosen on the validation split (docs: fast). Four epochs of 128;
-    # Adam's rate climbs to 5e-3 over the first 5 % and falls linearly to 0; labels
-    # smoothed by 0.1; bf16 where the CPU has it (~1.7x the images/s of fp32).
+    # Not a write-up's: the expert network on a schedule for a 2-core CPU, chosen on the
+    # validation split (docs/fast.md); bf16 where the CPU has it (~1.7x fp32's images/s).
     Config('fast', 'this project', learning_rate=5e-3, schedule='linear', warmup=0.05,
            label_smoothing=0.1, precision='bf16', tuned_for='bf16', steps=1719,
            batch_size=128, log_every=500, checkpoint_every=0, expect='0.9925'),
 )}
 
-# A recipe's schedule for the precision a run computes in, where it differs from the
-# row's: fp32 costs ~1.7x bf16's time per image, so `fast` in fp32 (a CPU without
-# native bfloat16, or --precision fp32) trains 3 epochs instead of 4 at a peak of 7e-3, chosen on the
-# validation split (docs/fast.md; rerun by bench/bench_tune.py).
-SCHEDULES = {
-    'fast': {'fp32': dict(steps=3 * mnist_data.TRAIN_EXAMPLES // 128, batch_size=128,
-                          learning_rate=7e-3)},
-}
+# A recipe's schedule for the precision a run computes in, where it differs from the row's:
+# fp32 costs ~1.7x bf16's time per image, so `fast` in fp32 trains 3 epochs, not 4, at a
+# peak of 7e-3, chosen on the validation split (docs/fast.md; bench/bench_tune.py).
+SCHEDULES = {'fast': {'fp32': dict(steps=3 * mnist_data.TRAIN_EXAMPLES // 128, batch_size=128,
+                                   learning_rate=7e-3)}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,18 +134,15 @@ def resolve(recipe='expert', **overrides):
     config = dataclasses.replace(RECIPES[recipe], **given)
     runs_in = computes_in(config.precision)
     schedule = SCHEDULES.get(recipe, {}).get(runs_in)
-    if schedule is not None and config.tuned_for != runs_in:
-        # the flags given still win over the schedule's values
-        config = dataclasses.replace(RECIPES[recipe], **dict(schedule, tuned_for=runs_in))
-        config = dataclasses.replace(config, **given)
-    steps = config.steps
-    if steps is None:
+    if schedule is not None and config.tuned_for != runs_in:   # the flags given still win
+        config = dataclasses.replace(RECIPES[recipe], **{**schedule, 'tuned_for': runs_in, **given})
+    if config.steps is None:   # as many as `epochs` take
         steps = config.epochs * steps_per_epoch(config.batch_size)
+        config = dataclasses.replace(config, steps=steps)
     return dataclasses.replace(
-        config, steps=steps,
-        data_dir=config.data_dir or mnist_data.default_data_dir(),
+        config, data_dir=config.data_dir or mnist_data.default_data_dir(),
         checkpoint_dir=config.checkpoint_dir or rundir.default_checkpoint_dir(recipe),
-        log_dir=config.log_dir or rundir.default_log_dir(recipe))
+        log_dir=config.log_dir or os.path.join('logs', recipe))
 
 
 def describe_schedule(config):
@@ -168,26 +158,22 @@ def describe_schedule(config):
 def precision_line(config):
     """The line a run starts with where its precision needs saying (bf16 asked for where
     the CPU lacks it; a schedule per precision), else None."""
-    runs_in = computes_in(config.precision)
-    tuned = config.recipe in SCHEDULES
+    runs_in, tuned = computes_in(config.precision), config.recipe in SCHEDULES
     if config.precision == 'bf16' and runs_in != 'bf16':
-        known = machine.cpu_has_native_bf16() is not None
+        why = ('this CPU has no native bfloat16 (%s)' % ' or '.join(machine.BF16_FLAGS)
+               if machine.cpu_has_native_bf16() is not None else "this CPU's flags cannot be read")
+        schedule = '; %s uses its fp32 schedule: %s' % (config.recipe, describe_schedule(config))
         return ('bf16 not in use: %s; running fp32 instead, which takes ~1.7x the time per '
-                'image of bf16 on a CPU that has it%s' % (
-                    'this CPU has no native bfloat16 (%s)' % ' or '.join(machine.BF16_FLAGS)
-                    if known else "this CPU's flags cannot be read",
-                    "; %s uses its fp32 schedule: %s" % (config.recipe, describe_schedule(config))
-                    if tuned else ''))
+                'image of bf16 on a CPU that has it%s' % (why, schedule if tuned else ''))
     if tuned:
-        return '%s in %s (%s): %s' % (
-            config.recipe, runs_in, 'native bfloat16' if runs_in == 'bf16' else
-            '--precision fp32; its fp32 schedule', describe_schedule(config))
+        how = 'native bfloat16' if runs_in == 'bf16' else '--precision fp32; its fp32 schedule'
+        return '%s in %s (%s): %s' % (config.recipe, runs_in, how, describe_schedule(config))
     return None
 
 
 def learning_rate_at(config, step):
-    """The step size at ``step``: constant, or a ramp over the first ``warmup`` of the
-    run, then a linear or cosine fall to 0 at the end."""
+    """The step size at ``step``: constant, or a ramp over the first ``warmup`` of the run,
+    then a linear or cosine fall to 0 at the end."""
     if config.schedule == 'constant':
         return config.learning_rate
     warm = max(1, round(config.warmup * config.steps))
@@ -218,9 +204,8 @@ def fits(value, kind):
 
 
 def config_from_record(record, where='run.json', warn=True):
-    """The Config that run.json recorded, or None if it has none this version can read.
-    A field the record lacks (written before the field existed) takes its recipe's value;
-    a field of the wrong type is named in one warning and treated as absent."""
+    """The Config that run.json recorded, or None if it has none this version can read. A
+    field it lacks, or of the wrong type (named in one warning), takes its recipe's value."""
     stored = record.get('config')
     if not isinstance(stored, dict) or stored.get('recipe') not in RECIPES:
         return None

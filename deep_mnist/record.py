@@ -16,19 +16,10 @@ from deep_mnist import machine, recipes, rundir, tfstart
 RUN_JSON = 'run.json'
 # Each field of run.json and its type, as recipes.fits reads a type.
 SCHEMA = {
-    'config': dict,
-    'status': str,
-    'steps': int,
-    'test_accuracy': Optional[float],
-    'checkpoint': Optional[str],
-    'wall_time_s': float,
-    'steps_per_s': Optional[float],
-    'tensorflow': str,
-    'python': str,
-    'machine': str,
-    'cpu': Optional[str],
-    'bf16_native': Optional[bool],
-    'bf16_in_use': bool,
+    'config': dict, 'status': str, 'steps': int, 'test_accuracy': Optional[float],
+    'checkpoint': Optional[str], 'wall_time_s': float, 'steps_per_s': Optional[float],
+    'tensorflow': str, 'python': str, 'machine': str, 'cpu': Optional[str],
+    'bf16_native': Optional[bool], 'bf16_in_use': bool,
     'history': List[Tuple[float, float]],        # [step, training accuracy]
     'epoch_losses': List[float],
     'epoch_partial': Optional[Tuple[float, float]],     # [step, loss so far in that epoch]
@@ -36,15 +27,8 @@ SCHEMA = {
 }
 
 
-def malformed_fields(record):
-    """The fields of ``record`` whose value this version does not write, in schema order."""
-    return [key for key, kind in SCHEMA.items() if key in record
-            and not recipes.fits(record[key], kind)]
-
-
 def read_json(path, missing):
-    """The JSON value at ``path``, ``missing`` where there is no file; ValueError (its
-    message says why) where the file is not JSON."""
+    """The JSON value at ``path``, ``missing`` if there is none; ValueError if it is not JSON."""
     try:
         with open(path, encoding='utf-8') as f:
             return json.load(f)
@@ -66,7 +50,8 @@ def read_run_json(directory, warn=True):
         if warn:
             print('warning: ignoring %s: %s' % (path, problem), file=sys.stderr)
         return {}
-    bad = malformed_fields(record)
+    bad = [key for key, kind in SCHEMA.items() if key in record
+           and not recipes.fits(record[key], kind)]
     if bad and warn:
         print('warning: ignoring %s field%s %s of %s: not of the type this version writes'
               % ('this' if len(bad) == 1 else 'these', 's' * (len(bad) > 1),
@@ -74,36 +59,18 @@ def read_run_json(directory, warn=True):
     return {k: v for k, v in record.items() if k not in bad}
 
 
-def write_run_json(directory, record):
-    rundir.write_json(os.path.join(directory, RUN_JSON), record)
-
-
 def config_of(directory, warn=True):
     """(Config, record) of the run.json in ``directory``; Config None if it has none."""
     record = read_run_json(directory, warn)
-    where = os.path.join(directory, RUN_JSON)
-    return recipes.config_from_record(record, where, warn), record
-
-
-def environment(config):
-    """What runs a segment: TensorFlow, Python, the machine, the CPU and its bf16."""
-    tf = tfstart.import_tf()
-    return {
-        'tensorflow': tf.__version__,
-        'python': platform.python_version(),
-        'machine': machine.description(),
-        'cpu': machine.cpu_model(),                 # None: the CPU could not be identified
-        'bf16_native': machine.cpu_has_native_bf16(),   # None: its flags could not be read
-        'bf16_in_use': tfstart.bf16_in_use(config.precision),
-    }
+    return recipes.config_from_record(record, os.path.join(directory, RUN_JSON), warn), record
 
 
 class RunRecord:
     """run.json of a run: the resolved config, one segment per invocation that trained,
-    the step lines and epoch losses. Written at every checkpoint and at the end."""
+    the step lines and epoch losses. Written at every checkpoint and at the end.
+    ``stored`` and ``previous``: the Config and record of the run.json so far."""
 
     def __init__(self, config, stored, previous, start, steps_per_epoch):
-        """``stored`` and ``previous``: the Config and record of the run.json so far."""
         self.config, self.start = config, start
         self.t0 = self.t1 = None    # when this segment's training loop started and ended
         self.steps_per_epoch = steps_per_epoch
@@ -116,7 +83,13 @@ class RunRecord:
         self.changed = {} if stored is None or not start else {
             k: v for k, v in recipes.config_changes(stored, config).items()
             if k not in recipes.PLACES}
-        self.environment = environment(config)
+        self.environment = {   # what runs this segment
+            'tensorflow': tfstart.import_tf().__version__, 'python': platform.python_version(),
+            'machine': machine.description(),
+            'cpu': machine.cpu_model(),                 # None: the CPU could not be identified
+            'bf16_native': machine.cpu_has_native_bf16(),   # None: its flags could not be read
+            'bf16_in_use': tfstart.bf16_in_use(config.precision),
+        }
 
     def add_loss(self, step, loss):
         """Count a step's loss into its epoch; the epoch's loss when ``step`` ends one."""
@@ -142,18 +115,14 @@ class RunRecord:
             'changed': self.changed}]
         total_wall = sum(s['wall_time_s'] for s in segments)
         total_steps = sum(s['to'] - s['from'] for s in segments)
-        write_run_json(self.config.checkpoint_dir, {
-            'config': dataclasses.asdict(self.config),
-            'status': status,
-            'steps': step,
+        rundir.write_json(os.path.join(self.config.checkpoint_dir, RUN_JSON), {
+            'config': dataclasses.asdict(self.config), 'status': status, 'steps': step,
             'test_accuracy': test_accuracy,
             'checkpoint': checkpoint and os.path.basename(checkpoint),
             'wall_time_s': round(total_wall, 2),     # training loops, all segments
             'steps_per_s': round(total_steps / total_wall, 2) if total_wall > 0 else None,
             **self.environment,
-            'segments': segments,
-            'history': self.history,
-            'epoch_losses': self.epoch_losses,
+            'segments': segments, 'history': self.history, 'epoch_losses': self.epoch_losses,
             'epoch_partial': [step, self.epoch_loss],
         })
 
@@ -162,17 +131,15 @@ def _cut(segment, start):
     """A segment that ran past ``start``, cut there, its time cut in proportion."""
     if segment['to'] <= start:
         return segment
-    ran = segment['to'] - segment['from']
-    kept = dict(segment, to=start)
-    kept['wall_time_s'] = round(segment['wall_time_s'] * (start - segment['from']) / ran, 2)
-    return kept
+    share = (start - segment['from']) / (segment['to'] - segment['from'])
+    return dict(segment, to=start, wall_time_s=round(segment['wall_time_s'] * share, 2))
 
 
 def record_test_accuracy(directory, step, accuracy):
     """An evaluating rerun's result, into a run.json that lacks it for that step."""
     record = read_run_json(directory, warn=False)
-    if record.get('steps') == step and record.get('test_accuracy') is None and record:
+    if record.get('steps') == step and record.get('test_accuracy') is None:
         record.update(test_accuracy=accuracy, status='finished')
-        write_run_json(directory, record)
+        rundir.write_json(os.path.join(directory, RUN_JSON), record)
         return True
     return False

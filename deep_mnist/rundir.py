@@ -5,10 +5,10 @@ import contextlib
 import glob
 import json
 import os
+import pathlib
 import warnings
 
-with warnings.catch_warnings():
-    # filelock warns where it finds neither fcntl nor msvcrt (no real platform of ours).
+with warnings.catch_warnings():   # where filelock finds neither fcntl nor msvcrt, it warns
     warnings.simplefilter('ignore')
     import filelock
 
@@ -24,21 +24,15 @@ def default_checkpoint_dir(recipe):
     return os.path.join('train_data', recipe)
 
 
-def default_log_dir(recipe):
-    return os.path.join('logs', recipe)
-
-
 def write_atomically(path, text):
     """``text`` into ``path`` through a temporary file: a reader (or a crash) sees the old
-    content or the new, never half; a failed write removes the temporary."""
-    tmp = path + '.tmp'
+    content or the new, never half."""
+    tmp = pathlib.Path(path + '.tmp')
     try:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
+        tmp.write_text(text, encoding='utf-8')
         os.replace(tmp, path)
     except OSError:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -56,24 +50,21 @@ def remove_partial_files(directory):
     complete = {name[:-len('.index')] for name in names if name.endswith('.index')}
     partial = [n for n in names if 'tempstate' in n or n.endswith('.tmp')
                or ('.data-' in n and n.split('.data-')[0] not in complete)]
-    for name in partial:
-        path = os.path.join(directory, name)
+    for path in (os.path.join(directory, name) for name in partial):
         if os.path.isfile(path):
             os.remove(path)
     return partial
 
 
 def remove_matching(patterns):
-    for pattern in patterns:
-        for path in glob.glob(pattern):
-            os.remove(path)
+    for path in (path for pattern in patterns for path in glob.glob(pattern)):
+        os.remove(path)
 
 
 @contextlib.contextmanager
 def locked(directory):
     """Own ``directory`` for the block; a second run there is refused with RunError. The
-    operating system's lock (filelock: flock, LockFileEx) goes when the process dies,
-    however it dies."""
+    OS's lock (filelock: flock, LockFileEx) goes when the process dies, however it dies."""
     try:
         os.makedirs(directory, exist_ok=True)
         lock = filelock.FileLock(os.path.join(directory, LOCK_FILE), timeout=0)

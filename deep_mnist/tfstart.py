@@ -17,15 +17,14 @@ def native_stderr_muted():
     """Silence file descriptor 2 while TensorFlow's C++ side starts: its notes (absl,
     oneDNN, the CUDA probe) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
+    os.close(devnull)
     try:
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
 
 
 def import_tf():
@@ -41,8 +40,7 @@ def import_tf():
 
 
 def new_session(graph=None, interactive=False, config=None):
-    """A tf.Session (or InteractiveSession), without the CUDA probe's message where there
-    is no GPU."""
+    """A tf.Session (or InteractiveSession), without the CUDA probe's note where no GPU is."""
     import_tf()
     with native_stderr_muted():
         return (tf.InteractiveSession if interactive else tf.Session)(graph=graph, config=config)
@@ -55,16 +53,16 @@ def bf16_in_use(precision):
 
 
 def session_config(precision, jit=False, intra_threads=0, inter_threads=0):
-    """The session options of a run in ``precision`` (None: TensorFlow's defaults): in
-    bf16, oneDNN's rewrite to mixed precision. ``jit`` and the thread counts are bench/'s
-    levers, which the product leaves off (docs/performance.md)."""
-    if not (bf16_in_use(precision) or jit or intra_threads or inter_threads):
+    """The session options of a run in ``precision`` (None: TensorFlow's defaults): in bf16,
+    oneDNN's mixed precision. ``jit`` and the threads are bench/'s levers (docs/performance.md)."""
+    bf16 = bf16_in_use(precision)
+    if not (bf16 or jit or intra_threads or inter_threads):
         return None
     import_tf()
     from tensorflow.core.protobuf import rewriter_config_pb2
     options = tf.ConfigProto(intra_op_parallelism_threads=intra_threads,
                              inter_op_parallelism_threads=inter_threads)
-    if bf16_in_use(precision):
+    if bf16:
         options.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
             rewriter_config_pb2.RewriterConfig.ON)
     if jit:
@@ -73,23 +71,22 @@ def session_config(precision, jit=False, intra_threads=0, inter_threads=0):
 
 
 # The causes a user can act on, found in TensorFlow's (or the OS's) message.
-_PLAIN_REASONS = (
-    (re.compile(r'no space left on device|ENOSPC|out of disk', re.I), 'no space left on device'),
-    (re.compile(r'checksum|crc32c? mismatch|data ?loss|corrupt', re.I),
-     'checksum mismatch: the file is damaged'),
-    (re.compile(r'truncated|unexpected end|too short|past the end|out of range|read less bytes', re.I),
-     'the file is truncated'),
-    (re.compile(r'permission denied', re.I), 'permission denied'),
-    (re.compile(r'no such file', re.I), 'a file is missing'),
-)
+_PLAIN_REASONS = {
+    r'no space left on device|ENOSPC|out of disk': 'no space left on device',
+    r'checksum|crc32c? mismatch|data ?loss|corrupt': 'checksum mismatch: the file is damaged',
+    r'truncated|unexpected end|too short|past the end|out of range|read less bytes':
+        'the file is truncated',
+    r'permission denied': 'permission denied',
+    r'no such file': 'a file is missing',
+}
 
 
 def tf_message(error):
     """A TensorFlow (or OS) error as one line: a cause a user can act on where it is a known
     one, else the first line of TensorFlow's message without its guess at a cause."""
     text = getattr(error, 'message', None) or getattr(error, 'strerror', None) or str(error)
-    for pattern, reason in _PLAIN_REASONS:
-        if pattern.search(text):
+    for pattern, reason in _PLAIN_REASONS.items():
+        if re.search(pattern, text, re.I):
             return reason
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
     return ' '.join(first.split(': perhaps')[0].split())[:200]
