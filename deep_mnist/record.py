@@ -1,6 +1,5 @@
-"""run.json: what a run of deep_cnn.py recorded beside its checkpoints, and the one
-schema that the trainer, the visualiser and reproduce.py read it through. A field of the
-wrong type is named in one warning and treated as absent; the rest stays usable."""
+"""run.json: what a run of deep_cnn.py records beside its checkpoints, and the one schema
+that the trainer, the visualiser and reproduce.py read it through."""
 
 import dataclasses
 import datetime
@@ -59,16 +58,14 @@ def read_run_json(directory, warn=True):
     return {k: v for k, v in record.items() if k not in bad}
 
 
-def config_of(directory, warn=True):
-    """(Config, record) of the run.json in ``directory``; Config None if it has none."""
+def config_of(directory, warn=True):   # Config None if the record has none
     record = read_run_json(directory, warn)
     return recipes.config_from_record(record, os.path.join(directory, RUN_JSON), warn), record
 
 
 class RunRecord:
-    """run.json of a run: the resolved config, one segment per invocation that trained,
-    the step lines and epoch losses. Written at every checkpoint and at the end.
-    ``stored`` and ``previous``: the Config and record of the run.json so far."""
+    """run.json of a run, written at every checkpoint and at the end. ``stored`` and
+    ``previous``: the Config and record of the run.json so far."""
 
     def __init__(self, config, stored, previous, start, steps_per_epoch):
         self.config, self.start = config, start
@@ -103,8 +100,7 @@ class RunRecord:
         return self.epoch_losses[-1]
 
     def seconds(self):
-        """Seconds in this segment's training loop: so far, or in all once it has ended."""
-        return (self.t1 or time.monotonic()) - self.t0 if self.t0 else 0.0
+            return (self.t1 or time.monotonic()) - self.t0 if self.t0 else 0.0
 
     def write(self, step, status, checkpoint, test_accuracy=None):
         wall = self.seconds()

@@ -25,8 +25,7 @@ def default_checkpoint_dir(recipe):
 
 
 def write_atomically(path, text):
-    """``text`` into ``path`` through a temporary file: a reader (or a crash) sees the old
-    content or the new, never half."""
+    """A reader (or a crash) sees the old content of ``path`` or the new, never half."""
     tmp = pathlib.Path(path + '.tmp')
     try:
         tmp.write_text(text, encoding='utf-8')

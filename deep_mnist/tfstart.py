@@ -47,14 +47,12 @@ def new_session(graph=None, interactive=False, config=None):
 
 
 def bf16_in_use(precision):
-    """Whether a run in ``precision`` computes in bfloat16 here: only where the CPU is
-    known to have it natively, since emulated bf16 is slower than fp32."""
+    """Only where the CPU is known to have bf16 natively: emulated, it is slower than fp32."""
     return precision == 'bf16' and bool(machine.cpu_has_native_bf16())
 
 
 def session_config(precision, jit=False, intra_threads=0, inter_threads=0):
-    """The session options of a run in ``precision`` (None: TensorFlow's defaults): in bf16,
-    oneDNN's mixed precision. ``jit`` and the threads are bench/'s levers (docs/performance.md)."""
+    """A run's session options (None: TF's defaults); jit and threads: docs/performance.md."""
     bf16 = bf16_in_use(precision)
     if not (bf16 or jit or intra_threads or inter_threads):
         return None
@@ -82,8 +80,7 @@ _PLAIN_REASONS = {
 
 
 def tf_message(error):
-    """A TensorFlow (or OS) error as one line: a cause a user can act on where it is a known
-    one, else the first line of TensorFlow's message without its guess at a cause."""
+    """A TensorFlow (or OS) error as one line: a known cause, else its message's first line."""
     text = getattr(error, 'message', None) or getattr(error, 'strerror', None) or str(error)
     for pattern, reason in _PLAIN_REASONS.items():
         if re.search(pattern, text, re.I):
