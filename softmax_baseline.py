@@ -42,8 +42,7 @@ def softmax_regression(mnist, recipe, seed=None):
             # 000: summed over the batch by hand, so GD 0.01 moves about as far as 0.5 on a mean.
             y = tf.nn.softmax(tf.matmul(x, W) + b)
             cross_entropy = -tf.reduce_sum(y_ * tf.log(y))
-        train_step = tf.train.GradientDescentOptimizer(
-            recipe.learning_rate).minimize(cross_entropy)
+        train_step = tf.train.GradientDescentOptimizer(recipe.learning_rate).minimize(cross_entropy)
 
         start = time.perf_counter()
         for _ in range(recipe.steps):

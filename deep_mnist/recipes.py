@@ -217,6 +217,5 @@ def config_from_record(record, where='run.json', warn=True):
 
 def config_changes(stored, config):
     """{field: (stored value, new value)} for the fields where two configs differ."""
-    return {f.name: (getattr(stored, f.name), getattr(config, f.name))
-            for f in dataclasses.fields(Config)
-            if getattr(stored, f.name) != getattr(config, f.name)}
+    old, new = dataclasses.asdict(stored), dataclasses.asdict(config)
+    return {name: (old[name], new[name]) for name in old if old[name] != new[name]}

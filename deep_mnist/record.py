@@ -68,9 +68,8 @@ class RunRecord:
     ``previous``: the Config and record of the run.json so far."""
 
     def __init__(self, config, stored, previous, start, steps_per_epoch):
-        self.config, self.start = config, start
+        self.config, self.start, self.steps_per_epoch = config, start, steps_per_epoch
         self.t0 = self.t1 = None    # when this segment's training loop started and ended
-        self.steps_per_epoch = steps_per_epoch
         self.history = [h for h in previous.get('history', []) if h[0] < start]
         self.epoch_losses = previous.get('epoch_losses', [])[:start // (self.steps_per_epoch or 1)]
         partial = previous.get('epoch_partial')

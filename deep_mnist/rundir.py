@@ -12,7 +12,6 @@ with warnings.catch_warnings():   # where filelock finds neither fcntl nor msvcr
     warnings.simplefilter('ignore')
     import filelock
 
-LOCK_FILE = '.lock'
 OWNER_FILE = '.lock.owner'    # the pid of the run holding the lock, for the refusal line
 
 
@@ -66,7 +65,7 @@ def locked(directory):
     OS's lock (filelock: flock, LockFileEx) goes when the process dies, however it dies."""
     try:
         os.makedirs(directory, exist_ok=True)
-        lock = filelock.FileLock(os.path.join(directory, LOCK_FILE), timeout=0)
+        lock = filelock.FileLock(os.path.join(directory, '.lock'), timeout=0)
         lock.acquire()
     except filelock.Timeout:
         owner = 'unknown'
