@@ -118,10 +118,6 @@ SOFTMAX_RECIPES = {r.name: r for r in (
 )}
 
 
-def steps_per_epoch(batch_size, examples=mnist_data.TRAIN_EXAMPLES):
-    return examples // batch_size
-
-
 def computes_in(precision):
     return 'bf16' if tfstart.bf16_in_use(precision) else 'fp32'
 
@@ -137,8 +133,8 @@ def resolve(recipe='expert', **overrides):
         config = dataclasses.replace(RECIPES[recipe], **{**schedule, 'tuned_for': runs_in, **given})
     return dataclasses.replace(   # steps None: as many as `epochs` take
         config, data_dir=config.data_dir or mnist_data.default_data_dir(),
-        steps=config.epochs * steps_per_epoch(config.batch_size) if config.steps is None
-        else config.steps,
+        steps=config.epochs * (mnist_data.TRAIN_EXAMPLES // config.batch_size)
+        if config.steps is None else config.steps,
         checkpoint_dir=config.checkpoint_dir or rundir.default_checkpoint_dir(recipe),
         log_dir=config.log_dir or os.path.join('logs', recipe))
 

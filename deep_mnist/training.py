@@ -105,7 +105,7 @@ class Run:
                                                    config.keep_every, say, weights)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
-        epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
+        epoch = mnist.train.num_examples // config.batch_size
         self.record = record.RunRecord(config, *resumed, self.start, epoch)
         self.writers = self.progress = None
 
