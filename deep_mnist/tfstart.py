@@ -1,6 +1,5 @@
-"""TensorFlow start-up: ``tensorflow.compat.v1`` in graph mode without its C++ chatter,
-sessions, a precision's session options, and TensorFlow errors as one plain line.
-TensorFlow is imported only by ``import_tf()``, so a wrong flag is answered at once."""
+"""``tensorflow.compat.v1`` in graph mode without its C++ chatter, sessions, and errors as one
+line. TensorFlow is imported only by ``import_tf()``, so a wrong flag is answered at once."""
 
 import contextlib
 import os
