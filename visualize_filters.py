@@ -1,11 +1,6 @@
 """Look inside the trained CNN: restore a deep_cnn.py checkpoint into ``deep_cnn.deepnn``
 (write-up 001 copied the graph code; we do not) and draw 001's figures of its filters, what
-they make of test digits and its mistakes (docs/visualize_filters.md; the layouts are in
-deep_mnist/figures.py and curves.py).
-
-    python visualize_filters.py                               # train_data/expert -> figures/
-    python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-"""
+they make of test digits and its mistakes (docs/visualize_filters.md)."""
 
 import dataclasses
 import io
@@ -29,7 +24,7 @@ class VisualizeError(Exception):
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(description='Plot the filters, activations, mistakes and '
-                                       'learning curve of a deep_cnn.py checkpoint (write-up 001).')
+                                       'learning curve of a deep_cnn.py checkpoint.')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
@@ -50,8 +45,7 @@ def parse_args(argv=None):
     p.add_argument('--upsample', action='store_true',
                    help="draw conv2.png's 7x7 maps bilinear, not as 001's blocks of cells")
     p.add_argument('--over_training', action='store_true',
-                   help="instead: conv1 and a digit's probabilities at each snapshot of the "
-                        'run (filters_over_training.png and .gif)')
+                   help='instead: conv1 and a digit at each snapshot (filters_over_training.*)')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
 

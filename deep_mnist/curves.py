@@ -55,31 +55,26 @@ def _series(ax, steps, values, style, label, **kwargs):
                 **kwargs)
 
 
-def _noisy_series(ax, steps, values, floor, labels):
-    """One-batch values as light points, those below ``floor`` (no error: a log axis cannot
-    show 0) as triangles on it; their moving average where it holds MIN_AVERAGED points."""
-    low = values < floor
-    _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=POINT_SIZE)
-    _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT,
-            ms=POINT_SIZE)
-    half = max(MIN_AVERAGED // 2, len(values) // 20)     # about 1/10 of the points
-    smooth, counts = moving_average(values, half)
-    enough = counts >= MIN_AVERAGED
-    _series(ax, steps[enough], np.maximum(smooth[enough], floor), '-',
-            '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black',
-            lw=1.5)
-
-
 def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v, stars=()):
-    """Training batches, test points and (step, y, label) ``stars`` on a log axis."""
+    """Training batches as light points, those below ``floor`` (no error: a log axis cannot
+    show 0) as triangles on it, their moving average where it holds MIN_AVERAGED points;
+    test points and (step, y, label) ``stars``; on a log axis."""
     from matplotlib import ticker
     if train:
         steps, values = np.array(train, dtype=float).T
-        _noisy_series(ax, steps, value(values), floor, labels)
+        values = value(values)
+        low = values < floor
+        _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=POINT_SIZE)
+        _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT,
+                ms=POINT_SIZE)
+        half = max(MIN_AVERAGED // 2, len(values) // 20)     # about 1/10 of the points
+        smooth, counts = moving_average(values, half)
+        enough = counts >= MIN_AVERAGED
+        _series(ax, steps[enough], np.maximum(smooth[enough], floor), '-',
+                '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black', lw=1.5)
     if test:
         steps, values = np.array(test, dtype=float).T
-        _series(ax, steps, value(values), 'o-', labels[3], color='#1f5fa8', lw=1.8,
-                ms=3.5)
+        _series(ax, steps, value(values), 'o-', labels[3], color='#1f5fa8', lw=1.8, ms=3.5)
     for step, y, label in stars:
         ax.plot([step], [y], '*', color=WRONG, ms=13, zorder=3, label=label)
     ax.set_yscale('log')
@@ -90,24 +85,6 @@ def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v,
     ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc='upper right', fontsize=8.5, frameon=False)
-
-
-def _plot_error(ax, curve):
-    """The error rate panel: training batches, test digits, the final test error."""
-    final = [curve['final'][1]] if curve['final'] else []
-    tested = [1 - a for _, a in curve['test']] + [1 - a for a in final]
-    # Down to 0.5 %, or 0.7 x the least test error: the last percent is what
-    # separates the recipes, and a 0-1 axis squashed it flat (issue 13).
-    floor = min([0.005] + [0.7 * e for e in tested if e > 0])
-    batch, n = curve.get('batch'), curve.get('test_digits')
-    stars = [(curve['final'][0], max(1 - a, floor), 'final test error %.2f %% = accuracy '
-              '%.2f %% (all test digits)' % (100 * (1 - a), 100 * a)) for a in final]
-    _plot_panel(ax, curve['train'], curve['test'], floor, (
-        'training: one batch' + (' of %d' % batch if batch else ''),
-        'training: a batch without an error', 'training: moving average',
-        'test error' + (' (first %d test digits)' % n if n else '')),
-        'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v), lambda a: 1 - a, stars)
-    ax.set_ylim(floor / 1.3, 1.3)     # room beyond both, so that markers show whole
 
 
 def _fit_across(fig, axes):
@@ -140,7 +117,20 @@ def plot_learning_curve(curve, title=''):
         return [PANEL_LEFT / width, 1 - (y + h) / height, panel_w / width, h / height]
     error_ax = fig.add_axes(box(top, loss_top - 20 - top))
     loss_ax = fig.add_axes(box(loss_top, LOSS_PANEL_H), sharex=error_ax)
-    _plot_error(error_ax, curve)
+    final = [curve['final'][1]] if curve['final'] else []
+    tested = [1 - a for _, a in curve['test']] + [1 - a for a in final]
+    # Down to 0.5 %, or 0.7 x the least test error: the last percent is what
+    # separates the recipes, and a 0-1 axis squashed it flat (issue 13).
+    floor = min([0.005] + [0.7 * e for e in tested if e > 0])
+    batch, n = curve.get('batch'), curve.get('test_digits')
+    stars = [(curve['final'][0], max(1 - a, floor), 'final test error %.2f %% = accuracy '
+              '%.2f %% (all test digits)' % (100 * (1 - a), 100 * a)) for a in final]
+    _plot_panel(error_ax, curve['train'], curve['test'], floor, (
+        'training: one batch' + (' of %d' % batch if batch else ''),
+        'training: a batch without an error', 'training: moving average',
+        'test error' + (' (first %d test digits)' % n if n else '')),
+        'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v), lambda a: 1 - a, stars)
+    error_ax.set_ylim(floor / 1.3, 1.3)     # room beyond both, so that markers show whole
     if curve['train_loss'] or curve['test_loss']:
         _plot_panel(loss_ax, curve['train_loss'], curve['test_loss'], 0, (
             'training: one batch', None, 'training: moving average', 'test'),
