@@ -1,7 +1,6 @@
-"""learning_curve.png: error rate and loss over the steps up to the checkpoint shown (from
-run.json and the event files), and filters_over_training.png. Honest at any run length: a
-moving average only where its window holds enough points, a legend entry only for what was
-drawn, every marker inside its panel, no point past the checkpoint."""
+"""learning_curve.png (run.json and event files, up to the checkpoint) and
+filters_over_training.png. Honest at any run length: a moving average only where its window
+holds enough points, a legend entry only for what was drawn, no marker outside its panel."""
 
 import numpy as np
 

@@ -42,7 +42,6 @@ def _pieces(word, width, size):
     """``word`` in pieces no wider than ``width`` pixels (a long path, say)."""
     pieces = []
     while len(word) > 1 and _text_width(word, size) > width:
-        # The longest prefix that fits, at least one character.
         n = max(1, bisect.bisect(range(1, len(word)), width,
                                  key=lambda n: _text_width(word[:n], size)))
         pieces.append(word[:n])
@@ -103,8 +102,7 @@ def from_zero(values):
 
 def centred(values, limit):
     """Signed values on a shared scale: -limit white, 0 mid grey, +limit black."""
-    limit = limit or 1.0
-    return np.clip((np.asarray(values, dtype=float) / limit + 1) / 2, 0, 1)
+    return np.clip((np.asarray(values, dtype=float) / (limit or 1.0) + 1) / 2, 0, 1)
 
 
 def resample(values, size, smooth=False):
@@ -165,8 +163,7 @@ class Grid(Canvas):
         self.row_y = []
         y = header_height(len(lines))
         for g, rows in enumerate(groups):
-            if g:
-                y += header_gap if g == 1 else group_gap
+            y += (header_gap if g == 1 else group_gap) if g else 0
             for r in range(rows):
                 y += row_top + (GAP if r else 0)
                 self.row_y.append(y)
@@ -186,10 +183,11 @@ class Grid(Canvas):
         return self.text(fig, x, y, text, ha='right', va='center', fontsize=LABEL_SIZE,
                          color=color)
 
-
-def digit_label(label, prediction):
-    """'7 -> 7' and its colour: black when right, red when wrong."""
-    return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
+    def digit(self, fig, row, image, label, prediction):
+        """A digit [784] in column 0, labelled '7 -> 7': black when right, red when wrong."""
+        self.put(row, 0, image.reshape(28, 28))
+        self.label(fig, row, 0, '%d %s %d' % (label, ARROW, prediction),
+                   'black' if label == prediction else WRONG)
 
 
 def layer_grid(num_filters, samples, rows=1, subtitle=''):
@@ -226,8 +224,7 @@ def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', sub
         text = filter_label if rows == 1 else filter_label + '\n' + span if r == 0 else span
         grid.label(fig, r, 1, text, color=GREY)
     for d, image in enumerate(images):
-        grid.put(rows * (d + 1), 0, image.reshape(28, 28))
-        grid.label(fig, rows * (d + 1), 0, *digit_label(labels[d], predictions[d]))
+        grid.digit(fig, rows * (d + 1), image, labels[d], predictions[d])
     grid.draw(fig)
     return fig
 
@@ -249,8 +246,7 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
         grid.put(3, 1 + i, centred(contributions[:, :, i], c))
     grid.label(fig, 0, 1, 'conv1\nfilters', color=GREY)
     grid.label(fig, 1, 1, 'sub-filters\nof %d' % k, color=GREY)
-    grid.put(2, 0, image.reshape(28, 28))
-    grid.label(fig, 2, 0, *digit_label(label, prediction))
+    grid.digit(fig, 2, image, label, prediction)
     grid.put(3, 0, from_zero(h_conv2_k))
     grid.label(fig, 3, 0, 'conv2\nmap %d' % k, color=GREY)
     grid.draw(fig)
