@@ -235,8 +235,7 @@ def write_over_training(args):
     animation = []
     for frame in frames:
         fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
-        out = io.BytesIO()
-        fig.savefig(out, dpi=figures.DPI, format='png')
+        fig.savefig(out := io.BytesIO(), dpi=figures.DPI, format='png')
         plt.close(fig)
         animation.append(Image.open(out).convert('RGB'))
     write_figures(args, [

@@ -40,10 +40,9 @@ def learning_curve(record, log_dir, step=None, accuracy=None, config=None):
 
 def moving_average(values, half_width):
     """(centred means, ``half_width`` a side, narrowing at the ends: no lag; their counts)."""
-    values = np.asarray(values, dtype=float)
     i = np.arange(len(values))
     h = np.minimum(np.minimum(i, len(values) - 1 - i), half_width)
-    total = np.concatenate([[0.0], np.cumsum(values)])
+    total = np.concatenate([[0.0], np.cumsum(values, dtype=float)])
     return (total[i + h + 1] - total[i - h]) / (2 * h + 1), 2 * h + 1
 
 
