@@ -1,12 +1,8 @@
 """Look inside the trained CNN: restore a deep_cnn.py checkpoint into ``deep_cnn.deepnn``
 (write-up 001 copied the graph code; we do not) and draw 001's figures of its filters, what
-they make of test digits and its mistakes (docs/visualize_filters.md; the layouts are in
-deep_mnist/figures.py and curves.py).
+they make of test digits and its mistakes (docs/visualize_filters.md)."""
 
-    python visualize_filters.py                               # train_data/expert -> figures/
-    python visualize_filters.py --conv2_filter 7 --show       # also open the windows
-"""
-
+import contextlib
 import dataclasses
 import io
 import os
@@ -19,7 +15,6 @@ import deep_cnn
 import mnist_data
 from deep_mnist import checkpoints, cli, curves, figures, rundir, signals, tfstart
 
-FRAME_MS = 900      # each snapshot's time in the animation
 MAX_SAMPLES = 100   # one figure row (conv2: two) per digit
 
 
@@ -29,7 +24,7 @@ class VisualizeError(Exception):
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(description='Plot the filters, activations, mistakes and '
-                                       'learning curve of a deep_cnn.py checkpoint (write-up 001).')
+                                       'learning curve of a deep_cnn.py checkpoint.')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
@@ -50,8 +45,7 @@ def parse_args(argv=None):
     p.add_argument('--upsample', action='store_true',
                    help="draw conv2.png's 7x7 maps bilinear, not as 001's blocks of cells")
     p.add_argument('--over_training', action='store_true',
-                   help="instead: conv1 and a digit's probabilities at each snapshot of the "
-                        'run (filters_over_training.png and .gif)')
+                   help='instead: conv1 and a digit at each snapshot (filters_over_training.*)')
     return checkpoints.parse_checkpoint_flags(p, argv)
 
 
@@ -90,23 +84,20 @@ class Seen:
             os.path.basename(self.checkpoint), self.config.recipe, self.step, self.accuracy)
 
 
-def conv2_sums(k):
-    """--conv2_filter K's layers: its sub-filters' 'contributions' (kept apart), their sum."""
-    def extras(layers):
+def look(args):
+    """Restore the checkpoint the flags name, check the flags against it, run the test set."""
+    test = mnist_data.read_data_sets(args.data_dir).test
+    k = args.conv2_filter
+
+    def conv2_sums(layers):
+        """--conv2_filter K's sub-filters' 'contributions' (kept apart), and their sum."""
         tf = tfstart.import_tf()
         return {'contributions': tf.nn.depthwise_conv2d(
                     layers['h_pool1'][:1], layers['W_conv2'][:, :, :, k:k + 1],
                     strides=[1, 1, 1, 1], padding='SAME')[0],
                 'h_conv2_k': layers['h_conv2'][0, :, :, k]}
-    return extras
-
-
-def look(args):
-    """Restore the checkpoint the flags name, check the flags against it, run the test set."""
-    test = mnist_data.read_data_sets(args.data_dir).test
     with checkpoints.open_checkpoint(
-            deep_cnn.deepnn, args,
-            extras=conv2_sums(args.conv2_filter) if args.conv2_filter is not None else None,
+            deep_cnn.deepnn, args, extras=conv2_sums if k is not None else None,
             check=lambda shapes, config: check_filter_flags(args, shapes, config.recipe)) as net:
         if net.note:
             print('visualize_filters: %s' % net.note, file=sys.stderr)
@@ -207,8 +198,8 @@ def write_figures(args, named, extra):
             if isinstance(item, dict):
                 rundir.write_json(path, item, indent=1)
             elif isinstance(item, list):
-                item[0].save(path, save_all=True, append_images=item[1:], duration=FRAME_MS,
-                             loop=0)
+                item[0].save(path, save_all=True, append_images=item[1:], duration=900,
+                             loop=0)     # 900 ms a snapshot
             else:
                 item.savefig(path, dpi=figures.DPI)
                 if not args.show:
@@ -231,11 +222,8 @@ def write_over_training(args):
             except checkpoints.CheckpointError as e:
                 print('visualize_filters: skipped %s' % e, file=sys.stderr)
                 continue
-            try:
+            with contextlib.closing(seen) if seen is not net else contextlib.nullcontext():
                 out = seen.run(['W_conv1', 'probabilities'], test.images[:1])
-            finally:
-                if seen is not net:
-                    seen.close()
             frames.append((step, out['W_conv1'][:, :, 0, :], out['probabilities'][0]))
     title = 'conv1 and one digit over training: %d snapshot%s' % (
         len(frames), 's' * (len(frames) > 1))
@@ -247,8 +235,7 @@ def write_over_training(args):
     animation = []
     for frame in frames:
         fig = curves.plot_over_training([frame], label, title, about, first=frames[0][1])
-        out = io.BytesIO()
-        fig.savefig(out, dpi=figures.DPI, format='png')
+        fig.savefig(out := io.BytesIO(), dpi=figures.DPI, format='png')
         plt.close(fig)
         animation.append(Image.open(out).convert('RGB'))
     write_figures(args, [

@@ -1,7 +1,6 @@
-"""learning_curve.png: error rate and loss over the steps up to the checkpoint shown (from
-run.json and the event files), and filters_over_training.png. Honest at any run length: a
-moving average only where its window holds enough points, a legend entry only for what was
-drawn, every marker inside its panel, no point past the checkpoint."""
+"""learning_curve.png (run.json and event files, up to the checkpoint) and
+filters_over_training.png. Honest at any run length: a moving average only where its window
+holds enough points, a legend entry only for what was drawn, no marker outside its panel."""
 
 import numpy as np
 
@@ -9,21 +8,9 @@ from deep_mnist import events
 from deep_mnist.figures import GREY, MARGIN, WRONG, draw_header, header_height, new_figure, wrap
 
 CURVE_SIZE = (800, 620)         # pixels
-PANEL_TOP_GAP, PANEL_GAP = 14, 20   # below the header; between the two panels
-LOSS_PANEL_H = 160
-BOTTOM_H = 50                   # below the loss panel: its tick labels and the x label
-PANEL_LEFT = 72                 # where the panels start; moved right if their labels need it
-PANEL_RIGHT = 20                # from the right edge
-TEST_COLOR, LIGHT = '#1f5fa8', '0.7'    # test points; one-batch training points
-LEGEND_SIZE, NOTE_SIZE = 8.5, 9
-POINT_SIZE, TEST_POINT_SIZE, STAR_SIZE = 4, 3.5, 13     # STAR: the final test error
-TEST_LINE_W, AVERAGE_LINE_W = 1.8, 1.5
-
-MIN_AVERAGED = 5            # points a moving average must hold to be drawn
-AVERAGE_PARTS = 10          # its window: about 1/10 of the points, MIN_AVERAGED at least
-ERROR_FLOOR = 0.005         # the error axis reaches down to 0.5 % at least ...
-FLOOR_BELOW_TEST = 0.7      # ... and below the smallest test error by this factor
-FLOOR_ROOM = 1.3            # the axis ends this factor beyond both, so markers show whole
+LOSS_PANEL_H, PANEL_LEFT = 160, 72  # PANEL_LEFT: moved right if the labels need it
+LIGHT, POINT_SIZE = '0.7', 4    # one-batch training points
+MIN_AVERAGED = 5                # points a moving average must hold to be drawn
 
 
 def _upto(points, step):
@@ -53,10 +40,9 @@ def learning_curve(record, log_dir, step=None, accuracy=None, config=None):
 
 def moving_average(values, half_width):
     """(centred means, ``half_width`` a side, narrowing at the ends: no lag; their counts)."""
-    values = np.asarray(values, dtype=float)
     i = np.arange(len(values))
     h = np.minimum(np.minimum(i, len(values) - 1 - i), half_width)
-    total = np.concatenate([[0.0], np.cumsum(values)])
+    total = np.concatenate([[0.0], np.cumsum(values, dtype=float)])
     return (total[i + h + 1] - total[i - h]) / (2 * h + 1), 2 * h + 1
 
 
@@ -67,33 +53,28 @@ def _series(ax, steps, values, style, label, **kwargs):
                 **kwargs)
 
 
-def _noisy_series(ax, steps, values, floor, labels):
-    """One-batch values as light points, those below ``floor`` (no error: a log axis cannot
-    show 0) as triangles on it; their moving average where it holds MIN_AVERAGED points."""
-    low = values < floor
-    _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=POINT_SIZE)
-    _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT,
-            ms=POINT_SIZE)
-    half = max(MIN_AVERAGED // 2, len(values) // AVERAGE_PARTS // 2)
-    smooth, counts = moving_average(values, half)
-    enough = counts >= MIN_AVERAGED
-    _series(ax, steps[enough], np.maximum(smooth[enough], floor), '-',
-            '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black',
-            lw=AVERAGE_LINE_W)
-
-
 def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v, stars=()):
-    """Training batches, test points and (step, y, label) ``stars`` on a log axis."""
+    """Training batches as light points, those below ``floor`` (no error: a log axis cannot
+    show 0) as triangles on it, their moving average where it holds MIN_AVERAGED points;
+    test points and (step, y, label) ``stars``; on a log axis."""
     from matplotlib import ticker
     if train:
         steps, values = np.array(train, dtype=float).T
-        _noisy_series(ax, steps, value(values), floor, labels)
+        values = value(values)
+        low = values < floor
+        _series(ax, steps[~low], values[~low], '.', labels[0], color=LIGHT, ms=POINT_SIZE)
+        _series(ax, steps[low], np.full(low.sum(), floor), 'v', labels[1], color=LIGHT,
+                ms=POINT_SIZE)
+        half = max(MIN_AVERAGED // 2, len(values) // 20)     # about 1/10 of the points
+        smooth, counts = moving_average(values, half)
+        enough = counts >= MIN_AVERAGED
+        _series(ax, steps[enough], np.maximum(smooth[enough], floor), '-',
+                '%s (mean of %d batches)' % (labels[2], 2 * half + 1), color='black', lw=1.5)
     if test:
         steps, values = np.array(test, dtype=float).T
-        _series(ax, steps, value(values), 'o-', labels[3], color=TEST_COLOR, lw=TEST_LINE_W,
-                ms=TEST_POINT_SIZE)
+        _series(ax, steps, value(values), 'o-', labels[3], color='#1f5fa8', lw=1.8, ms=3.5)
     for step, y, label in stars:
-        ax.plot([step], [y], '*', color=WRONG, ms=STAR_SIZE, zorder=3, label=label)
+        ax.plot([step], [y], '*', color=WRONG, ms=13, zorder=3, label=label)
     ax.set_yscale('log')
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
     ax.yaxis.set_major_formatter(lambda v, _: tick(v))
@@ -101,25 +82,7 @@ def _plot_panel(ax, train, test, floor, labels, ylabel, tick, value=lambda v: v,
     ax.grid(True, color='0.9')
     ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc='upper right', fontsize=LEGEND_SIZE, frameon=False)
-
-
-def _plot_error(ax, curve):
-    """The error rate panel: training batches, test digits, the final test error."""
-    final = [curve['final'][1]] if curve['final'] else []
-    tested = [1 - a for _, a in curve['test']] + [1 - a for a in final]
-    # Down to 0.5 %, or lower when the test error gets there: the last percent is
-    # what separates the recipes, and a 0-1 axis squashed it flat (issue 13).
-    floor = min([ERROR_FLOOR] + [FLOOR_BELOW_TEST * e for e in tested if e > 0])
-    batch, n = curve.get('batch'), curve.get('test_digits')
-    stars = [(curve['final'][0], max(1 - a, floor), 'final test error %.2f %% = accuracy '
-              '%.2f %% (all test digits)' % (100 * (1 - a), 100 * a)) for a in final]
-    _plot_panel(ax, curve['train'], curve['test'], floor, (
-        'training: one batch' + (' of %d' % batch if batch else ''),
-        'training: a batch without an error', 'training: moving average',
-        'test error' + (' (first %d test digits)' % n if n else '')),
-        'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v), lambda a: 1 - a, stars)
-    ax.set_ylim(floor / FLOOR_ROOM, FLOOR_ROOM)
+        ax.legend(loc='upper right', fontsize=8.5, frameon=False)
 
 
 def _fit_across(fig, axes):
@@ -144,15 +107,28 @@ def plot_learning_curve(curve, title=''):
                     'From %s.' % curve['source'], width - 2 * MARGIN)
     fig = new_figure(width, height)
     # Pixel boxes from the top left, turned into figure fractions.
-    top = header_height(len(subtitle)) + PANEL_TOP_GAP
-    loss_top = height - BOTTOM_H - LOSS_PANEL_H
-    panel_w = width - PANEL_LEFT - PANEL_RIGHT
+    top = header_height(len(subtitle)) + 14
+    loss_top = height - 50 - LOSS_PANEL_H      # 50: its tick labels and the x label
+    panel_w = width - PANEL_LEFT - 20
 
     def box(y, h):
         return [PANEL_LEFT / width, 1 - (y + h) / height, panel_w / width, h / height]
-    error_ax = fig.add_axes(box(top, loss_top - PANEL_GAP - top))
+    error_ax = fig.add_axes(box(top, loss_top - 20 - top))
     loss_ax = fig.add_axes(box(loss_top, LOSS_PANEL_H), sharex=error_ax)
-    _plot_error(error_ax, curve)
+    final = [curve['final'][1]] if curve['final'] else []
+    tested = [1 - a for _, a in curve['test']] + [1 - a for a in final]
+    # Down to 0.5 %, or 0.7 x the least test error: the last percent is what
+    # separates the recipes, and a 0-1 axis squashed it flat (issue 13).
+    floor = min([0.005] + [0.7 * e for e in tested if e > 0])
+    batch, n = curve.get('batch'), curve.get('test_digits')
+    stars = [(curve['final'][0], max(1 - a, floor), 'final test error %.2f %% = accuracy '
+              '%.2f %% (all test digits)' % (100 * (1 - a), 100 * a)) for a in final]
+    _plot_panel(error_ax, curve['train'], curve['test'], floor, (
+        'training: one batch' + (' of %d' % batch if batch else ''),
+        'training: a batch without an error', 'training: moving average',
+        'test error' + (' (first %d test digits)' % n if n else '')),
+        'error rate (1 \u2212 accuracy)', lambda v: '%g %%' % (100 * v), lambda a: 1 - a, stars)
+    error_ax.set_ylim(floor / 1.3, 1.3)     # room beyond both, so that markers show whole
     if curve['train_loss'] or curve['test_loss']:
         _plot_panel(loss_ax, curve['train_loss'], curve['test_loss'], 0, (
             'training: one batch', None, 'training: moving average', 'test'),
@@ -160,7 +136,7 @@ def plot_learning_curve(curve, title=''):
     else:
         loss_ax.text(0.5, 0.5, 'no loss recorded: run.json keeps the training accuracy only, '
                      'and there are no TensorBoard event files', transform=loss_ax.transAxes,
-                     ha='center', va='center', fontsize=NOTE_SIZE, color=GREY)
+                     ha='center', va='center', fontsize=9, color=GREY)
         loss_ax.set_yticks([])
     error_ax.tick_params(labelbottom=False)
     loss_ax.set_xlabel('training step')

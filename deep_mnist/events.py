@@ -33,10 +33,9 @@ def read_scalars(log_dir, subdir):
         found = [(match.group(1), int(event.step), float(value.simple_value))
                  for event in events(path) for value in event.summary.value
                  if (match := SCALAR_TAG.fullmatch(value.tag))]
-        if found:
-            first = min(step for _, step, _ in found)
-            scalars = {tag: {s: v for s, v in values.items() if s < first}
-                       for tag, values in scalars.items()}
+        first = min([step for _, step, _ in found], default=float('inf'))
+        scalars = {tag: {s: v for s, v in values.items() if s < first}
+                   for tag, values in scalars.items()}
         for tag, step, value in found:
             scalars[tag][step] = value
     return scalars

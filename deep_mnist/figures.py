@@ -1,7 +1,6 @@
-"""The visualiser's and classify.py's figures: cells placed in pixels, so that a PNG's size
-follows from its grid, composed into one array and drawn with one ``imshow`` (001's axes
-per image took most of the visualiser's time). Each plot_* function returns the Figure;
-its Grid (or Canvas) is ``fig.grid_layout``."""
+"""The visualiser's and classify.py's figures: cells placed in pixels, drawn with one
+``imshow`` (001's axes per image took most of the visualiser's time). Each plot_* function
+returns the Figure; its Grid (or Canvas) is ``fig.grid_layout``."""
 
 import bisect
 import functools
@@ -17,15 +16,12 @@ DPI = 100
 CELL, GAP = 40, 4               # a filter or map; between the cells of one row group
 HEADER_GAP, DIGIT_GAP = 16, 10  # below the filter rows; between two digits' row pairs
 LABEL_W, LABEL_PAD = 86, 5      # the row labels' margin ("7 -> 7"); from label to cell
-MARGIN = 10                     # around the whole figure
 DIGIT_CELL = 72                 # misclassified.png: one digit ...
 CAPTION_H, CAPTION_PAD = 16, 3  # ... under a caption line, this far above it
-BORDER_W = 1                    # the light frame just outside each cell
+MARGIN, BORDER_W = 10, 1        # around the whole figure; the frame just outside each cell
 # The header: a bold title, then the subtitle's lines, wrapped to the figure's width.
-TITLE_TOP, SUBTITLE_TOP, HEADER_PAD = 8, 29, 8      # HEADER_PAD: below the subtitle
-TITLE_SIZE, SUBTITLE_SIZE = 11, 8.5                 # points
+SUBTITLE_TOP, SUBTITLE_SIZE = 29, 8.5   # pixels from the top; points
 LINE_SPACING = 1.2              # matplotlib's default, in multiples of the font size
-SUBTITLE_LINE_H = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
 LABEL_SIZE, CAPTION_SIZE, INDEX_SIZE, NOTE_SIZE = 9, 9, 6.5, 10
 
 CMAP, BORDER = 'gray_r', 0.3    # 001's: 0 white, 1 black; the frames' light grey
@@ -46,7 +42,6 @@ def _pieces(word, width, size):
     """``word`` in pieces no wider than ``width`` pixels (a long path, say)."""
     pieces = []
     while len(word) > 1 and _text_width(word, size) > width:
-        # The longest prefix that fits, at least one character.
         n = max(1, bisect.bisect(range(1, len(word)), width,
                                  key=lambda n: _text_width(word[:n], size)))
         pieces.append(word[:n])
@@ -71,7 +66,8 @@ def wrap(text, width, size=SUBTITLE_SIZE):
 
 def header_height(subtitle_lines):
     """Pixels from the top of a figure to below a header of that many subtitle lines."""
-    return SUBTITLE_TOP + math.ceil(subtitle_lines * SUBTITLE_LINE_H) + HEADER_PAD
+    line_h = SUBTITLE_SIZE * LINE_SPACING * DPI / 72
+    return SUBTITLE_TOP + math.ceil(subtitle_lines * line_h) + 8     # 8: below the subtitle
 
 
 def new_figure(width, height):
@@ -84,7 +80,7 @@ def new_figure(width, height):
 def draw_header(fig, title, lines):
     """The bold title and the (already wrapped) subtitle lines, at the top left."""
     width, height = fig.bbox.width, fig.bbox.height
-    fig.text(MARGIN / width, 1 - TITLE_TOP / height, title, fontsize=TITLE_SIZE,
+    fig.text(MARGIN / width, 1 - 8 / height, title, fontsize=11,
              weight='bold', va='top', parse_math=False)
     fig.text(MARGIN / width, 1 - SUBTITLE_TOP / height, '\n'.join(lines),
              fontsize=SUBTITLE_SIZE, linespacing=LINE_SPACING, color=GREY, va='top',
@@ -106,8 +102,7 @@ def from_zero(values):
 
 def centred(values, limit):
     """Signed values on a shared scale: -limit white, 0 mid grey, +limit black."""
-    limit = limit or 1.0
-    return np.clip((np.asarray(values, dtype=float) / limit + 1) / 2, 0, 1)
+    return np.clip((np.asarray(values, dtype=float) / (limit or 1.0) + 1) / 2, 0, 1)
 
 
 def resample(values, size, smooth=False):
@@ -123,7 +118,6 @@ class Canvas:
 
     def __init__(self, width, height, subtitle_lines):
         self.width, self.height, self.subtitle = width, height, subtitle_lines
-        self.pixels = None
 
     def figure(self, title):
         """The figure with its header; the sheet of cells emptied."""
@@ -169,8 +163,7 @@ class Grid(Canvas):
         self.row_y = []
         y = header_height(len(lines))
         for g, rows in enumerate(groups):
-            if g:
-                y += header_gap if g == 1 else group_gap
+            y += (header_gap if g == 1 else group_gap) if g else 0
             for r in range(rows):
                 y += row_top + (GAP if r else 0)
                 self.row_y.append(y)
@@ -190,10 +183,11 @@ class Grid(Canvas):
         return self.text(fig, x, y, text, ha='right', va='center', fontsize=LABEL_SIZE,
                          color=color)
 
-
-def digit_label(label, prediction):
-    """'7 -> 7' and its colour: black when right, red when wrong."""
-    return '%d %s %d' % (label, ARROW, prediction), ('black' if label == prediction else WRONG)
+    def digit(self, fig, row, image, label, prediction):
+        """A digit [784] in column 0, labelled '7 -> 7': black when right, red when wrong."""
+        self.put(row, 0, image.reshape(28, 28))
+        self.label(fig, row, 0, '%d %s %d' % (label, ARROW, prediction),
+                   'black' if label == prediction else WRONG)
 
 
 def layer_grid(num_filters, samples, rows=1, subtitle=''):
@@ -230,17 +224,15 @@ def plot_layer(filters, images, maps, labels, predictions, rows=1, title='', sub
         text = filter_label if rows == 1 else filter_label + '\n' + span if r == 0 else span
         grid.label(fig, r, 1, text, color=GREY)
     for d, image in enumerate(images):
-        grid.put(rows * (d + 1), 0, image.reshape(28, 28))
-        grid.label(fig, rows * (d + 1), 0, *digit_label(labels[d], predictions[d]))
+        grid.digit(fig, rows * (d + 1), image, labels[d], predictions[d])
     grid.draw(fig)
     return fig
 
 
 def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, pooled1,
                       contributions, h_conv2_k, title='', subtitle=''):
-    """conv2 filter K taken apart: rows of conv1_filters [5, 5, n] and K's ``subfilters``
-    [5, 5, n]; then one digit, its ``pooled1`` maps [s, s, n] and each sub-filter's
-    ``contributions`` [s, s, n]; below the digit, the conv2 map [s, s] they add up to."""
+    """conv2 filter K taken apart: rows of conv1 filters and K's sub-filters [5, 5, n]; a
+    digit, its pooled1 maps and each sub-filter's contributions [s, s, n]; the conv2 map."""
     n = subfilters.shape[-1]
     grid = Grid([2, 2], 1 + n, subtitle)
     fig = grid.figure(title)
@@ -254,8 +246,7 @@ def plot_conv2_filter(k, conv1_filters, subfilters, image, label, prediction, po
         grid.put(3, 1 + i, centred(contributions[:, :, i], c))
     grid.label(fig, 0, 1, 'conv1\nfilters', color=GREY)
     grid.label(fig, 1, 1, 'sub-filters\nof %d' % k, color=GREY)
-    grid.put(2, 0, image.reshape(28, 28))
-    grid.label(fig, 2, 0, *digit_label(label, prediction))
+    grid.digit(fig, 2, image, label, prediction)
     grid.put(3, 0, from_zero(h_conv2_k))
     grid.label(fig, 3, 0, 'conv2\nmap %d' % k, color=GREY)
     grid.draw(fig)

@@ -29,12 +29,6 @@ def variable_summaries(var):
         tf.summary.histogram('histogram', var)
 
 
-def maps_as_images(h, size):
-    """[N, s, s, C] feature maps as N*C one-channel images, as 002 shows them."""
-    tf = tfstart.import_tf()
-    return tf.reshape(tf.transpose(h, perm=[0, 3, 1, 2]), [-1, size, size, 1])
-
-
 def add_full_summaries(net):
     """002's summaries of every variable and layer; the op merging them all (build it last)."""
     tf = tfstart.import_tf()
@@ -47,13 +41,14 @@ def add_full_summaries(net):
             tf.summary.histogram(name + '/activations', layers[name])
     tf.summary.image('preprocess', layers['x_image'], 10)
     tf.summary.image('W_conv1/filters', tf.transpose(layers['W_conv1'], perm=[3, 0, 1, 2]), 10)
-    tf.summary.image('h_conv1/convolved', maps_as_images(layers['h_conv1'], 28), 10)
-    tf.summary.image('h_pool1/pooled', maps_as_images(layers['h_pool1'], 14), 10)
     if 'W_conv2' in layers:
         tf.summary.image('W_conv2/filters', tf.reshape(
             tf.transpose(layers['W_conv2'], perm=[2, 3, 0, 1]), [-1, 5, 5, 1]), 20)
-        tf.summary.image('h_conv2/convolved', maps_as_images(layers['h_conv2'], 14), 10)
-        tf.summary.image('h_pool2/pooled', maps_as_images(layers['h_pool2'], 7), 10)
+    for name in ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2'):
+        if name in layers:      # [N, s, s, C] maps as N*C one-channel images, as 002 shows them
+            h = layers[name]
+            tf.summary.image(name + ('/pooled' if 'pool' in name else '/convolved'), tf.reshape(
+                tf.transpose(h, perm=[0, 3, 1, 2]), [-1, h.shape[1], h.shape[2], 1]), 10)
     scalar_summary('dropout_keep_probability', net.keep_prob)
     return tf.summary.merge_all()
 
