@@ -50,18 +50,16 @@ def report_runs(args, argv):
     mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, 'reproduction.json')
-    records, tf_version = reproduction.load_records(json_path), reproduction.TF_VERSION
+    records = reproduction.load_records(json_path)
     plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
-    stopped = 0 if args.report_only else reproduction.Runner(
-        reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,
-        json_path, tf_version, deep_cnn.deepnn).run()
+    stopped = 0 if args.report_only else reproduction.Runner(reproduction.runs_to_do(
+        plan, records, rerun=args.rerun), args, records, json_path, deep_cnn.deepnn).run()
     # Even when nothing ran: the three files always exist.
     rundir.write_json(json_path, {'runs': records})
-    results = reproduction.results_by_recipe(plan, records, tf_version)
-    report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, tf_version,
-                          results)
-    report.write_png(os.path.join(out_dir, 'reproduction.png'), results, tf_version, args.quick)
+    results = reproduction.results_by_recipe(plan, records)
+    report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, results)
+    report.write_png(os.path.join(out_dir, 'reproduction.png'), results, args.quick)
     print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
           % out_dir, file=sys.stderr)
     complete = all(len(rows) == args.seeds for rows, _ in results.values())

@@ -10,10 +10,8 @@ import statistics
 import numpy as np
 
 from deep_mnist import machine, rundir
-from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS
+from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS, TF_VERSION
 
-AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
-LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
 EPS = 1e-12
 
 
@@ -32,7 +30,7 @@ def claim_threshold(claim):
     if number is None or wording.startswith('>='):
         return None if number is None else number[0]
     loose = wording.startswith(('~', 'about', 'approx'))
-    return round(number[0] - (LOOSE_SLACK if loose else 0.5 * 10 ** -number[1]), 10)
+    return round(number[0] - (0.005 if loose else 0.5 * 10 ** -number[1]), 10)
 
 
 def spread(values):
@@ -69,13 +67,13 @@ VERDICT_RULE = (
 
 
 def agreement(rows):
-    """Whether the accuracy recomputed from each checkpoint is the one the run printed."""
+    """Whether each checkpoint's recomputed accuracy is the printed one, to half a test image."""
     if all(r['script'] != 'deep_cnn.py' for r in rows):
         return 'n/a (no checkpoint)'
     if any(r.get('recomputed_accuracy') is None for r in rows):
         return 'not recomputed'
     differ = ['seed %d: %g vs %g' % (r['seed'], r['recomputed_accuracy'], r['test_accuracy'])
-              for r in rows if abs(r['recomputed_accuracy'] - r['test_accuracy']) > AGREE]
+              for r in rows if abs(r['recomputed_accuracy'] - r['test_accuracy']) > 0.5e-4]
     return 'no (%s)' % '; '.join(differ) if differ else 'yes'
 
 
@@ -141,7 +139,7 @@ def notes_lines(out_dir, results, quick):
     return lines
 
 
-def write_markdown(path, args, argv, tf_version, results):
+def write_markdown(path, args, argv, results):
     done = sum(len(rows) for rows, _ in results.values())
     lines = ['# Reproducing "Deep MNIST for Experts"', '',
              'Written by `reproduce.py`; run the same command again to update it (recorded '
@@ -150,7 +148,7 @@ def write_markdown(path, args, argv, tf_version, results):
              row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
              row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
              row('machine', '%s; %s' % (platform.platform(), machine.description())),
-             row('TensorFlow', tf_version), row('Python', platform.python_version()),
+             row('TensorFlow', TF_VERSION), row('Python', platform.python_version()),
              row('runs', '%d of %d planned (%s per recipe)' % (done, len(results) * args.seeds,
                  'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
              '']
@@ -179,7 +177,7 @@ def write_markdown(path, args, argv, tf_version, results):
     rundir.write_atomically(path, '\n'.join(lines))
 
 
-def write_png(path, results, tf_version, quick):
+def write_png(path, results, quick):
     """A panel per script: a dot per seed, the mean as a bar and the claim as a diamond."""
     from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
@@ -211,6 +209,6 @@ def write_png(path, results, tf_version, quick):
     axes[0].set_ylabel('test accuracy')
     fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3)
     fig.suptitle('Deep MNIST for Experts, reproduced%s: %s, TensorFlow %s'
-                 % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
+                 % (' (--quick smoke run)' if quick else '', machine.description(), TF_VERSION))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
