@@ -1,8 +1,7 @@
-"""Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
-it, into reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
---quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
-50, two runs at a time. A rerun skips what is recorded, so a stopped report resumes.
-"""
+"""Rerun each recipe of "Deep MNIST for Experts" for seeds 1..N as a user runs it, into
+reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md); a rerun skips
+what is recorded. --quick runs every code path, no claim checked: CNN recipes 20 steps,
+softmax 50, two runs at a time."""
 
 import os
 import sys

@@ -52,8 +52,7 @@ def maps(array):
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
 def prepare(image_bytes, number=False, pad=False):
-    """The drawing prepared as a photo is (a Number with ``number``); 415 for no image,
-    422 for one without a digit. The page's ``pad`` is paper alone: no sheet to find."""
+    """The drawing prepared as a photo is (415: no image, 422: no digit); ``pad``: no sheet."""
     status = 415
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
@@ -109,8 +108,7 @@ class Reader:
         return [[[int(c), round(float(row[c]), 3)] for c in best] for best, row in zip(top, share)]
 
     def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
-        """The answer to a drawing; with ``number`` it is read as digits in a row, and
-        the layers are those of digit ``which`` (400 if the number has none)."""
+        """The answer to a drawing; ``number``: digits in a row, the layers digit ``which``'s."""
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d'
@@ -276,8 +274,7 @@ def add_serve_flags(parser):
 
 
 def serve_main(args, net):
-    """Serve the page with ``net`` (a restored checkpoint) until Ctrl-C or SIGTERM (then 0);
-    1 when it cannot listen (the port in use, a host it cannot bind)."""
+    """Serve the page with ``net`` until Ctrl-C or SIGTERM (0); 1 if it cannot listen."""
     reader = Reader(net)
     try:
         server = DrawingServer((args.host, args.port), reader)

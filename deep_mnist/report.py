@@ -82,7 +82,6 @@ def row(*cells):
 
 
 def recipe_row(name, rows, failed, quick):
-    """A recipe's row of the results table: claim, seeds, accuracies, times, verdict."""
     claim, accuracies = CLAIMS[name], [r['test_accuracy'] for r in rows]
     cells = [NAMES.index(name) + 1, '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
@@ -103,18 +102,18 @@ def describe_stdout(path):
     """What a run printed on stdout, in a sentence."""
     try:
         with open(path, errors='replace') as f:
-            lines = [line.strip() for line in f if line.strip()]
+            text = f.read().strip()
     except OSError:
         return 'its stdout.txt is gone'
-    if not lines:
+    if not text:
         return 'nothing'
-    steps = [int(m.group(1)) for m in (re.match(r'step (\d+), training accuracy', line)
-                                       for line in lines) if m]
-    epochs = [line for line in lines if re.match(r'Step \d+ out of \d+ loss:', line)]
+    steps = [int(s) for s in re.findall(r'^\s*step (\d+), training accuracy', text, re.M)]
+    epochs = re.findall(r'^\s*Step \d+ out of \d+ loss:', text, re.M)
     parts = ['%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
              % (len(steps), steps[0], steps[-1])] if steps else []
     parts += ['%d `Step E out of N loss: L` lines' % len(epochs)] if epochs else []
-    return ', then '.join(parts + ['`%s`' % lines[-1]]) if parts else 'only `%s`' % lines[-1]
+    last = '`%s`' % text.splitlines()[-1].strip()
+    return ', then '.join(parts + [last]) if parts else 'only ' + last
 
 
 def notes_lines(out_dir, results, quick):

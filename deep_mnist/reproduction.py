@@ -275,7 +275,7 @@ class Runner:
         return 0
 
     def run_one(self, run):
-        """Start ``run``, and record it when it ends (its checkpoint re-evaluated, one at a time)."""
+        """Start ``run``; record it when it ends (checkpoints re-evaluated one at a time)."""
         with self.lock:
             if self.stopping:
                 return None, None
