@@ -23,15 +23,14 @@ def parse_args(argv):
     p.add_argument('--quick', action='store_true',
                    help='smoke run: %s, two runs at a time; claims are not checked'
                         % reproduction.QUICK_SUMMARY)
-    p.add_argument('--report_only', action='store_true',
-                   help='run nothing: write the report from the runs recorded so far')
-    p.add_argument('--rerun', action='store_true', help='run again what is recorded (to time '
-                   'it on a quiet machine); a new record replaces one only if its run ends well')
+    which = p.add_mutually_exclusive_group()
+    which.add_argument('--report_only', action='store_true',
+                       help='run nothing: write the report from the runs recorded so far')
+    which.add_argument('--rerun', action='store_true', help='run again what is recorded (to '
+                       'time it on a quiet machine); a new record replaces one if it ends well')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
-    if args.rerun and args.report_only:
-        p.error('argument --rerun: not allowed with --report_only, which runs nothing')
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
     return args

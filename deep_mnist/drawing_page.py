@@ -261,7 +261,6 @@ class DrawingServer(http.server.ThreadingHTTPServer):
 
 
 def add_serve_flags(parser):
-    """--serve, --port, --host: classify.py's drawing page."""
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
@@ -269,8 +268,7 @@ def add_serve_flags(parser):
                        type=cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535'),
                        help='the port to serve on (default: %(default)s; 0: any free one)')
     group.add_argument('--host', default='127.0.0.1',
-                       help='the address to serve on (default: %(default)s, this computer '
-                            'only; 0.0.0.0 lets other computers in)')
+                       help='the address (default: %(default)s: only this computer; 0.0.0.0: any)')
 
 
 def serve_main(args, net):

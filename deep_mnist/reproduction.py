@@ -4,12 +4,12 @@ resumes from, and the runner. A run's result is its record (run.json), never its
 import argparse
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
 import datetime
 import importlib.metadata
 import json
 import os
+import pathlib
 import platform
 import re
 import shlex
@@ -98,7 +98,6 @@ def stale_reason(record, run, tf_version=TF_VERSION):
 
 
 def current_record(run, records, tf_version=TF_VERSION):
-    """The record that stands for ``run``, or None."""
     return next((r for r in records_of(run, records) if not stale_reason(r, run, tf_version)),
                 None)
 
@@ -162,8 +161,7 @@ class Job:
     def __init__(self, index, run, out_dir, data_dir):
         self.index, self.run, self.dir = index, run, os.path.join(out_dir, 'runs', run.dir_name)
         os.makedirs(self.dir, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):   # an earlier run's record is not this one's
-            os.remove(os.path.join(self.dir, run_record.RUN_JSON))
+        pathlib.Path(self.dir, run_record.RUN_JSON).unlink(missing_ok=True)  # an earlier run's
         self.command = [sys.executable, os.path.join(ROOT, run.script), '--recipe', run.recipe,
                         '--seed', str(run.seed), '--data_dir', data_dir]
         if run.kind == 'cnn':
@@ -181,8 +179,7 @@ class Job:
         self.start, self.end = time.monotonic(), None
 
     def stderr(self):
-        with open(os.path.join(self.dir, 'stderr.txt'), errors='replace') as f:
-            return f.read()
+        return pathlib.Path(self.dir, 'stderr.txt').read_text(errors='replace')
 
 
 def run_result(job, data_dir, build):
@@ -208,7 +205,6 @@ def run_result(job, data_dir, build):
 
 
 def make_record(job, data_dir, build):
-    """The JSON record of a finished job."""
     run = job.run
     record = {
         'name': run.name, 'script': run.script, 'recipe': run.recipe, 'seed': run.seed,
