@@ -31,8 +31,7 @@ def parse_args(argv):
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
-    if args.seeds is None:
-        args.seeds = 1 if args.quick else 3
+    args.seeds = args.seeds or (1 if args.quick else 3)
     return args
 
 
@@ -58,8 +57,7 @@ def report_runs(args, argv):
     results = reproduction.results_by_recipe(plan, records)
     report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, results)
     report.write_png(os.path.join(out_dir, 'reproduction.png'), results, args.quick)
-    print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
-          % out_dir, file=sys.stderr)
+    reproduction.say('wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)' % out_dir)
     complete = all(len(rows) == args.seeds for rows, _ in results.values())
     return stopped or (0 if complete or args.report_only else 1)
 

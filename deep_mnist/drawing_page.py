@@ -57,8 +57,7 @@ def prepare(image_bytes, number=False, pad=False):
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
         status = 422
-        read = handwriting.prepare_number if number else handwriting.prepare
-        return read(image, all_paper=pad)
+        return (handwriting.prepare_number if number else handwriting.prepare)(image, all_paper=pad)
     except handwriting.HandwritingError as e:
         raise RequestError(status, str(e)) from None
 
@@ -213,8 +212,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise RequestError(400, 'a negative Content-Length')
         if length > MAX_BODY:
-            # Drop what the client still sends (up to 64 MB, 2 s), so that it reads the
-            # 413 rather than a reset connection.
+            # Drain the rest (64 MB, 2 s at most): the client then reads a 413, not a reset.
             left, deadline = min(length, 64 * 1024 * 1024), time.monotonic() + 2
             self.connection.settimeout(0.2)
             with contextlib.suppress(OSError):

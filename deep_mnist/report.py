@@ -99,7 +99,6 @@ def recipe_row(name, rows, failed, quick):
 
 
 def describe_stdout(path):
-    """What a run printed on stdout, in a sentence."""
     try:
         with open(path, errors='replace') as f:
             text = f.read().strip()
@@ -200,9 +199,8 @@ def write_png(path, results, quick):
                 ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red',
                            zorder=4, label='claim')
         ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
-        ax.set(xlim=(-0.6, len(names) - 0.4), xlabel='script/recipe',
+        ax.set(xlim=(-0.6, len(names) - 0.4), ymargin=0.2, xlabel='script/recipe',
                title=SCRIPTS[names[0].split('/')[0]])
-        ax.margins(y=0.2)
         ax.grid(axis='y', alpha=0.3)
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
     axes[0].set_ylabel('test accuracy')

@@ -5,7 +5,6 @@ import argparse
 import collections
 import concurrent.futures
 import dataclasses
-import datetime
 import importlib.metadata
 import json
 import os
@@ -216,7 +215,7 @@ def make_record(job, data_dir, build):
         'recipe_config': recipe_config(run), 'tensorflow': TF_VERSION,
         'python': platform.python_version(), 'machine': machine.description(),
         'command': shlex.join(job.command), 'run_dir': os.path.join('runs', run.dir_name),
-        'date': datetime.datetime.now().isoformat(timespec='seconds'),
+        'date': time.strftime('%Y-%m-%dT%H:%M:%S'),
     }
     result = run_result(job, data_dir, build) if job.proc.returncode == 0 else {}
     if not result:
@@ -260,12 +259,11 @@ class Runner:
                         self.finish(*future.result())
                     if not done:
                         self.heartbeat()
-        except KeyboardInterrupt as e:
+        except BaseException as e:   # a failed record too: no child may outlive its report
             self.stop_all()
+            if not isinstance(e, KeyboardInterrupt):
+                raise
             return 128 + getattr(e, 'signum', signal.SIGINT)
-        except BaseException:   # a failed record: no child may outlive its report
-            self.stop_all()
-            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return 0
