@@ -24,7 +24,6 @@ from deep_mnist import checkpoints, cli, figures, handwriting, signals
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page fits too
 LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
-DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
 SOURCES = 3         # pooled maps named per fc1 unit
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -45,9 +44,9 @@ def png_base64(gray):
 def maps(array):
     """[H, W, C] as C maps of rows of numbers; [N] as one square grid."""
     array = array.astype(float)     # float32's 0.1234 would print as 0.12340000271797180
-    if array.ndim == 1:
-        return np.round(array.reshape(round(np.sqrt(array.size)), -1), DECIMALS).tolist()
-    return np.round(np.moveaxis(array, -1, 0), DECIMALS).tolist()
+    array = (np.moveaxis(array, -1, 0) if array.ndim > 1
+             else array.reshape(round(np.sqrt(array.size)), -1))
+    return np.round(array, 4).tolist()      # the page checks its sums to 1e-4
 
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again

@@ -115,28 +115,6 @@ def describe_stdout(path):
     return ', then '.join(parts + [last]) if parts else 'only ' + last
 
 
-def notes_lines(out_dir, results, quick):
-    lines = ['## Notes', '', 'What each write-up claims and prints, and what our script printed '
-             'here.' + (' (Ours: a --quick run, so fewer steps.)' if quick else ''), '']
-    for name, (rows, _) in results.items():
-        claim = CLAIMS[name]
-        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
-                  '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
-        if claim.printed:
-            lines.append('- The write-up prints: %s' % claim.printed)
-        if rows:
-            first = min(rows, key=lambda r: r['seed'])
-            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
-                first['seed'], first['run_dir'],
-                describe_stdout(os.path.join(out_dir, first['run_dir'], 'stdout.txt'))))
-            outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], quick)
-            if outcome in ('within the spread', 'falls short'):
-                lines.append('- Why the mean misses the claim: %s'
-                             % (claim.note or 'not explained yet.'))
-        lines.append('')
-    return lines
-
-
 def write_markdown(path, args, argv, results):
     done = sum(len(rows) for rows, _ in results.values())
     lines = ['# Reproducing "Deep MNIST for Experts"', '',
@@ -171,7 +149,24 @@ def write_markdown(path, args, argv, results):
                              '-' if recomputed is None else '%g' % recomputed,
                              r.get('steps') or '-', r.get('steps_per_s') or '-',
                              '%.1f s' % r['wall_time_s'], r.get('date', '-')))
-    lines += [''] + notes_lines(os.path.dirname(path), results, args.quick)
+    lines += ['', '## Notes', '', 'What each write-up claims and prints, and what our script '
+              'printed here.' + (' (Ours: a --quick run, so fewer steps.)' * args.quick), '']
+    for name, (rows, _) in results.items():
+        claim = CLAIMS[name]
+        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
+                  '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
+        if claim.printed:
+            lines.append('- The write-up prints: %s' % claim.printed)
+        if rows:
+            first = min(rows, key=lambda r: r['seed'])
+            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
+                first['seed'], first['run_dir'], describe_stdout(
+                    os.path.join(os.path.dirname(path), first['run_dir'], 'stdout.txt'))))
+            outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], args.quick)
+            if outcome in ('within the spread', 'falls short'):
+                lines.append('- Why the mean misses the claim: %s'
+                             % (claim.note or 'not explained yet.'))
+        lines.append('')
     rundir.write_atomically(path, '\n'.join(lines))
 
 
