@@ -99,9 +99,8 @@ class Reader:
         """Per fc1 unit, the SOURCES pooled maps whose cells add most to it."""
         if net.step not in self.fc1:
             self.fc1[net.step] = net.run(['W_fc1'])['W_fc1']
-        w = self.fc1[net.step]
         cells = pooled.reshape(-1, pooled.shape[-1])                    # [49, 64]
-        share = np.einsum('pc,pcu->uc', cells, w.reshape(*cells.shape, -1))
+        share = np.einsum('pc,pcu->uc', cells, self.fc1[net.step].reshape(*cells.shape, -1))
         top = np.argsort(-share, axis=1)[:, :SOURCES]
         return [[[int(c), round(float(row[c]), 3)] for c in best] for best, row in zip(top, share)]
 
@@ -130,9 +129,8 @@ class Reader:
         return answer
 
     def close(self):
-        for net in self.opened.values():
-            if net is not self.net:
-                net.close()
+        for step in self.opened.keys() - {self.net.step}:    # the caller closes its own net
+            self.opened[step].close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -243,6 +241,8 @@ class DrawingServer(http.server.ThreadingHTTPServer):
         self.reader, self.page = reader, PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)
+        host, port = self.server_address[:2]
+        self.url = 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
 
     def handle_error(self, request, client_address):
         """A client gone mid-answer is no news; anything else one line, no traceback."""
@@ -250,11 +250,6 @@ class DrawingServer(http.server.ThreadingHTTPServer):
         if not isinstance(error, (ConnectionError, TimeoutError)):
             self.say('drawing page: %s from %s: %s'
                      % (type(error).__name__, client_address[0], error))
-
-    @property
-    def url(self):
-        host, port = self.server_address[:2]
-        return 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
 
 
 def add_serve_flags(parser):

@@ -20,8 +20,7 @@ def claim_number(claim):
     match = re.search(r'(\d+(?:\.(\d*))?)\s*(%?)', claim or '')
     if not match:
         return None
-    percent = bool(match[3])
-    return float(match[1]) / (100 if percent else 1), len(match[2] or '') + 2 * percent
+    return float(match[1]) / (100 if match[3] else 1), len(match[2] or '') + 2 * bool(match[3])
 
 
 def claim_threshold(claim):
@@ -142,13 +141,11 @@ def write_markdown(path, args, argv, results):
               'accuracy recomputed from the saved checkpoint is the printed one.', '',
               '## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
               'steps/s | wall time | date |', '|' + '---|' * 8]
-    for name, (rows, _) in results.items():
-        for r in rows:
-            recomputed = r.get('recomputed_accuracy')
-            lines.append(row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
-                             '-' if recomputed is None else '%g' % recomputed,
-                             r.get('steps') or '-', r.get('steps_per_s') or '-',
-                             '%.1f s' % r['wall_time_s'], r.get('date', '-')))
+    lines += [row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
+                  '-' if r.get('recomputed_accuracy') is None else '%g' % r['recomputed_accuracy'],
+                  r.get('steps') or '-', r.get('steps_per_s') or '-',
+                  '%.1f s' % r['wall_time_s'], r.get('date', '-'))
+              for name, (rows, _) in results.items() for r in rows]
     lines += ['', '## Notes', '', 'What each write-up claims and prints, and what our script '
               'printed here.' + (' (Ours: a --quick run, so fewer steps.)' * args.quick), '']
     for name, (rows, _) in results.items():

@@ -163,11 +163,9 @@ class Job:
         pathlib.Path(self.dir, run_record.RUN_JSON).unlink(missing_ok=True)  # an earlier run's
         self.command = [sys.executable, os.path.join(ROOT, run.script), '--recipe', run.recipe,
                         '--seed', str(run.seed), '--data_dir', data_dir]
-        if run.kind == 'cnn':
-            self.command += ['--fresh', '--checkpoint_dir', os.path.join(self.dir, 'ckpt'),
-                             '--log_dir', os.path.join(self.dir, 'logs')]
-        else:
-            self.command += ['--record', os.path.join(self.dir, run_record.RUN_JSON)]
+        self.command += (['--fresh', '--checkpoint_dir', os.path.join(self.dir, 'ckpt'),
+                          '--log_dir', os.path.join(self.dir, 'logs')] if run.kind == 'cnn'
+                         else ['--record', os.path.join(self.dir, run_record.RUN_JSON)])
         for flag, value in QUICK[run.kind].items() if run.quick else ():
             self.command += ['--' + flag, str(value)]
         with open(os.path.join(self.dir, 'stdout.txt'), 'w') as out, \
@@ -208,9 +206,8 @@ def make_record(job, data_dir, build):
     record = {
         'name': run.name, 'script': run.script, 'recipe': run.recipe, 'seed': run.seed,
         'quick': run.quick, 'status': 'ok', 'exit_code': job.proc.returncode,
-        'test_accuracy': None, 'recomputed_accuracy': None,
-        'steps': None, 'steps_per_s': None, 'train_time_s': None,
-        'wall_time_s': round(job.end - job.start, 2),
+        'test_accuracy': None, 'recomputed_accuracy': None, 'steps': None, 'steps_per_s': None,
+        'train_time_s': None, 'wall_time_s': round(job.end - job.start, 2),
         'config': dict(recipe_config(run), **(QUICK[run.kind] if run.quick else {})),
         'recipe_config': recipe_config(run), 'tensorflow': TF_VERSION,
         'python': platform.python_version(), 'machine': machine.description(),
