@@ -1,8 +1,7 @@
-"""Rerun every step of "Deep MNIST for Experts", each recipe for seeds 1..N as a user runs
-it, into reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md).
---quick runs every code path, not a check of the claims: CNN recipes 20 steps, softmax
-50, two runs at a time. A rerun skips what is recorded, so a stopped report resumes.
-"""
+"""Rerun each recipe of "Deep MNIST for Experts" for seeds 1..N as a user runs it, into
+reproduction.json, REPRODUCTION.md and reproduction.png (docs/reproduction.md); a rerun skips
+what is recorded. --quick runs every code path, no claim checked: CNN recipes 20 steps,
+softmax 50, two runs at a time."""
 
 import os
 import sys
@@ -24,17 +23,15 @@ def parse_args(argv):
     p.add_argument('--quick', action='store_true',
                    help='smoke run: %s, two runs at a time; claims are not checked'
                         % reproduction.QUICK_SUMMARY)
-    p.add_argument('--report_only', action='store_true',
-                   help='run nothing: write the report from the runs recorded so far')
-    p.add_argument('--rerun', action='store_true', help='run again what is recorded (to time '
-                   'it on a quiet machine); a new record replaces one only if its run ends well')
+    which = p.add_mutually_exclusive_group()
+    which.add_argument('--report_only', action='store_true',
+                       help='run nothing: write the report from the runs recorded so far')
+    which.add_argument('--rerun', action='store_true', help='run again what is recorded (to '
+                       'time it on a quiet machine); a new record replaces one if it ends well')
     p.add_argument('--data_dir', default=mnist_data.default_data_dir(),
                    help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
     args = p.parse_args(argv)
-    if args.rerun and args.report_only:
-        p.error('argument --rerun: not allowed with --report_only, which runs nothing')
-    if args.seeds is None:
-        args.seeds = 1 if args.quick else 3
+    args.seeds = args.seeds or (1 if args.quick else 3)
     return args
 
 
@@ -50,20 +47,17 @@ def report_runs(args, argv):
     mnist_data.maybe_download(os.path.abspath(args.data_dir))  # once, not in every child
     os.makedirs(out_dir, exist_ok=True)
     json_path = os.path.join(out_dir, 'reproduction.json')
-    records, tf_version = reproduction.load_records(json_path), reproduction.TF_VERSION
+    records = reproduction.load_records(json_path)
     plan = [reproduction.Run(name, seed, args.quick) for name in args.recipes
             for seed in range(1, args.seeds + 1)]
-    stopped = 0 if args.report_only else reproduction.Runner(
-        reproduction.runs_to_do(plan, records, tf_version, args.rerun), args, records,
-        json_path, tf_version, deep_cnn.deepnn).run()
+    stopped = 0 if args.report_only else reproduction.Runner(reproduction.runs_to_do(
+        plan, records, rerun=args.rerun), args, records, json_path, deep_cnn.deepnn).run()
     # Even when nothing ran: the three files always exist.
     rundir.write_json(json_path, {'runs': records})
-    results = reproduction.results_by_recipe(plan, records, tf_version)
-    report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, tf_version,
-                          results)
-    report.write_png(os.path.join(out_dir, 'reproduction.png'), results, tf_version, args.quick)
-    print('reproduce: wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)'
-          % out_dir, file=sys.stderr)
+    results = reproduction.results_by_recipe(plan, records)
+    report.write_markdown(os.path.join(out_dir, 'REPRODUCTION.md'), args, argv, results)
+    report.write_png(os.path.join(out_dir, 'reproduction.png'), results, args.quick)
+    reproduction.say('wrote %s (REPRODUCTION.md, reproduction.png, reproduction.json)' % out_dir)
     complete = all(len(rows) == args.seeds for rows, _ in results.values())
     return stopped or (0 if complete or args.report_only else 1)
 

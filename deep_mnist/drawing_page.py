@@ -24,7 +24,6 @@ from deep_mnist import checkpoints, cli, figures, handwriting, signals
 PAGE = pathlib.Path(__file__).with_name('drawing_page.html')
 MAX_BODY = 4 * 1024 * 1024    # a 280x280 drawing is a few kB; a photo of a page fits too
 LAYERS = ('h_conv1', 'h_pool1', 'h_conv2', 'h_pool2', 'h_fc1')
-DECIMALS = 4        # of the layers' values: the page checks its sums to 1e-4
 SOURCES = 3         # pooled maps named per fc1 unit
 # The page loads nothing from elsewhere: the browser itself holds it to that.
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -45,21 +44,19 @@ def png_base64(gray):
 def maps(array):
     """[H, W, C] as C maps of rows of numbers; [N] as one square grid."""
     array = array.astype(float)     # float32's 0.1234 would print as 0.12340000271797180
-    if array.ndim == 1:
-        return np.round(array.reshape(round(np.sqrt(array.size)), -1), DECIMALS).tolist()
-    return np.round(np.moveaxis(array, -1, 0), DECIMALS).tolist()
+    array = (np.moveaxis(array, -1, 0) if array.ndim > 1
+             else array.reshape(round(np.sqrt(array.size)), -1))
+    return np.round(array, 4).tolist()      # the page checks its sums to 1e-4
 
 
 @functools.lru_cache(maxsize=8)     # a slider move sends the same drawing again
 def prepare(image_bytes, number=False, pad=False):
-    """The drawing prepared as a photo is (a Number with ``number``); 415 for no image,
-    422 for one without a digit. The page's ``pad`` is paper alone: no sheet to find."""
+    """The drawing prepared as a photo is (415: no image, 422: no digit); ``pad``: no sheet."""
     status = 415
     try:
         image = handwriting.load_image(io.BytesIO(image_bytes))
         status = 422
-        read = handwriting.prepare_number if number else handwriting.prepare
-        return read(image, all_paper=pad)
+        return (handwriting.prepare_number if number else handwriting.prepare)(image, all_paper=pad)
     except handwriting.HandwritingError as e:
         raise RequestError(status, str(e)) from None
 
@@ -102,15 +99,13 @@ class Reader:
         """Per fc1 unit, the SOURCES pooled maps whose cells add most to it."""
         if net.step not in self.fc1:
             self.fc1[net.step] = net.run(['W_fc1'])['W_fc1']
-        w = self.fc1[net.step]
         cells = pooled.reshape(-1, pooled.shape[-1])                    # [49, 64]
-        share = np.einsum('pc,pcu->uc', cells, w.reshape(*cells.shape, -1))
+        share = np.einsum('pc,pcu->uc', cells, self.fc1[net.step].reshape(*cells.shape, -1))
         top = np.argsort(-share, axis=1)[:, :SOURCES]
         return [[[int(c), round(float(row[c]), 3)] for c in best] for best, row in zip(top, share)]
 
     def classify(self, image_bytes, step=None, number=False, which=0, pad=False):
-        """The answer to a drawing; with ``number`` it is read as digits in a row, and
-        the layers are those of digit ``which`` (400 if the number has none)."""
+        """The answer to a drawing; ``number``: digits in a row, the layers digit ``which``'s."""
         net, prepared = self.at(step), prepare(image_bytes, number, pad)
         if not 0 <= which < len(prepared.inputs):
             raise RequestError(400, 'no digit %d: the number has %d'
@@ -134,9 +129,8 @@ class Reader:
         return answer
 
     def close(self):
-        for net in self.opened.values():
-            if net is not self.net:
-                net.close()
+        for step in self.opened.keys() - {self.net.step}:    # the caller closes its own net
+            self.opened[step].close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -215,8 +209,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise RequestError(400, 'a negative Content-Length')
         if length > MAX_BODY:
-            # Drop what the client still sends (up to 64 MB, 2 s), so that it reads the
-            # 413 rather than a reset connection.
+            # Drain the rest (64 MB, 2 s at most): the client then reads a 413, not a reset.
             left, deadline = min(length, 64 * 1024 * 1024), time.monotonic() + 2
             self.connection.settimeout(0.2)
             with contextlib.suppress(OSError):
@@ -248,6 +241,8 @@ class DrawingServer(http.server.ThreadingHTTPServer):
         self.reader, self.page = reader, PAGE.read_bytes()
         self.say = say or (lambda line: print(line, file=sys.stderr))
         super().__init__(address, Handler)
+        host, port = self.server_address[:2]
+        self.url = 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
 
     def handle_error(self, request, client_address):
         """A client gone mid-answer is no news; anything else one line, no traceback."""
@@ -256,14 +251,8 @@ class DrawingServer(http.server.ThreadingHTTPServer):
             self.say('drawing page: %s from %s: %s'
                      % (type(error).__name__, client_address[0], error))
 
-    @property
-    def url(self):
-        host, port = self.server_address[:2]
-        return 'http://%s:%d/' % ('[%s]' % host if ':' in host else host, port)
-
 
 def add_serve_flags(parser):
-    """--serve, --port, --host: classify.py's drawing page."""
     group = parser.add_argument_group('drawing page')
     group.add_argument('--serve', action='store_true',
                        help='serve a page to draw digits on and classify them as you draw')
@@ -271,13 +260,11 @@ def add_serve_flags(parser):
                        type=cli.checked_type(int, lambda n: 0 <= n <= 65535, 'a port, 0 to 65535'),
                        help='the port to serve on (default: %(default)s; 0: any free one)')
     group.add_argument('--host', default='127.0.0.1',
-                       help='the address to serve on (default: %(default)s, this computer '
-                            'only; 0.0.0.0 lets other computers in)')
+                       help='the address (default: %(default)s: only this computer; 0.0.0.0: any)')
 
 
 def serve_main(args, net):
-    """Serve the page with ``net`` (a restored checkpoint) until Ctrl-C or SIGTERM (then 0);
-    1 when it cannot listen (the port in use, a host it cannot bind)."""
+    """Serve the page with ``net`` until Ctrl-C or SIGTERM (0); 1 if it cannot listen."""
     reader = Reader(net)
     try:
         server = DrawingServer((args.host, args.port), reader)

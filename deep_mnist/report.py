@@ -10,10 +10,8 @@ import statistics
 import numpy as np
 
 from deep_mnist import machine, rundir
-from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS
+from deep_mnist.reproduction import CLAIMS, NAMES, QUICK_SUMMARY, SCRIPTS, TF_VERSION
 
-AGREE = 0.5 / 10000             # accuracies closer than half a test image: the same count
-LOOSE_SLACK = 0.005             # how far below a '~' or 'about' claim still meets it
 EPS = 1e-12
 
 
@@ -22,8 +20,7 @@ def claim_number(claim):
     match = re.search(r'(\d+(?:\.(\d*))?)\s*(%?)', claim or '')
     if not match:
         return None
-    percent = bool(match[3])
-    return float(match[1]) / (100 if percent else 1), len(match[2] or '') + 2 * percent
+    return float(match[1]) / (100 if match[3] else 1), len(match[2] or '') + 2 * bool(match[3])
 
 
 def claim_threshold(claim):
@@ -32,7 +29,7 @@ def claim_threshold(claim):
     if number is None or wording.startswith('>='):
         return None if number is None else number[0]
     loose = wording.startswith(('~', 'about', 'approx'))
-    return round(number[0] - (LOOSE_SLACK if loose else 0.5 * 10 ** -number[1]), 10)
+    return round(number[0] - (0.005 if loose else 0.5 * 10 ** -number[1]), 10)
 
 
 def spread(values):
@@ -69,13 +66,13 @@ VERDICT_RULE = (
 
 
 def agreement(rows):
-    """Whether the accuracy recomputed from each checkpoint is the one the run printed."""
+    """Whether each checkpoint's recomputed accuracy is the printed one, to half a test image."""
     if all(r['script'] != 'deep_cnn.py' for r in rows):
         return 'n/a (no checkpoint)'
     if any(r.get('recomputed_accuracy') is None for r in rows):
         return 'not recomputed'
     differ = ['seed %d: %g vs %g' % (r['seed'], r['recomputed_accuracy'], r['test_accuracy'])
-              for r in rows if abs(r['recomputed_accuracy'] - r['test_accuracy']) > AGREE]
+              for r in rows if abs(r['recomputed_accuracy'] - r['test_accuracy']) > 0.5e-4]
     return 'no (%s)' % '; '.join(differ) if differ else 'yes'
 
 
@@ -84,7 +81,6 @@ def row(*cells):
 
 
 def recipe_row(name, rows, failed, quick):
-    """A recipe's row of the results table: claim, seeds, accuracies, times, verdict."""
     claim, accuracies = CLAIMS[name], [r['test_accuracy'] for r in rows]
     cells = [NAMES.index(name) + 1, '`%s`' % name,
              '%s (%s)' % (claim.text or 'no number', claim.cite),
@@ -102,46 +98,23 @@ def recipe_row(name, rows, failed, quick):
 
 
 def describe_stdout(path):
-    """What a run printed on stdout, in a sentence."""
     try:
         with open(path, errors='replace') as f:
-            lines = [line.strip() for line in f if line.strip()]
+            text = f.read().strip()
     except OSError:
         return 'its stdout.txt is gone'
-    if not lines:
+    if not text:
         return 'nothing'
-    steps = [int(m.group(1)) for m in (re.match(r'step (\d+), training accuracy', line)
-                                       for line in lines) if m]
-    epochs = [line for line in lines if re.match(r'Step \d+ out of \d+ loss:', line)]
+    steps = [int(s) for s in re.findall(r'^\s*step (\d+), training accuracy', text, re.M)]
+    epochs = re.findall(r'^\s*Step \d+ out of \d+ loss:', text, re.M)
     parts = ['%d `step %%d, training accuracy %%g` lines (steps %d-%d)'
              % (len(steps), steps[0], steps[-1])] if steps else []
     parts += ['%d `Step E out of N loss: L` lines' % len(epochs)] if epochs else []
-    return ', then '.join(parts + ['`%s`' % lines[-1]]) if parts else 'only `%s`' % lines[-1]
+    last = '`%s`' % text.splitlines()[-1].strip()
+    return ', then '.join(parts + [last]) if parts else 'only ' + last
 
 
-def notes_lines(out_dir, results, quick):
-    lines = ['## Notes', '', 'What each write-up claims and prints, and what our script printed '
-             'here.' + (' (Ours: a --quick run, so fewer steps.)' if quick else ''), '']
-    for name, (rows, _) in results.items():
-        claim = CLAIMS[name]
-        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
-                  '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
-        if claim.printed:
-            lines.append('- The write-up prints: %s' % claim.printed)
-        if rows:
-            first = min(rows, key=lambda r: r['seed'])
-            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
-                first['seed'], first['run_dir'],
-                describe_stdout(os.path.join(out_dir, first['run_dir'], 'stdout.txt'))))
-            outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], quick)
-            if outcome in ('within the spread', 'falls short'):
-                lines.append('- Why the mean misses the claim: %s'
-                             % (claim.note or 'not explained yet.'))
-        lines.append('')
-    return lines
-
-
-def write_markdown(path, args, argv, tf_version, results):
+def write_markdown(path, args, argv, results):
     done = sum(len(rows) for rows, _ in results.values())
     lines = ['# Reproducing "Deep MNIST for Experts"', '',
              'Written by `reproduce.py`; run the same command again to update it (recorded '
@@ -150,7 +123,7 @@ def write_markdown(path, args, argv, tf_version, results):
              row('command', '`%s`' % shlex.join(['python', 'reproduce.py'] + list(argv))),
              row('date', datetime.datetime.now().isoformat(sep=' ', timespec='minutes')),
              row('machine', '%s; %s' % (platform.platform(), machine.description())),
-             row('TensorFlow', tf_version), row('Python', platform.python_version()),
+             row('TensorFlow', TF_VERSION), row('Python', platform.python_version()),
              row('runs', '%d of %d planned (%s per recipe)' % (done, len(results) * args.seeds,
                  'seed 1' if args.seeds == 1 else 'seeds 1-%d' % args.seeds)),
              '']
@@ -168,18 +141,33 @@ def write_markdown(path, args, argv, tf_version, results):
               'accuracy recomputed from the saved checkpoint is the printed one.', '',
               '## Runs', '', '| recipe | seed | test accuracy | from checkpoint | steps | '
               'steps/s | wall time | date |', '|' + '---|' * 8]
+    lines += [row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
+                  '-' if r.get('recomputed_accuracy') is None else '%g' % r['recomputed_accuracy'],
+                  r.get('steps') or '-', r.get('steps_per_s') or '-',
+                  '%.1f s' % r['wall_time_s'], r.get('date', '-'))
+              for name, (rows, _) in results.items() for r in rows]
+    lines += ['', '## Notes', '', 'What each write-up claims and prints, and what our script '
+              'printed here.' + (' (Ours: a --quick run, so fewer steps.)' * args.quick), '']
     for name, (rows, _) in results.items():
-        for r in rows:
-            recomputed = r.get('recomputed_accuracy')
-            lines.append(row('`%s`' % name, r['seed'], '%g' % r['test_accuracy'],
-                             '-' if recomputed is None else '%g' % recomputed,
-                             r.get('steps') or '-', r.get('steps_per_s') or '-',
-                             '%.1f s' % r['wall_time_s'], r.get('date', '-')))
-    lines += [''] + notes_lines(os.path.dirname(path), results, args.quick)
+        claim = CLAIMS[name]
+        lines += ['### %d. `%s`' % (NAMES.index(name) + 1, name), '',
+                  '- Claim: %s. %s.' % (claim.text or 'no number', claim.detail)]
+        if claim.printed:
+            lines.append('- The write-up prints: %s' % claim.printed)
+        if rows:
+            first = min(rows, key=lambda r: r['seed'])
+            lines.append('- Ours printed (seed %d, `%s/stdout.txt`): %s.' % (
+                first['seed'], first['run_dir'], describe_stdout(
+                    os.path.join(os.path.dirname(path), first['run_dir'], 'stdout.txt'))))
+            outcome = verdict(claim.text, [r['test_accuracy'] for r in rows], args.quick)
+            if outcome in ('within the spread', 'falls short'):
+                lines.append('- Why the mean misses the claim: %s'
+                             % (claim.note or 'not explained yet.'))
+        lines.append('')
     rundir.write_atomically(path, '\n'.join(lines))
 
 
-def write_png(path, results, tf_version, quick):
+def write_png(path, results, quick):
     """A panel per script: a dot per seed, the mean as a bar and the claim as a diamond."""
     from matplotlib.figure import Figure     # not pyplot: headless, and nothing to close
     # Two panels, since softmax (~0.92) and CNN (~0.99) on one axis would hide the last percent.
@@ -203,14 +191,13 @@ def write_png(path, results, tf_version, quick):
                 ax.scatter([x + 0.38], [number[0]], marker='D', s=40, color='tab:red',
                            zorder=4, label='claim')
         ax.set_xticks(range(len(names)), names, rotation=30, ha='right')
-        ax.set(xlim=(-0.6, len(names) - 0.4), xlabel='script/recipe',
+        ax.set(xlim=(-0.6, len(names) - 0.4), ymargin=0.2, xlabel='script/recipe',
                title=SCRIPTS[names[0].split('/')[0]])
-        ax.margins(y=0.2)
         ax.grid(axis='y', alpha=0.3)
         handles.update(zip(*reversed(ax.get_legend_handles_labels())))
     axes[0].set_ylabel('test accuracy')
     fig.legend(list(handles.values()), list(handles), loc='lower center', ncol=3)
     fig.suptitle('Deep MNIST for Experts, reproduced%s: %s, TensorFlow %s'
-                 % (' (--quick smoke run)' if quick else '', machine.description(), tf_version))
+                 % (' (--quick smoke run)' if quick else '', machine.description(), TF_VERSION))
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)

@@ -4,12 +4,11 @@ resumes from, and the runner. A run's result is its record (run.json), never its
 import argparse
 import collections
 import concurrent.futures
-import contextlib
 import dataclasses
-import datetime
 import importlib.metadata
 import json
 import os
+import pathlib
 import platform
 import re
 import shlex
@@ -71,23 +70,18 @@ class Run:
                                                    '-quick' * self.quick))
 
 
-def plain(value):
-    return json.loads(json.dumps(value))
-
-
 def recipe_config(run):
     """The recipe's row as plain JSON values: part of what decides whether a record is current."""
-    return plain(dataclasses.asdict(TABLES[run.kind][run.recipe]))
+    return json.loads(json.dumps(dataclasses.asdict(TABLES[run.kind][run.recipe])))
 
 
 def records_of(run, records):
-    """The records of ``run``'s script, recipe, seed and --quick."""
     return [r for r in records
             if tuple(r.get(k) for k in ('script', 'recipe', 'seed', 'quick'))
             == (run.script, run.recipe, run.seed, run.quick)]
 
 
-def stale_reason(record, run, tf_version):
+def stale_reason(record, run, tf_version=TF_VERSION):
     """Why ``record`` cannot stand for ``run`` any more; None if it still does."""
     if record.get('status') != 'ok':
         return 'the recorded run failed'
@@ -97,18 +91,17 @@ def stale_reason(record, run, tf_version):
         return 'recorded with TensorFlow %s' % record.get('tensorflow')
     recorded = record.get('recipe_config')
     if isinstance(recorded, dict):   # a field added since is unchanged while at its default
-        recorded = dict(plain({f.name: f.default for f in dataclasses.fields(
-            TABLES[run.kind][run.recipe]) if f.default is not dataclasses.MISSING}), **recorded)
+        recorded = json.loads(json.dumps(dict({f.name: f.default for f in dataclasses.fields(
+            TABLES[run.kind][run.recipe]) if f.default is not dataclasses.MISSING}, **recorded)))
     return 'the recipe changed since' if recorded != recipe_config(run) else None
 
 
-def current_record(run, records, tf_version):
-    """The record that stands for ``run``, or None."""
+def current_record(run, records, tf_version=TF_VERSION):
     return next((r for r in records_of(run, records) if not stale_reason(r, run, tf_version)),
                 None)
 
 
-def runs_to_do(plan, records, tf_version, rerun=False):
+def runs_to_do(plan, records, tf_version=TF_VERSION, rerun=False):
     """The planned runs without a current record (all with ``rerun``), saying why."""
     todo, skipped = [], []
     for run in plan:
@@ -126,7 +119,7 @@ def runs_to_do(plan, records, tf_version, rerun=False):
     return todo
 
 
-def replace_record(records, record, run, tf_version):
+def replace_record(records, record, run, tf_version=TF_VERSION):
     """``record`` replaces run's earlier ones (True), but a failed one not a current one."""
     if record.get('status') != 'ok' and current_record(run, records, tf_version):
         return False
@@ -135,7 +128,7 @@ def replace_record(records, record, run, tf_version):
     return True
 
 
-def results_by_recipe(plan, records, tf_version):
+def results_by_recipe(plan, records, tf_version=TF_VERSION):
     """{name: (current ok records, number of failed runs)} over the plan, in step order."""
     out = {}
     for run in plan:
@@ -167,15 +160,12 @@ class Job:
     def __init__(self, index, run, out_dir, data_dir):
         self.index, self.run, self.dir = index, run, os.path.join(out_dir, 'runs', run.dir_name)
         os.makedirs(self.dir, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):   # an earlier run's record is not this one's
-            os.remove(os.path.join(self.dir, run_record.RUN_JSON))
+        pathlib.Path(self.dir, run_record.RUN_JSON).unlink(missing_ok=True)  # an earlier run's
         self.command = [sys.executable, os.path.join(ROOT, run.script), '--recipe', run.recipe,
                         '--seed', str(run.seed), '--data_dir', data_dir]
-        if run.kind == 'cnn':
-            self.command += ['--fresh', '--checkpoint_dir', os.path.join(self.dir, 'ckpt'),
-                             '--log_dir', os.path.join(self.dir, 'logs')]
-        else:
-            self.command += ['--record', os.path.join(self.dir, run_record.RUN_JSON)]
+        self.command += (['--fresh', '--checkpoint_dir', os.path.join(self.dir, 'ckpt'),
+                          '--log_dir', os.path.join(self.dir, 'logs')] if run.kind == 'cnn'
+                         else ['--record', os.path.join(self.dir, run_record.RUN_JSON)])
         for flag, value in QUICK[run.kind].items() if run.quick else ():
             self.command += ['--' + flag, str(value)]
         with open(os.path.join(self.dir, 'stdout.txt'), 'w') as out, \
@@ -186,13 +176,11 @@ class Job:
         self.start, self.end = time.monotonic(), None
 
     def stderr(self):
-        with open(os.path.join(self.dir, 'stderr.txt'), errors='replace') as f:
-            return f.read()
+        return pathlib.Path(self.dir, 'stderr.txt').read_text(errors='replace')
 
 
 def run_result(job, data_dir, build):
-    """A finished run's result from its record, the accuracy as printed (%g); for a CNN
-    also its checkpoint's, evaluated afresh by the network ``build`` (deep_cnn.deepnn) makes."""
+    """A finished run's result from its record; a CNN's also from its checkpoint, by ``build``."""
     cnn = job.run.kind == 'cnn'
     config, info = run_record.config_of(os.path.join(job.dir, 'ckpt') if cnn else job.dir)
     if info.get('status') != 'finished' or info.get('test_accuracy') is None:
@@ -213,20 +201,18 @@ def run_result(job, data_dir, build):
     return result
 
 
-def make_record(job, data_dir, tf_version, build):
-    """The JSON record of a finished job."""
+def make_record(job, data_dir, build):
     run = job.run
     record = {
         'name': run.name, 'script': run.script, 'recipe': run.recipe, 'seed': run.seed,
         'quick': run.quick, 'status': 'ok', 'exit_code': job.proc.returncode,
-        'test_accuracy': None, 'recomputed_accuracy': None,
-        'steps': None, 'steps_per_s': None, 'train_time_s': None,
-        'wall_time_s': round(job.end - job.start, 2),
+        'test_accuracy': None, 'recomputed_accuracy': None, 'steps': None, 'steps_per_s': None,
+        'train_time_s': None, 'wall_time_s': round(job.end - job.start, 2),
         'config': dict(recipe_config(run), **(QUICK[run.kind] if run.quick else {})),
-        'recipe_config': recipe_config(run), 'tensorflow': tf_version,
+        'recipe_config': recipe_config(run), 'tensorflow': TF_VERSION,
         'python': platform.python_version(), 'machine': machine.description(),
         'command': shlex.join(job.command), 'run_dir': os.path.join('runs', run.dir_name),
-        'date': datetime.datetime.now().isoformat(timespec='seconds'),
+        'date': time.strftime('%Y-%m-%dT%H:%M:%S'),
     }
     result = run_result(job, data_dir, build) if job.proc.returncode == 0 else {}
     if not result:
@@ -247,11 +233,10 @@ def estimate(run, records):
 class Runner:
     """Runs the plan's missing runs in worker threads, recording each as soon as it ends."""
 
-    def __init__(self, todo, args, records, json_path, tf_version, build):
+    def __init__(self, todo, args, records, json_path, build):
         # Quick runs share two slots: the CNN runs (the plan's tail) first, softmax in the gaps.
         self.todo = list(reversed(todo)) if args.quick else list(todo)
-        self.records, self.json_path, self.tf_version = records, json_path, tf_version
-        self.build = build
+        self.records, self.json_path, self.build = records, json_path, build
         self.out_dir, self.data_dir = os.path.abspath(args.out), os.path.abspath(args.data_dir)
         self.slots = 2 if args.quick else 1     # quick runs are not timed: two share 2 cores
         self.running, self.started, self.stopping = {}, 0, False
@@ -271,19 +256,17 @@ class Runner:
                         self.finish(*future.result())
                     if not done:
                         self.heartbeat()
-        except KeyboardInterrupt as e:
+        except BaseException as e:   # a failed record too: no child may outlive its report
             self.stop_all()
+            if not isinstance(e, KeyboardInterrupt):
+                raise
             return 128 + getattr(e, 'signum', signal.SIGINT)
-        except BaseException:   # a failed record: no child may outlive its report
-            self.stop_all()
-            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return 0
 
     def run_one(self, run):
-        """Start ``run`` and make its record when it ends, in a worker thread: a timed run
-        is recorded (its checkpoint re-evaluated) before the next starts."""
+        """Start ``run``; record it when it ends (checkpoints re-evaluated one at a time)."""
         with self.lock:
             if self.stopping:
                 return None, None
@@ -299,7 +282,7 @@ class Runner:
         with self.evaluating:
             if self.stopping:
                 return None, None
-            return job, make_record(job, self.data_dir, self.tf_version, self.build)
+            return job, make_record(job, self.data_dir, self.build)
 
     def stop_all(self):
         with self.lock:
@@ -318,11 +301,9 @@ class Runner:
     def eta(self):
         """Time left for the whole report: the estimates of what is left, over the slots."""
         now = time.monotonic()
-        left = [estimate(r, self.records) for r in self.todo[self.started:]]
-        for job in list(self.running.values()):
-            guess = estimate(job.run, self.records)
-            left.append(None if guess is None else max(0.0, guess - (now - job.start)))
-        known = [t for t in left if t is not None]
+        left = [(estimate(r, self.records), 0) for r in self.todo[self.started:]] + [
+            (estimate(j.run, self.records), now - j.start) for j in list(self.running.values())]
+        known = [max(0.0, t - spent) for t, spent in left if t is not None]
         if not known:
             return 'not timed yet'
         unknown = len(left) - len(known)
@@ -334,7 +315,7 @@ class Runner:
                                           job.run.seed, text), file=sys.stderr, flush=True)
 
     def finish(self, job, record):
-        if not replace_record(self.records, record, job.run, self.tf_version):
+        if not replace_record(self.records, record, job.run):
             say('%s seed %d failed; its earlier record stays' % (job.run.name, job.run.seed))
         rundir.write_json(self.json_path, {'runs': self.records})
         recomputed = record.get('recomputed_accuracy')
