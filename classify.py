@@ -1,13 +1,13 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
-
-Each image is first prepared the way MNIST was (deep_mnist/handwriting.py), then a deep_cnn.py
-checkpoint, restored once, reads them; one line each on stdout (docs/classify.md):
+Each image is prepared the way MNIST was (deep_mnist/handwriting.py), then read by a deep_cnn.py
+checkpoint restored once; one line each on stdout (docs/classify.md):
 
     python classify.py --recipe fast examples/ [--json] [--explain explain/] [--number]
     python classify.py --recipe fast --serve                # a page to draw digits on
 """
 
 import contextlib
+import itertools
 import json
 import os
 import stat
@@ -22,7 +22,6 @@ from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL
                                 INDEX_SIZE, LABEL_PAD, LABEL_SIZE, LABEL_W, MARGIN, Canvas,
                                 from_zero, header_height, wrap)
 
-CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
 EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image until drawn
 STEP_CELL, STEP_GAP = 110, 12       # the photo and each step of its preparation
@@ -97,11 +96,10 @@ def unreadable(path):
     return 'not a regular file (%s)' % kind
 
 
-def prepared_batches(paths, failed, size, keep_steps, number=False):
-    """Lists of up to ``size`` (path, Prepared or Number); each path that gives nothing is
-    told on stderr and added to ``failed``. Without ``keep_steps`` only the inputs are kept,
-    so that a folder of thousands of photos needs no more memory than a batch."""
-    batch, read = [], handwriting.prepare_number if number else handwriting.prepare
+def prepared_images(paths, failed, keep_steps, number=False):
+    """(path, Prepared or Number) of each image, the failures told and in ``failed``; only
+    the inputs unless ``keep_steps``: a folder of thousands of photos fits in memory."""
+    read = handwriting.prepare_number if number else handwriting.prepare
     for path, error in expand(paths):
         try:
             prepared = read(handwriting.load_image(path)) if error is None else None
@@ -113,12 +111,7 @@ def prepared_batches(paths, failed, size, keep_steps, number=False):
             continue
         if not keep_steps:
             prepared.steps = []
-        batch.append((path, prepared))
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        yield path, prepared
 
 
 def answer(path, probabilities):
@@ -164,10 +157,10 @@ def classify_all(args):
     """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
     failed, results, about = [], [], {}
     names = FigureNames()
+    images = prepared_images(args.paths, failed, bool(args.explain), args.number)
     with contextlib.ExitStack() as stack:
         net = None
-        for batch in prepared_batches(args.paths, failed, EXPLAIN_BATCH if args.explain
-                                      else BATCH, bool(args.explain), args.number):
+        while batch := list(itertools.islice(images, EXPLAIN_BATCH if args.explain else BATCH)):
             if net is None:
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
@@ -189,17 +182,15 @@ def classify_all(args):
     return 1 if failed else 0
 
 
-def explain_layout(steps, subtitle, caption, width=0):
-    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
+def steps_figure(photo, steps, title, subtitle, caption, width, below, sheet=None, boxes=()):
+    """(figure, canvas, y under it) of the photo in colour (``sheet`` as Prepared.sheet and
+    ``boxes`` in its pixels outlined), then each step, across; ``below`` pixels under them."""
+    from matplotlib.patches import Polygon
     width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
     lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
-    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
-
-
-def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
-    """The photo in colour (``sheet`` as Prepared.sheet and ``boxes`` in its pixels
-    outlined), then each step, across at ``y``."""
-    from matplotlib.patches import Polygon
+    y = header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+    canvas = Canvas(width, y + STEP_CELL + SECTION_GAP + below, lines)
+    fig = canvas.figure(title)
     pw, ph = photo.size
     w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
     x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
@@ -216,20 +207,18 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
         x = MARGIN + i * (STEP_CELL + STEP_GAP)
         canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)    # gray_r: 1 is black
         canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+    return fig, canvas, y + STEP_CELL + SECTION_GAP
 
 
 def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
-    """--explain's figure of one image: ``photo`` (RGB) and the Prepared's ``steps`` across
-    the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
-    width, lines, y_steps = explain_layout(
-        steps, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    y_maps = y_steps + STEP_CELL + SECTION_GAP
+    """--explain's figure: photo and steps, conv ``maps`` ({'h_conv1': [s, s, n]}), answer."""
     rows = [(k, name, first) for k, (name, values) in enumerate(maps.items())
             for first in range(0, values.shape[-1], MAPS_PER_ROW)]     # k: the layer
-    y_bars = y_maps + len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
-    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
-    fig = canvas.figure(title)
-    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
+    maps_h = len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
+    fig, canvas, y_maps = steps_figure(
+        photo, steps, title, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP)
+        - GAP + MARGIN, maps_h + BARS_H + CAPTION_H + MARGIN, sheet)
+    y_bars = y_maps + maps_h
     for i, (k, name, first) in enumerate(rows):
         y = y_maps + i * (MAP_CELL + GAP) + k * (SECTION_GAP - GAP)
         values = maps[name][..., first:first + MAPS_PER_ROW]
@@ -239,8 +228,8 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
             name, first, first + values.shape[-1] - 1), **ROW_LABEL)
     canvas.draw(fig)
     # The bars: the answer black, the others grey, each with its percentage.
-    ax = fig.add_axes([LABEL_W / width, 1 - (y_bars + BARS_H) / canvas.height,
-                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
+    ax = fig.add_axes([LABEL_W / canvas.width, 1 - (y_bars + BARS_H) / canvas.height,
+                       10 * BAR_W * 1.5 / canvas.width, BARS_H / canvas.height])
     bars = ax.bar(range(10), probabilities, width=0.66, color='0.7')
     bars[int(np.argmax(probabilities))].set_color('black')
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
@@ -253,17 +242,13 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
 
 
 def plot_number(photo, number, probabilities, title='', subtitle=''):
-    """--number's figure: ``photo`` (RGB) with the digits' boxes and the Number's steps
-    across the top; each digit's input below, captioned with what the network read."""
-    k = len(number.inputs)
-    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
-                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
-    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
-    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
-    fig = canvas.figure(title)
+    """--number's figure: photo, boxes and steps, then each digit's input and answer."""
     scale = photo.size[0] / number.size[0]
-    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
-               [np.multiply(box, scale) for box in number.boxes])
+    fig, canvas, y_digits = steps_figure(
+        photo, number.steps, title, subtitle, NUMBER_CAPTION,
+        2 * MARGIN + len(number.inputs) * (DIGIT_CELL + STEP_GAP), CAPTION_H + DIGIT_CELL + MARGIN,
+        number.sheet, [np.multiply(box, scale) for box in number.boxes])
+    y_digits += CAPTION_H
     for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
         x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
         canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
@@ -278,10 +263,8 @@ class FigureNames(set):
 
     def __call__(self, path):
         stem = os.path.splitext(os.path.basename(path))[0] or 'image'
-        name, n = stem + '.png', 1
-        while name in self:
-            n += 1
-            name = '%s-%d.png' % (stem, n)
+        names = [stem + '.png'] + ['%s-%d.png' % (stem, k) for k in range(2, len(self) + 3)]
+        name = next(n for n in names if n not in self)
         self.add(name)
         return name
 
@@ -301,7 +284,7 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
         if isinstance(p, handwriting.Number):
             fig = plot_number(photo, p, probs, line(number_answer(name, probs, p.boxes)), subtitle)
         else:
-            maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
+            maps = net.run([n for n in ('h_conv1', 'h_conv2') if n in net.layers], p.inputs)
             fig = plot_explain(photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0],
                                '%s: %d (%.1f %%)' % (name, probs[0].argmax(), 100 * probs[0].max()),
                                subtitle, p.sheet)

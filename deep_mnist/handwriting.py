@@ -71,8 +71,7 @@ def flat(image, mode='L'):
 
 
 def load_image(source, mode='L'):
-    """The image of a path or binary file in ``mode`` (flat), its size checked before it is
-    decoded, turned upright. Raises HandwritingError."""
+    """A path or binary file's image upright, in ``mode`` (flat), its size checked unread."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -250,8 +249,7 @@ def ink_bright(grey):
 
 def flatten_paper(ink):
     """Paper 0, ink 1, soft edges: the paper's uneven level taken out. Raises HandwritingError."""
-    # The paper's level: the darkest of tiles 1/32 of the longer side, opened over 5x5
-    # tiles (wider than a stroke; reflected at the edges as a shade goes on).
+    # The paper's level: each tile's darkest, opened over 5x5 tiles (wider than a stroke)
     h, w = ink.shape
     block = max(2, round(max(h, w) / 32))
     padded = np.pad(ink, ((0, -h % block), (0, -w % block)), mode='edge')

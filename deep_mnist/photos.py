@@ -1,6 +1,5 @@
-"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked on,
-and examples/: test digits (never trained on) inked onto paper the way a phone sees it, on
-a sheet on a table, or 2-5 in a row (docs/classify.md); each a function of (seed, index).
+"""Made-up photos of MNIST test digits (never trained on) for classify.py's tests, bench and
+examples/, each a function of (seed, index): on paper, on a table, or 2-5 in a row.
 
     python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
@@ -18,8 +17,7 @@ from PIL import ExifTags, Image, ImageFilter
 
 from deep_mnist.handwriting import homography
 
-# The EXIF orientation tags 3, 6, 8 (turned 180, 90 clockwise, 90 anticlockwise): what
-# exif_transpose does for each, undone here so that it brings the photo upright.
+# EXIF orientations 3, 6, 8: the turn exif_transpose undoes, so that a photo comes out upright
 STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
              8: Image.Transpose.ROTATE_270}
 INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30, 0.30, 0.32),
@@ -52,8 +50,7 @@ EXAMPLES = [
 
 
 def draw_look(rng):
-    """How one photo of a digit looks (labels.json keeps it): 'at' in fractions of the free
-    room, 'light' the shade's depth, 'noise' of 1 = white, 'orientation' the EXIF tag."""
+    """One photo's look (in labels.json): 'at' a fraction of the room, 'noise' 1 = white."""
     height = int(rng.integers(70, 221))
     canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
     dark_ink = rng.random() < 0.75
@@ -174,13 +171,12 @@ def on_a_table(sheet, rng, kind):
     laid = np.asarray(sheet.convert('RGBA').transform(   # alpha: where the sheet lies
         (width, height), Image.Transform.PERSPECTIVE, (to_sheet / to_sheet[2, 2]).ravel()[:8],
         Image.BILINEAR), np.float32) / 255
-    paper, mask = laid[..., :3], laid[..., 3:]
     rgb = table_top(kind, (height, width), rng)
     gap = corners[:, 0].min() / width
     other = gap > 0.12 and rng.random() < 0.4
     if other:       # another sheet's edge, along the left of the frame
         rgb[:, :int((gap - 0.08) * width)] = np.array(PAPERS['white']) * rng.uniform(0.8, 1)
-    rgb = rgb * (1 - mask) + paper * mask
+    rgb = rgb * (1 - laid[..., 3:]) + laid[..., :3] * laid[..., 3:]
     shadow = rng.random() < 0.35
     if shadow:      # a hand's shadow from the bottom right, soft
         yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
