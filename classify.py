@@ -29,7 +29,6 @@ MAP_CELL, MAPS_PER_ROW = 30, 32     # the conv maps
 BARS_H, BAR_W = 110, 36             # the probabilities' bars
 SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
 ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
-FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
 STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
                  'preparation, the ink light on black as MNIST has it. ')
 EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
@@ -44,16 +43,12 @@ class Failed(Exception):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(description='Classify photos or scans of handwritten digits with a '
-                                       'deep_cnn.py checkpoint, each prepared the way MNIST was.')
-    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
-                   help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
+    p = cli.ArgumentParser(description='Read handwritten digits in photos, prepared as MNIST was.')
+    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER', help='images or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
-    p.add_argument('--number', action='store_true',
-                   help='read the ink as a number: digits in a row, left to right')
-    p.add_argument('--explain', metavar='DIR',
-                   help='write a figure per image into DIR: its preparation, conv maps, answer')
+    p.add_argument('--number', action='store_true', help='read the digits in a row as a number')
+    p.add_argument('--explain', metavar='DIR', help='write a figure per image into DIR')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
@@ -200,7 +195,7 @@ def steps_figure(photo, steps, title, subtitle, caption, width, below, sheet=Non
     outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
     outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
     for corners in outlines:
-        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor='#e0301e', linewidth=1.2))
     ax.set(xticks=[], yticks=[])
     canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
     for i, (name, values) in enumerate(steps, start=1):

@@ -132,11 +132,12 @@ def encode(image, look):
     return out.getvalue()
 
 
-def make_photo(digit, seed, index, **changes):
-    """(file contents, look) of photo ``index`` of the set ``seed``, ``changes`` made."""
+def make_photo(images, labels, seed, index, **changes):
+    """(file contents, look, label) of photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index])
     look = draw_look(rng) | changes
-    return encode(render(stroke_alpha(digit, look), look, rng), look), look
+    alpha = stroke_alpha(images[index].reshape(28, 28), look)
+    return encode(render(alpha, look, rng), look), look, int(labels[index])
 
 
 def table_top(kind, shape, rng):
@@ -191,17 +192,17 @@ def on_a_table(sheet, rng, kind):
     return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB'), drawn
 
 
-def make_table_photo(digit, seed, index, kind=None, **changes):
-    """(JPEG contents, look) of table photo ``index`` of the set ``seed``, ``changes`` made."""
+def make_table_photo(images, labels, seed, index, kind=None, **changes):
+    """make_photo's (JPEG contents, look, label) of a sheet on a table of ``kind``."""
     rng = np.random.default_rng([seed, index, 1])
     look = draw_look(rng) | dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
         orientation=1, format='JPEG') | changes
-    image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
-                              kind or TABLES[rng.integers(len(TABLES))])
-    return encode(image, look), look | drawn
+    image, drawn = on_a_table(render(stroke_alpha(images[index].reshape(28, 28), look), look,
+                                     rng), rng, kind or TABLES[rng.integers(len(TABLES))])
+    return encode(image, look), look | drawn, int(labels[index])
 
 
 def make_number_photo(images, labels, seed, index, which=None, **changes):
@@ -231,12 +232,9 @@ def make_number_photo(images, labels, seed, index, which=None, **changes):
 
 def photo_set(images, labels, count, seed=0, kind='photos'):
     """(file name, contents, label, look) of ``count`` photos of ``kind`` (main's --kind)."""
+    make = {'photos': make_photo, 'tables': make_table_photo, 'numbers': make_number_photo}[kind]
     for i in range(count):
-        if kind == 'numbers':
-            contents, look, label = make_number_photo(images, labels, seed, i)
-        else:
-            make = make_table_photo if kind == 'tables' else make_photo
-            (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
+        contents, look, label = make(images, labels, seed, i)
         suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
         yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
@@ -254,10 +252,10 @@ def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
 
 def write_examples(directory, images, labels):
     """EXAMPLES, a sheet on a table and a number into ``directory``; their names."""
-    written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                **EXAMPLE_LOOK | changes)[0] for name, index, changes in EXAMPLES}
+    written = {name: make_photo(images, labels, EXAMPLES_SEED, index, **EXAMPLE_LOOK | changes)[0]
+               for name, index, changes in EXAMPLES}
     written['8_sheet_on_a_table.jpg'] = make_table_photo(    # test digit 61, an 8
-        images[61].reshape(28, 28), EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
+        images, labels, EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
         canvas=(190, 160))[0]    # room on the sheet around it
     # In a folder of its own, where classify.py examples/ does not read it as one digit
     written[os.path.join('numbers', '1975.jpg')] = make_number_photo(
