@@ -16,11 +16,8 @@ FRAME, BOX = 28, 20       # MNIST's frame and the box its ink is fitted into
 CENTRE = 14.0             # MNIST's centre of mass (row and column; the test set: 13.99, 14.01)
 MNIST_STROKE = 2.5        # MNIST's median stroke width in the 20x20 box (stroke_width)
 THINNEST_STROKE = 2.0     # thinner than this in the box (MNIST's 25th percentile): thickened
-MIN_CONTRAST = 0.15       # ink must differ from the paper by this much of black-to-white
 LINE_COVERAGE = 0.5       # a ruled line covers at least this much of a row (or column)
-LINE_THIN = 0.6           # ... and is thinner than this times the digit's strokes
 SPECK = 0.1               # an ink component below this times the largest is a speck
-DARK = 0.3                # no sheet, and 99 % of the photo darker than this: too dark
 MAX_DIGITS = 12
 SHEET_AREA = 0.2          # a sheet covers at least this much of the photo,
 SHEET_FILL = 0.9          # fills its four corners' quadrilateral (straight edges),
@@ -39,9 +36,6 @@ class Prepared:
     steps: list
     input: np.ndarray
     sheet: np.ndarray = None
-
-    def step(self, name):
-        return dict(self.steps)[name]
 
     @property
     def inputs(self):
@@ -266,7 +260,7 @@ def flatten_paper(ink):
     threshold = otsu(lifted)
     above = lifted[lifted > threshold]
     level = float(np.median(above)) if above.size else 0.0
-    if level < MIN_CONTRAST:
+    if level < 0.15:    # ink must differ from the paper by this much of black-to-white
         raise HandwritingError('no ink found (blank paper?)')
     low = threshold / 2
     return np.clip((lifted - low) / (level - low), 0, 1).astype(np.float32)
@@ -296,7 +290,7 @@ def remove_ruled_lines(soft, rows_only=False):
     rows, padded = np.flatnonzero(across), np.pad(soft, ((1, 1), (0, 0)))
     for band in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
         thickness = len(band)
-        if thickness > LINE_THIN * stroke:
+        if thickness > 0.6 * stroke:
             continue        # as thick as the digit's strokes: a stroke, not a line
         top, bottom = band[0], band[-1]
         while top > 0 and traced[top - 1] and band[0] - top < thickness + 2:
@@ -346,7 +340,7 @@ def on_paper(image, all_paper=False):
     """(steps, sheet, the matrix from the sheet to the image, its size); all_paper: no sheet."""
     grey = grey_levels(image)
     corners = None if all_paper else find_sheet(grey)
-    if corners is None and np.percentile(grey, 99) < DARK:
+    if corners is None and np.percentile(grey, 99) < 0.3:
         raise HandwritingError('too dark to find a sheet of paper')
     sheet, to_grey = (grey, np.eye(3)) if corners is None else straighten(grey, corners)
     steps = [('grey', grey), ('sheet', sheet), ('ink bright on dark', ink_bright(sheet))]

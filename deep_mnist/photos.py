@@ -149,9 +149,8 @@ def table_top(kind, shape, rng):
         return tone * np.array([0.55, 0.36, 0.2]) * rng.uniform(0.75, 1.05)
     if kind == 'pattern':
         cell = rng.uniform(10, 40)
-        checks = ((xx // cell + yy // cell) % 2)[..., None]
         low, high = rng.uniform(0.1, 0.45, (2, 3))
-        return low + (high - low) * checks
+        return low + (high - low) * ((xx // cell + yy // cell) % 2)[..., None]
     level = rng.uniform(0.3, 0.5) if kind == 'grey' else rng.uniform(0.03, 0.18)
     return np.full(shape + (3,), level) * (1 + 0.15 * grain)
 
