@@ -276,7 +276,7 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
                                             about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):
         photo, name = handwriting.load_photo(path, STEP_CELL), os.path.basename(path)
-        if isinstance(p, handwriting.Number):
+        if p.boxes is not None:
             fig = plot_number(photo, p, probs, line(number_answer(name, probs, p.boxes)), subtitle)
         else:
             maps = net.run([n for n in ('h_conv1', 'h_conv2') if n in net.layers], p.inputs)

@@ -32,24 +32,20 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps`` as (name, array), the 784 ``input`` values, the ``sheet``'s corners or None."""
-    steps: list
-    input: np.ndarray
-    sheet: np.ndarray = None
-
-    @property
-    def inputs(self):
-        return self.input[None]
-
-
-@dataclasses.dataclass
-class Number:
-    """A number's digits, left to right: ``boxes`` (left, top, right, bottom) in pixels."""
+    """``steps`` as (name, array), ``inputs`` (784 values a digit), the ``sheet``'s corners or
+    None; a number's digits left to right, ``boxes`` (left, top, right, bottom) in ``size``."""
     steps: list
     inputs: np.ndarray
-    boxes: list
-    sheet: np.ndarray
-    size: tuple
+    sheet: np.ndarray = None
+    boxes: list = None
+    size: tuple = None
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+
+Number = Prepared   # what prepare_number gives: boxes and size set
 
 
 def flat(image, mode='L'):
@@ -360,7 +356,7 @@ def prepare(image, all_paper=False):
     """A PIL image or 2-D array (grey_levels) prepared like MNIST. Raises HandwritingError."""
     steps, corners, _, _ = on_paper(image, all_paper)
     steps += mnist_steps(steps[-1][1])
-    return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
+    return Prepared(steps, steps[-1][1].reshape(1, FRAME * FRAME), corners)
 
 
 def digit_parts(soft):
@@ -411,4 +407,4 @@ def prepare_number(image, all_paper=False):
         x, y = np.clip(x / z, 0, size[0]), np.clip(y / z, 0, size[1])
         boxes.append(tuple(int(v) for v in (np.floor(x.min()), np.floor(y.min()),
                                              np.ceil(x.max()), np.ceil(y.max()))))
-    return Number(steps, np.stack(inputs), boxes, corners, size)
+    return Number(steps, np.stack(inputs), corners, boxes, size)
