@@ -84,11 +84,9 @@ def unreadable(path):
         return 'no such file or folder'
     except OSError as e:
         return 'cannot read it (%s)' % (e.strerror or e)
-    if stat.S_ISREG(mode):
-        return None
-    kind = 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) \
-        else 'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 'not a file'
-    return 'not a regular file (%s)' % kind
+    kind = {stat.S_IFREG: None, stat.S_IFIFO: 'a named pipe', stat.S_IFSOCK: 'a socket',
+            stat.S_IFCHR: 'a device', stat.S_IFBLK: 'a device'}.get(stat.S_IFMT(mode), 'not a file')
+    return kind and 'not a regular file (%s)' % kind
 
 
 def prepared_images(paths, failed, keep_steps, number=False):
@@ -150,8 +148,7 @@ def classify(args):
 
 def classify_all(args):
     """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
-    failed, results, about = [], [], {}
-    names = FigureNames()
+    failed, results, about, names = [], [], {}, FigureNames()
     images = prepared_images(args.paths, failed, bool(args.explain), args.number)
     with contextlib.ExitStack() as stack:
         net = None

@@ -267,8 +267,7 @@ def stroke_width(mask):
     area = int(mask.sum())
     if not area:
         return None
-    padded = np.pad(mask, 1)
-    edges = sum(np.count_nonzero(np.diff(padded, axis=axis)) for axis in (0, 1))
+    edges = sum(np.count_nonzero(np.diff(np.pad(mask, 1), axis=axis)) for axis in (0, 1))
     return 2 * area / (edges * np.pi / 4)     # a curve's mean length per pixel edge: pi/4
 
 

@@ -26,8 +26,7 @@ PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0
           'blue': (0.92, 0.95, 1.0)}
 BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
 TABLES = ('wood', 'grey', 'dark', 'pattern')
-# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
+# examples/: (name, test digit, changes to its look) for each way a photo differs from MNIST
 EXAMPLES_SEED, EXAMPLE_HEIGHT = 1, 90
 EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
                     quality=85)     # small files for the repository
