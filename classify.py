@@ -28,6 +28,8 @@ STEP_CELL, STEP_GAP = 110, 12       # the photo and each step of its preparation
 MAP_CELL, MAPS_PER_ROW = 30, 32     # the conv maps
 BARS_H, BAR_W = 110, 36             # the probabilities' bars
 SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+SPECIAL_FILES = {stat.S_IFIFO: 'a named pipe', stat.S_IFSOCK: 'a socket', stat.S_IFCHR: 'a device',
+                 stat.S_IFBLK: 'a device'}
 ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
 STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
                  'preparation, the ink light on black as MNIST has it. ')
@@ -60,11 +62,19 @@ def parse_args(argv=None):
 
 
 def expand(paths):
-    """(path, None, or why it gives nothing) of each path, a folder replaced by its images."""
+    """(path, None, or why it gives nothing) of each path, a folder replaced by its images;
+    nothing else but a file is opened (reading a pipe would wait forever)."""
     suffixes = {s for s, form in Image.registered_extensions().items() if form in Image.OPEN}
     for path in paths:
-        if not os.path.isdir(path):
-            yield path, unreadable(path)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            yield path, ('no such file or folder' if isinstance(e, FileNotFoundError)
+                         else 'cannot read it (%s)' % (e.strerror or e))
+            continue
+        if not stat.S_ISDIR(mode):
+            kind = SPECIAL_FILES.get(stat.S_IFMT(mode), 'not a file')
+            yield path, None if stat.S_ISREG(mode) else 'not a regular file (%s)' % kind
             continue
         try:
             names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower()
@@ -74,19 +84,6 @@ def expand(paths):
             continue
         yield from [(os.path.join(path, n), None) for n in names] or [
             (path, 'no images in this folder')]
-
-
-def unreadable(path):
-    """Why ``path`` is no image file, or None; a pipe is not opened (it would wait forever)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return 'no such file or folder'
-    except OSError as e:
-        return 'cannot read it (%s)' % (e.strerror or e)
-    kind = {stat.S_IFREG: None, stat.S_IFIFO: 'a named pipe', stat.S_IFSOCK: 'a socket',
-            stat.S_IFCHR: 'a device', stat.S_IFBLK: 'a device'}.get(stat.S_IFMT(mode), 'not a file')
-    return kind and 'not a regular file (%s)' % kind
 
 
 def prepared_images(paths, failed, keep_steps, number=False):
