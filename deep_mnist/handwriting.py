@@ -1,7 +1,6 @@
-"""A learner's own digit, or number, prepared the way MNIST's digits were (light ink on
-black, fitted into 20x20 and centred by mass in 28x28), one named step at a time (from
-'grey' to 'centred in 28x28'; docs/classify.md says how and why), each an array that
-``classify.py --explain`` draws. ``prepare_number`` cuts the ink into digits in a row."""
+"""A learner's digit (or number, ``prepare_number``) prepared as MNIST's were: light ink on
+black, fitted into 20x20, centred by mass in 28x28; each named step ('grey' to 'centred in
+28x28') an array ``classify.py --explain`` draws. docs/classify.md says how and why."""
 
 import dataclasses
 import warnings
@@ -258,8 +257,7 @@ def flatten_paper(ink):
     level = float(np.median(above)) if above.size else 0.0
     if level < 0.15:    # ink must differ from the paper by this much of black-to-white
         raise HandwritingError('no ink found (blank paper?)')
-    low = threshold / 2
-    return np.clip((lifted - low) / (level - low), 0, 1).astype(np.float32)
+    return np.clip((lifted - threshold / 2) / (level - threshold / 2), 0, 1).astype(np.float32)
 
 
 def stroke_width(mask):
