@@ -172,8 +172,7 @@ def classify_all(args):
 
 
 def steps_figure(photo, steps, title, subtitle, caption, width, below, sheet=None, boxes=()):
-    """(figure, canvas, y under it) of the photo in colour (``sheet`` as Prepared.sheet and
-    ``boxes`` in its pixels outlined), then each step, across; ``below`` pixels under them."""
+    """(figure, canvas, y under) of the photo (sheet, boxes outlined), its steps, room ``below``."""
     from matplotlib.patches import Polygon
     width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
     lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)

@@ -31,8 +31,7 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps`` as (name, array), ``inputs`` (784 values a digit), the ``sheet``'s corners or
-    None; a number's digits left to right, ``boxes`` (left, top, right, bottom) in ``size``."""
+    """Steps as (name, array), inputs (784 a digit), the sheet's corners; a number's boxes."""
     steps: list
     inputs: np.ndarray
     sheet: np.ndarray = None
@@ -54,8 +53,7 @@ def flat(image, mode='L'):
         top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
         image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
     elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
-        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, image.convert('RGBA'))
+        image = Image.alpha_composite(Image.new('RGBA', image.size, 'white'), image.convert('RGBA'))
     return image.convert(mode)
 
 
@@ -123,16 +121,14 @@ def components(mask):
 
 
 def otsu(values, bins=256):
-    """Otsu's threshold of values in [0, 1]."""
+    """Otsu's threshold of values in [0, 1] (0.5 for a single level: nothing to separate)."""
     counts, edges = np.histogram(values, bins=bins, range=(0, 1))
     weight = np.cumsum(counts)
     mass = np.cumsum(counts * (edges[:-1] + edges[1:]) / 2)
     with np.errstate(divide='ignore', invalid='ignore'):
         between = weight * (weight[-1] - weight) * (
             mass / weight - (mass[-1] - mass) / (weight[-1] - weight)) ** 2
-    if not np.any(between[:-1] > 0):
-        return 0.5      # a single level: nothing to separate
-    return float(edges[1:][np.nanargmax(between[:-1])])
+    return float(edges[1:][np.nanargmax(between[:-1])]) if np.any(between[:-1] > 0) else 0.5
 
 
 def fit_edges(region):
@@ -400,8 +396,7 @@ def prepare_number(image, all_paper=False):
         mine = np.isin(labels, keys)
         near = ndimage.binary_dilation(mine, np.ones((5, 5))) & ~((labels > 0) & ~mine)
         inputs.append(mnist_steps(np.where(near, soft, 0))[-1][1].reshape(FRAME * FRAME))
-        x, y, z = to_image @ [[left, right, right, left], [top, top, bottom, bottom], [1] * 4]
-        x, y = np.clip(x / z, 0, size[0]), np.clip(y / z, 0, size[1])
-        boxes.append(tuple(int(v) for v in (np.floor(x.min()), np.floor(y.min()),
-                                             np.ceil(x.max()), np.ceil(y.max()))))
+        xyz = to_image @ [[left, right, right, left], [top, top, bottom, bottom], [1] * 4]
+        xy = np.clip(xyz[:2] / xyz[2], 0, np.reshape(size, (2, 1)))    # in the image's pixels
+        boxes.append(tuple(int(v) for v in (*np.floor(xy.min(1)), *np.ceil(xy.max(1)))))
     return Number(steps, np.stack(inputs), corners, boxes, size)
