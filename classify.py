@@ -145,10 +145,9 @@ def classify(args):
 
 def classify_all(args):
     """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
-    failed, results, about, names = [], [], {}, FigureNames()
+    failed, results, about, names, net = [], [], {}, FigureNames(), None
     images = prepared_images(args.paths, failed, bool(args.explain), args.number)
     with contextlib.ExitStack() as stack:
-        net = None
         while batch := list(itertools.islice(images, EXPLAIN_BATCH if args.explain else BATCH)):
             if net is None:
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
@@ -215,7 +214,6 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
         canvas.text(fig, LABEL_W - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
             name, first, first + values.shape[-1] - 1), **ROW_LABEL)
     canvas.draw(fig)
-    # The bars: the answer black, the others grey, each with its percentage.
     ax = fig.add_axes([LABEL_W / canvas.width, 1 - (y_bars + BARS_H) / canvas.height,
                        10 * BAR_W * 1.5 / canvas.width, BARS_H / canvas.height])
     bars = ax.bar(range(10), probabilities, width=0.66, color='0.7')

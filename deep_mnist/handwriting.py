@@ -259,10 +259,8 @@ def flatten_paper(ink):
 def stroke_width(mask):
     """The strokes' mean width: twice the area over the outline's length; None for no ink."""
     area = int(mask.sum())
-    if not area:
-        return None
     edges = sum(np.count_nonzero(np.diff(np.pad(mask, 1), axis=axis)) for axis in (0, 1))
-    return 2 * area / (edges * np.pi / 4)     # a curve's mean length per pixel edge: pi/4
+    return 2 * area / (edges * np.pi / 4) if area else None    # pi/4: a curve's length an edge
 
 
 def remove_ruled_lines(soft, rows_only=False):
