@@ -1,13 +1,13 @@
 """Your own handwriting: photos or scans of digits in, the digit out, and what the network saw.
-
-Each image is first prepared the way MNIST was (deep_mnist/handwriting.py), then a deep_cnn.py
-checkpoint, restored once, reads them; one line each on stdout (docs/classify.md):
+Each image is prepared the way MNIST was (deep_mnist/handwriting.py), then read by a deep_cnn.py
+checkpoint restored once; one line each on stdout (docs/classify.md):
 
     python classify.py --recipe fast examples/ [--json] [--explain explain/] [--number]
     python classify.py --recipe fast --serve                # a page to draw digits on
 """
 
 import contextlib
+import itertools
 import json
 import os
 import stat
@@ -22,15 +22,15 @@ from deep_mnist.figures import (CAPTION_H, CAPTION_PAD, CAPTION_SIZE, DIGIT_CELL
                                 INDEX_SIZE, LABEL_PAD, LABEL_SIZE, LABEL_W, MARGIN, Canvas,
                                 from_zero, header_height, wrap)
 
-CONV_LAYERS = ('h_conv1', 'h_conv2')    # what --explain draws of the network's inside
 BATCH = 250             # images prepared, then classified, at a time
 EXPLAIN_BATCH = 25      # with --explain, which keeps every step of each image until drawn
 STEP_CELL, STEP_GAP = 110, 12       # the photo and each step of its preparation
 MAP_CELL, MAPS_PER_ROW = 30, 32     # the conv maps
 BARS_H, BAR_W = 110, 36             # the probabilities' bars
 SECTION_GAP = 22    # between the steps, the maps and the bars; room for a caption
+SPECIAL_FILES = {stat.S_IFIFO: 'a named pipe', stat.S_IFSOCK: 'a socket', stat.S_IFCHR: 'a device',
+                 stat.S_IFBLK: 'a device'}
 ROW_LABEL = dict(ha='right', va='center', fontsize=LABEL_SIZE, color=GREY)
-FOUND = '#e0301e'   # the sheet found and the digits' boxes, drawn on the photo
 STEPS_CAPTION = ('Top: the photo (the sheet found%s outlined) and each step of its '
                  'preparation, the ink light on black as MNIST has it. ')
 EXPLAIN_CAPTION = STEPS_CAPTION % '' + (
@@ -45,16 +45,12 @@ class Failed(Exception):
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(description='Classify photos or scans of handwritten digits with a '
-                                       'deep_cnn.py checkpoint, each prepared the way MNIST was.')
-    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
-                   help='image files (PNG, JPEG, BMP, GIF, WebP, ...) or folders of them')
+    p = cli.ArgumentParser(description='Read handwritten digits in photos, prepared as MNIST was.')
+    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER', help='images or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
-    p.add_argument('--number', action='store_true',
-                   help='read the ink as a number: digits in a row, left to right')
-    p.add_argument('--explain', metavar='DIR',
-                   help='write a figure per image into DIR: its preparation, conv maps, answer')
+    p.add_argument('--number', action='store_true', help='read the digits in a row as a number')
+    p.add_argument('--explain', metavar='DIR', help='write a figure per image into DIR')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
@@ -66,11 +62,19 @@ def parse_args(argv=None):
 
 
 def expand(paths):
-    """(path, None, or why it gives nothing) of each path, a folder replaced by its images."""
+    """(path, None, or why it gives nothing) of each path, a folder replaced by its images;
+    nothing else but a file is opened (reading a pipe would wait forever)."""
     suffixes = {s for s, form in Image.registered_extensions().items() if form in Image.OPEN}
     for path in paths:
-        if not os.path.isdir(path):
-            yield path, unreadable(path)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            yield path, ('no such file or folder' if isinstance(e, FileNotFoundError)
+                         else 'cannot read it (%s)' % (e.strerror or e))
+            continue
+        if not stat.S_ISDIR(mode):
+            kind = SPECIAL_FILES.get(stat.S_IFMT(mode), 'not a file')
+            yield path, None if stat.S_ISREG(mode) else 'not a regular file (%s)' % kind
             continue
         try:
             names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower()
@@ -82,26 +86,10 @@ def expand(paths):
             (path, 'no images in this folder')]
 
 
-def unreadable(path):
-    """Why ``path`` is no image file, or None; a pipe is not opened (it would wait forever)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return 'no such file or folder'
-    except OSError as e:
-        return 'cannot read it (%s)' % (e.strerror or e)
-    if stat.S_ISREG(mode):
-        return None
-    kind = 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) \
-        else 'a device' if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else 'not a file'
-    return 'not a regular file (%s)' % kind
-
-
-def prepared_batches(paths, failed, size, keep_steps, number=False):
-    """Lists of up to ``size`` (path, Prepared or Number); each path that gives nothing is
-    told on stderr and added to ``failed``. Without ``keep_steps`` only the inputs are kept,
-    so that a folder of thousands of photos needs no more memory than a batch."""
-    batch, read = [], handwriting.prepare_number if number else handwriting.prepare
+def prepared_images(paths, failed, keep_steps, number=False):
+    """(path, Prepared or Number) of each image, the failures told and in ``failed``; only
+    the inputs unless ``keep_steps``: a folder of thousands of photos fits in memory."""
+    read = handwriting.prepare_number if number else handwriting.prepare
     for path, error in expand(paths):
         try:
             prepared = read(handwriting.load_image(path)) if error is None else None
@@ -113,12 +101,7 @@ def prepared_batches(paths, failed, size, keep_steps, number=False):
             continue
         if not keep_steps:
             prepared.steps = []
-        batch.append((path, prepared))
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        yield path, prepared
 
 
 def answer(path, probabilities):
@@ -162,12 +145,10 @@ def classify(args):
 
 def classify_all(args):
     """Batch after batch prepared, read and printed; the checkpoint opened for the first."""
-    failed, results, about = [], [], {}
-    names = FigureNames()
+    failed, results, about, names, net = [], [], {}, FigureNames(), None
+    images = prepared_images(args.paths, failed, bool(args.explain), args.number)
     with contextlib.ExitStack() as stack:
-        net = None
-        for batch in prepared_batches(args.paths, failed, EXPLAIN_BATCH if args.explain
-                                      else BATCH, bool(args.explain), args.number):
+        while batch := list(itertools.islice(images, EXPLAIN_BATCH if args.explain else BATCH)):
             if net is None:
                 net = stack.enter_context(checkpoints.open_checkpoint(deep_cnn.deepnn, args))
                 if net.note:
@@ -189,17 +170,14 @@ def classify_all(args):
     return 1 if failed else 0
 
 
-def explain_layout(steps, subtitle, caption, width=0):
-    """(width, the subtitle's lines, y of the steps' row) of an explain figure."""
+def steps_figure(photo, steps, title, subtitle, caption, width, below, sheet=None, boxes=()):
+    """(figure, canvas, y under) of the photo (sheet, boxes outlined), its steps, room ``below``."""
+    from matplotlib.patches import Polygon
     width = max(width, MARGIN + (1 + len(steps)) * (STEP_CELL + STEP_GAP))
     lines = wrap('%s\n%s' % (subtitle, caption), width - 2 * MARGIN)
-    return width, lines, header_height(len(lines)) + CAPTION_H + CAPTION_PAD
-
-
-def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
-    """The photo in colour (``sheet`` as Prepared.sheet and ``boxes`` in its pixels
-    outlined), then each step, across at ``y``."""
-    from matplotlib.patches import Polygon
+    y = header_height(len(lines)) + CAPTION_H + CAPTION_PAD
+    canvas = Canvas(width, y + STEP_CELL + SECTION_GAP + below, lines)
+    fig = canvas.figure(title)
     pw, ph = photo.size
     w, h = handwriting.fitted_size(pw, ph, STEP_CELL)
     x0, y0 = MARGIN + (STEP_CELL - w) / 2, y + (STEP_CELL - h) / 2
@@ -209,27 +187,25 @@ def draw_steps(fig, canvas, photo, steps, y, sheet=None, boxes=()):
     outlines = [] if sheet is None else [np.asarray(sheet) * (pw, ph)]
     outlines += [[(l, t), (r, t), (r, b), (l, b)] for l, t, r, b in boxes]
     for corners in outlines:
-        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FOUND, linewidth=1.2))
+        ax.add_patch(Polygon(corners, closed=True, fill=False, edgecolor='#e0301e', linewidth=1.2))
     ax.set(xticks=[], yticks=[])
     canvas.text(fig, MARGIN, y - CAPTION_PAD, 'photo', fontsize=CAPTION_SIZE, va='bottom')
     for i, (name, values) in enumerate(steps, start=1):
         x = MARGIN + i * (STEP_CELL + STEP_GAP)
         canvas.fit(1 - np.asarray(values), x, y, STEP_CELL)    # gray_r: 1 is black
         canvas.text(fig, x, y - CAPTION_PAD, name, fontsize=CAPTION_SIZE - 1, va='bottom')
+    return fig, canvas, y + STEP_CELL + SECTION_GAP
 
 
 def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet=None):
-    """--explain's figure of one image: ``photo`` (RGB) and the Prepared's ``steps`` across
-    the top, the conv ``maps`` ({'h_conv1': [s, s, n], ...}) below, the probabilities."""
-    width, lines, y_steps = explain_layout(
-        steps, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP) - GAP + MARGIN)
-    y_maps = y_steps + STEP_CELL + SECTION_GAP
+    """--explain's figure: photo and steps, conv ``maps`` ({'h_conv1': [s, s, n]}), answer."""
     rows = [(k, name, first) for k, (name, values) in enumerate(maps.items())
             for first in range(0, values.shape[-1], MAPS_PER_ROW)]     # k: the layer
-    y_bars = y_maps + len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
-    canvas = Canvas(width, y_bars + BARS_H + CAPTION_H + MARGIN, lines)
-    fig = canvas.figure(title)
-    draw_steps(fig, canvas, photo, steps, y_steps, sheet)
+    maps_h = len(rows) * (MAP_CELL + GAP) + len(maps) * (SECTION_GAP - GAP) + CAPTION_H
+    fig, canvas, y_maps = steps_figure(
+        photo, steps, title, subtitle, EXPLAIN_CAPTION, LABEL_W + MAPS_PER_ROW * (MAP_CELL + GAP)
+        - GAP + MARGIN, maps_h + BARS_H + CAPTION_H + MARGIN, sheet)
+    y_bars = y_maps + maps_h
     for i, (k, name, first) in enumerate(rows):
         y = y_maps + i * (MAP_CELL + GAP) + k * (SECTION_GAP - GAP)
         values = maps[name][..., first:first + MAPS_PER_ROW]
@@ -238,9 +214,8 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
         canvas.text(fig, LABEL_W - LABEL_PAD, y + MAP_CELL / 2, '%s\n%d\u2013%d' % (
             name, first, first + values.shape[-1] - 1), **ROW_LABEL)
     canvas.draw(fig)
-    # The bars: the answer black, the others grey, each with its percentage.
-    ax = fig.add_axes([LABEL_W / width, 1 - (y_bars + BARS_H) / canvas.height,
-                       10 * BAR_W * 1.5 / width, BARS_H / canvas.height])
+    ax = fig.add_axes([LABEL_W / canvas.width, 1 - (y_bars + BARS_H) / canvas.height,
+                       10 * BAR_W * 1.5 / canvas.width, BARS_H / canvas.height])
     bars = ax.bar(range(10), probabilities, width=0.66, color='0.7')
     bars[int(np.argmax(probabilities))].set_color('black')
     ax.bar_label(bars, ['%.0f%%' % (100 * p) if p >= 0.005 else '' for p in probabilities],
@@ -253,17 +228,13 @@ def plot_explain(photo, steps, maps, probabilities, title='', subtitle='', sheet
 
 
 def plot_number(photo, number, probabilities, title='', subtitle=''):
-    """--number's figure: ``photo`` (RGB) with the digits' boxes and the Number's steps
-    across the top; each digit's input below, captioned with what the network read."""
-    k = len(number.inputs)
-    width, lines, y_steps = explain_layout(number.steps, subtitle, NUMBER_CAPTION,
-                                           2 * MARGIN + k * (DIGIT_CELL + STEP_GAP))
-    y_digits = y_steps + STEP_CELL + SECTION_GAP + CAPTION_H
-    canvas = Canvas(width, y_digits + DIGIT_CELL + MARGIN, lines)
-    fig = canvas.figure(title)
+    """--number's figure: photo, boxes and steps, then each digit's input and answer."""
     scale = photo.size[0] / number.size[0]
-    draw_steps(fig, canvas, photo, number.steps, y_steps, number.sheet,
-               [np.multiply(box, scale) for box in number.boxes])
+    fig, canvas, y_digits = steps_figure(
+        photo, number.steps, title, subtitle, NUMBER_CAPTION,
+        2 * MARGIN + len(number.inputs) * (DIGIT_CELL + STEP_GAP), CAPTION_H + DIGIT_CELL + MARGIN,
+        number.sheet, [np.multiply(box, scale) for box in number.boxes])
+    y_digits += CAPTION_H
     for i, (values, p) in enumerate(zip(number.inputs, probabilities)):
         x = MARGIN + i * (DIGIT_CELL + STEP_GAP)
         canvas.fit(1 - values.reshape(28, 28), x, y_digits, DIGIT_CELL)
@@ -278,10 +249,8 @@ class FigureNames(set):
 
     def __call__(self, path):
         stem = os.path.splitext(os.path.basename(path))[0] or 'image'
-        name, n = stem + '.png', 1
-        while name in self:
-            n += 1
-            name = '%s-%d.png' % (stem, n)
+        names = [stem + '.png'] + ['%s-%d.png' % (stem, k) for k in range(2, len(self) + 3)]
+        name = next(n for n in names if n not in self)
         self.add(name)
         return name
 
@@ -298,10 +267,10 @@ def write_explanations(directory, prepared, probabilities, net, about, names):
                                             about['recipe'], about['step'])
     for (path, p), probs in zip(prepared, probabilities):
         photo, name = handwriting.load_photo(path, STEP_CELL), os.path.basename(path)
-        if isinstance(p, handwriting.Number):
+        if p.boxes is not None:
             fig = plot_number(photo, p, probs, line(number_answer(name, probs, p.boxes)), subtitle)
         else:
-            maps = net.run([n for n in CONV_LAYERS if n in net.layers], p.inputs)
+            maps = net.run([n for n in ('h_conv1', 'h_conv2') if n in net.layers], p.inputs)
             fig = plot_explain(photo, p.steps, {n: m[0] for n, m in maps.items()}, probs[0],
                                '%s: %d (%.1f %%)' % (name, probs[0].argmax(), 100 * probs[0].max()),
                                subtitle, p.sheet)

@@ -1,7 +1,6 @@
-"""A learner's own digit, or number, prepared the way MNIST's digits were (light ink on
-black, fitted into 20x20 and centred by mass in 28x28), one named step at a time (from
-'grey' to 'centred in 28x28'; docs/classify.md says how and why), each an array that
-``classify.py --explain`` draws. ``prepare_number`` cuts the ink into digits in a row."""
+"""A learner's digit (or number, ``prepare_number``) prepared as MNIST's were: light ink on
+black, fitted into 20x20, centred by mass in 28x28; each named step ('grey' to 'centred in
+28x28') an array ``classify.py --explain`` draws. docs/classify.md says how and why."""
 
 import dataclasses
 import warnings
@@ -16,11 +15,8 @@ FRAME, BOX = 28, 20       # MNIST's frame and the box its ink is fitted into
 CENTRE = 14.0             # MNIST's centre of mass (row and column; the test set: 13.99, 14.01)
 MNIST_STROKE = 2.5        # MNIST's median stroke width in the 20x20 box (stroke_width)
 THINNEST_STROKE = 2.0     # thinner than this in the box (MNIST's 25th percentile): thickened
-MIN_CONTRAST = 0.15       # ink must differ from the paper by this much of black-to-white
 LINE_COVERAGE = 0.5       # a ruled line covers at least this much of a row (or column)
-LINE_THIN = 0.6           # ... and is thinner than this times the digit's strokes
 SPECK = 0.1               # an ink component below this times the largest is a speck
-DARK = 0.3                # no sheet, and 99 % of the photo darker than this: too dark
 MAX_DIGITS = 12
 SHEET_AREA = 0.2          # a sheet covers at least this much of the photo,
 SHEET_FILL = 0.9          # fills its four corners' quadrilateral (straight edges),
@@ -35,27 +31,19 @@ class HandwritingError(Exception):
 
 @dataclasses.dataclass
 class Prepared:
-    """``steps`` as (name, array), the 784 ``input`` values, the ``sheet``'s corners or None."""
-    steps: list
-    input: np.ndarray
-    sheet: np.ndarray = None
-
-    def step(self, name):
-        return dict(self.steps)[name]
-
-    @property
-    def inputs(self):
-        return self.input[None]
-
-
-@dataclasses.dataclass
-class Number:
-    """A number's digits, left to right: ``boxes`` (left, top, right, bottom) in pixels."""
+    """Steps as (name, array), inputs (784 a digit), the sheet's corners; a number's boxes."""
     steps: list
     inputs: np.ndarray
-    boxes: list
-    sheet: np.ndarray
-    size: tuple
+    sheet: np.ndarray = None
+    boxes: list = None
+    size: tuple = None
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+
+Number = Prepared   # what prepare_number gives: boxes and size set
 
 
 def flat(image, mode='L'):
@@ -65,14 +53,12 @@ def flat(image, mode='L'):
         top = 65535.0 if image.mode.startswith('I;16') else max(values.max(), 1.0)
         image = Image.fromarray(np.clip(values / top * 255, 0, 255).astype(np.uint8), 'L')
     elif image.mode in ('RGBA', 'LA', 'PA', 'La', 'RGBa') or 'transparency' in image.info:
-        paper = Image.new('RGBA', image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, image.convert('RGBA'))
+        image = Image.alpha_composite(Image.new('RGBA', image.size, 'white'), image.convert('RGBA'))
     return image.convert(mode)
 
 
 def load_image(source, mode='L'):
-    """The image of a path or binary file in ``mode`` (flat), its size checked before it is
-    decoded, turned upright. Raises HandwritingError."""
+    """A path or binary file's image upright, in ``mode`` (flat), its size checked unread."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
@@ -135,16 +121,14 @@ def components(mask):
 
 
 def otsu(values, bins=256):
-    """Otsu's threshold of values in [0, 1]."""
+    """Otsu's threshold of values in [0, 1] (0.5 for a single level: nothing to separate)."""
     counts, edges = np.histogram(values, bins=bins, range=(0, 1))
     weight = np.cumsum(counts)
     mass = np.cumsum(counts * (edges[:-1] + edges[1:]) / 2)
     with np.errstate(divide='ignore', invalid='ignore'):
         between = weight * (weight[-1] - weight) * (
             mass / weight - (mass[-1] - mass) / (weight[-1] - weight)) ** 2
-    if not np.any(between[:-1] > 0):
-        return 0.5      # a single level: nothing to separate
-    return float(edges[1:][np.nanargmax(between[:-1])])
+    return float(edges[1:][np.nanargmax(between[:-1])]) if np.any(between[:-1] > 0) else 0.5
 
 
 def fit_edges(region):
@@ -250,8 +234,7 @@ def ink_bright(grey):
 
 def flatten_paper(ink):
     """Paper 0, ink 1, soft edges: the paper's uneven level taken out. Raises HandwritingError."""
-    # The paper's level: the darkest of tiles 1/32 of the longer side, opened over 5x5
-    # tiles (wider than a stroke; reflected at the edges as a shade goes on).
+    # The paper's level: each tile's darkest, opened over 5x5 tiles (wider than a stroke)
     h, w = ink.shape
     block = max(2, round(max(h, w) / 32))
     padded = np.pad(ink, ((0, -h % block), (0, -w % block)), mode='edge')
@@ -268,20 +251,16 @@ def flatten_paper(ink):
     threshold = otsu(lifted)
     above = lifted[lifted > threshold]
     level = float(np.median(above)) if above.size else 0.0
-    if level < MIN_CONTRAST:
+    if level < 0.15:    # ink must differ from the paper by this much of black-to-white
         raise HandwritingError('no ink found (blank paper?)')
-    low = threshold / 2
-    return np.clip((lifted - low) / (level - low), 0, 1).astype(np.float32)
+    return np.clip((lifted - threshold / 2) / (level - threshold / 2), 0, 1).astype(np.float32)
 
 
 def stroke_width(mask):
     """The strokes' mean width: twice the area over the outline's length; None for no ink."""
     area = int(mask.sum())
-    if not area:
-        return None
-    padded = np.pad(mask, 1)
-    edges = sum(np.count_nonzero(np.diff(padded, axis=axis)) for axis in (0, 1))
-    return 2 * area / (edges * np.pi / 4)     # a curve's mean length per pixel edge: pi/4
+    edges = sum(np.count_nonzero(np.diff(np.pad(mask, 1), axis=axis)) for axis in (0, 1))
+    return 2 * area / (edges * np.pi / 4) if area else None    # pi/4: a curve's length an edge
 
 
 def remove_ruled_lines(soft, rows_only=False):
@@ -298,7 +277,7 @@ def remove_ruled_lines(soft, rows_only=False):
     rows, padded = np.flatnonzero(across), np.pad(soft, ((1, 1), (0, 0)))
     for band in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
         thickness = len(band)
-        if thickness > LINE_THIN * stroke:
+        if thickness > 0.6 * stroke:
             continue        # as thick as the digit's strokes: a stroke, not a line
         top, bottom = band[0], band[-1]
         while top > 0 and traced[top - 1] and band[0] - top < thickness + 2:
@@ -348,7 +327,7 @@ def on_paper(image, all_paper=False):
     """(steps, sheet, the matrix from the sheet to the image, its size); all_paper: no sheet."""
     grey = grey_levels(image)
     corners = None if all_paper else find_sheet(grey)
-    if corners is None and np.percentile(grey, 99) < DARK:
+    if corners is None and np.percentile(grey, 99) < 0.3:
         raise HandwritingError('too dark to find a sheet of paper')
     sheet, to_grey = (grey, np.eye(3)) if corners is None else straighten(grey, corners)
     steps = [('grey', grey), ('sheet', sheet), ('ink bright on dark', ink_bright(sheet))]
@@ -368,7 +347,7 @@ def prepare(image, all_paper=False):
     """A PIL image or 2-D array (grey_levels) prepared like MNIST. Raises HandwritingError."""
     steps, corners, _, _ = on_paper(image, all_paper)
     steps += mnist_steps(steps[-1][1])
-    return Prepared(steps, steps[-1][1].reshape(FRAME * FRAME), corners)
+    return Prepared(steps, steps[-1][1].reshape(1, FRAME * FRAME), corners)
 
 
 def digit_parts(soft):
@@ -415,8 +394,7 @@ def prepare_number(image, all_paper=False):
         mine = np.isin(labels, keys)
         near = ndimage.binary_dilation(mine, np.ones((5, 5))) & ~((labels > 0) & ~mine)
         inputs.append(mnist_steps(np.where(near, soft, 0))[-1][1].reshape(FRAME * FRAME))
-        x, y, z = to_image @ [[left, right, right, left], [top, top, bottom, bottom], [1] * 4]
-        x, y = np.clip(x / z, 0, size[0]), np.clip(y / z, 0, size[1])
-        boxes.append(tuple(int(v) for v in (np.floor(x.min()), np.floor(y.min()),
-                                             np.ceil(x.max()), np.ceil(y.max()))))
-    return Number(steps, np.stack(inputs), boxes, corners, size)
+        xyz = to_image @ [[left, right, right, left], [top, top, bottom, bottom], [1] * 4]
+        xy = np.clip(xyz[:2] / xyz[2], 0, np.reshape(size, (2, 1)))    # in the image's pixels
+        boxes.append(tuple(int(v) for v in (*np.floor(xy.min(1)), *np.ceil(xy.max(1)))))
+    return Number(steps, np.stack(inputs), corners, boxes, size)

@@ -1,6 +1,5 @@
-"""Photos of MNIST test digits, made up: the sets classify.py is tested and benchmarked on,
-and examples/: test digits (never trained on) inked onto paper the way a phone sees it, on
-a sheet on a table, or 2-5 in a row (docs/classify.md); each a function of (seed, index).
+"""Made-up photos of MNIST test digits (never trained on) for classify.py's tests, bench and
+examples/, each a function of (seed, index): on paper, on a table, or 2-5 in a row.
 
     python -m deep_mnist.photos photos/ --count 300 [--kind tables]   # and labels.json
     python -m deep_mnist.photos examples/ --examples      # the repository's examples/
@@ -18,8 +17,7 @@ from PIL import ExifTags, Image, ImageFilter
 
 from deep_mnist.handwriting import homography
 
-# The EXIF orientation tags 3, 6, 8 (turned 180, 90 clockwise, 90 anticlockwise): what
-# exif_transpose does for each, undone here so that it brings the photo upright.
+# EXIF orientations 3, 6, 8: the turn exif_transpose undoes, so that a photo comes out upright
 STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
              8: Image.Transpose.ROTATE_270}
 INKS = {'black': (0.08, 0.08, 0.10), 'blue': (0.10, 0.15, 0.45), 'pencil': (0.30, 0.30, 0.32),
@@ -28,8 +26,7 @@ PAPERS = {'white': (1.0, 1.0, 1.0), 'cream': (1.0, 0.96, 0.86), 'grey': (0.93, 0
           'blue': (0.92, 0.95, 1.0)}
 BOARDS = {'black': (0.12, 0.12, 0.13), 'green': (0.12, 0.25, 0.18), 'slate': (0.22, 0.24, 0.28)}
 TABLES = ('wood', 'grey', 'dark', 'pattern')
-# examples/: one photo per way a learner's photo differs from MNIST, of the test digit at
-# that index; the look drawn from (EXAMPLES_SEED, index), then EXAMPLE_LOOK and these changed.
+# examples/: (name, test digit, changes to its look) for each way a photo differs from MNIST
 EXAMPLES_SEED, EXAMPLE_HEIGHT = 1, 90
 EXAMPLE_LOOK = dict(height=EXAMPLE_HEIGHT, canvas=(150, 130), dark_ink=True, format='JPEG',
                     quality=85)     # small files for the repository
@@ -52,8 +49,7 @@ EXAMPLES = [
 
 
 def draw_look(rng):
-    """How one photo of a digit looks (labels.json keeps it): 'at' in fractions of the free
-    room, 'light' the shade's depth, 'noise' of 1 = white, 'orientation' the EXIF tag."""
+    """One photo's look (in labels.json): 'at' a fraction of the room, 'noise' 1 = white."""
     height = int(rng.integers(70, 221))
     canvas = (int(height * rng.uniform(1.3, 3.0)), int(height * rng.uniform(1.25, 2.6)))
     dark_ink = rng.random() < 0.75
@@ -135,11 +131,12 @@ def encode(image, look):
     return out.getvalue()
 
 
-def make_photo(digit, seed, index, **changes):
-    """(file contents, look) of photo ``index`` of the set ``seed``, ``changes`` made."""
+def make_photo(images, labels, seed, index, **changes):
+    """(file contents, look, label) of photo ``index`` of the set ``seed``, ``changes`` made."""
     rng = np.random.default_rng([seed, index])
     look = draw_look(rng) | changes
-    return encode(render(stroke_alpha(digit, look), look, rng), look), look
+    alpha = stroke_alpha(images[index].reshape(28, 28), look)
+    return encode(render(alpha, look, rng), look), look, int(labels[index])
 
 
 def table_top(kind, shape, rng):
@@ -151,9 +148,8 @@ def table_top(kind, shape, rng):
         return tone * np.array([0.55, 0.36, 0.2]) * rng.uniform(0.75, 1.05)
     if kind == 'pattern':
         cell = rng.uniform(10, 40)
-        checks = ((xx // cell + yy // cell) % 2)[..., None]
         low, high = rng.uniform(0.1, 0.45, (2, 3))
-        return low + (high - low) * checks
+        return low + (high - low) * ((xx // cell + yy // cell) % 2)[..., None]
     level = rng.uniform(0.3, 0.5) if kind == 'grey' else rng.uniform(0.03, 0.18)
     return np.full(shape + (3,), level) * (1 + 0.15 * grain)
 
@@ -174,13 +170,12 @@ def on_a_table(sheet, rng, kind):
     laid = np.asarray(sheet.convert('RGBA').transform(   # alpha: where the sheet lies
         (width, height), Image.Transform.PERSPECTIVE, (to_sheet / to_sheet[2, 2]).ravel()[:8],
         Image.BILINEAR), np.float32) / 255
-    paper, mask = laid[..., :3], laid[..., 3:]
     rgb = table_top(kind, (height, width), rng)
     gap = corners[:, 0].min() / width
     other = gap > 0.12 and rng.random() < 0.4
     if other:       # another sheet's edge, along the left of the frame
         rgb[:, :int((gap - 0.08) * width)] = np.array(PAPERS['white']) * rng.uniform(0.8, 1)
-    rgb = rgb * (1 - mask) + paper * mask
+    rgb = rgb * (1 - laid[..., 3:]) + laid[..., :3] * laid[..., 3:]
     shadow = rng.random() < 0.35
     if shadow:      # a hand's shadow from the bottom right, soft
         yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
@@ -195,17 +190,17 @@ def on_a_table(sheet, rng, kind):
     return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), 'RGB'), drawn
 
 
-def make_table_photo(digit, seed, index, kind=None, **changes):
-    """(JPEG contents, look) of table photo ``index`` of the set ``seed``, ``changes`` made."""
+def make_table_photo(images, labels, seed, index, kind=None, **changes):
+    """make_photo's (JPEG contents, look, label) of a sheet on a table of ``kind``."""
     rng = np.random.default_rng([seed, index, 1])
     look = draw_look(rng) | dict(
         dark_ink=True, ink=INKS[rng.choice(list(INKS))], ruled=False,
         paper=tuple(v * rng.uniform(0.85, 1) for v in PAPERS[rng.choice(list(PAPERS))]),
         at=tuple(rng.uniform(0.2, 0.8, 2)), light=float(rng.uniform(0, 0.2)),
         orientation=1, format='JPEG') | changes
-    image, drawn = on_a_table(render(stroke_alpha(digit, look), look, rng), rng,
-                              kind or TABLES[rng.integers(len(TABLES))])
-    return encode(image, look), look | drawn
+    image, drawn = on_a_table(render(stroke_alpha(images[index].reshape(28, 28), look), look,
+                                     rng), rng, kind or TABLES[rng.integers(len(TABLES))])
+    return encode(image, look), look | drawn, int(labels[index])
 
 
 def make_number_photo(images, labels, seed, index, which=None, **changes):
@@ -235,12 +230,9 @@ def make_number_photo(images, labels, seed, index, which=None, **changes):
 
 def photo_set(images, labels, count, seed=0, kind='photos'):
     """(file name, contents, label, look) of ``count`` photos of ``kind`` (main's --kind)."""
+    make = {'photos': make_photo, 'tables': make_table_photo, 'numbers': make_number_photo}[kind]
     for i in range(count):
-        if kind == 'numbers':
-            contents, look, label = make_number_photo(images, labels, seed, i)
-        else:
-            make = make_table_photo if kind == 'tables' else make_photo
-            (contents, look), label = make(images[i].reshape(28, 28), seed, i), int(labels[i])
+        contents, look, label = make(images, labels, seed, i)
         suffix = '.jpg' if look['format'] == 'JPEG' else '.png'
         yield '%s%04d_%s%s' % (kind[:-1], i, label, suffix), contents, label, look
 
@@ -258,10 +250,10 @@ def write_photo_set(directory, images, labels, count, seed=0, kind='photos'):
 
 def write_examples(directory, images, labels):
     """EXAMPLES, a sheet on a table and a number into ``directory``; their names."""
-    written = {name: make_photo(images[index].reshape(28, 28), EXAMPLES_SEED, index,
-                                **EXAMPLE_LOOK | changes)[0] for name, index, changes in EXAMPLES}
+    written = {name: make_photo(images, labels, EXAMPLES_SEED, index, **EXAMPLE_LOOK | changes)[0]
+               for name, index, changes in EXAMPLES}
     written['8_sheet_on_a_table.jpg'] = make_table_photo(    # test digit 61, an 8
-        images[61].reshape(28, 28), EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
+        images, labels, EXAMPLES_SEED, 61, 'wood', quality=85, height=EXAMPLE_HEIGHT,
         canvas=(190, 160))[0]    # room on the sheet around it
     # In a folder of its own, where classify.py examples/ does not read it as one digit
     written[os.path.join('numbers', '1975.jpg')] = make_number_photo(

@@ -56,7 +56,7 @@ def test_prepare_gives_mnist_input_and_every_step():
     assert frame(prepared)[0].max() == 0 and frame(prepared)[:, 0].max() == 0
     for name, values in prepared.steps:
         assert values.ndim == 2, name
-    assert prepared.step('centred in 28x28').shape == (28, 28)
+    assert dict(prepared.steps)['centred in 28x28'].shape == (28, 28)
 
 
 # --- polarity -------------------------------------------------------------------------
@@ -127,8 +127,8 @@ def test_a_ruled_line_is_removed_and_the_digit_kept():
 def assert_prepared_alike(grey, expected):
     """grey prepares into the digit that expected does (compared before the centring: a
     digit whose centre of mass lies on a half pixel may go either way by a pixel)."""
-    np.testing.assert_allclose(hw.prepare(grey).step('fitted into 20x20'),
-                               hw.prepare(expected).step('fitted into 20x20'), atol=0.05)
+    np.testing.assert_allclose(dict(hw.prepare(grey).steps)['fitted into 20x20'],
+                               dict(hw.prepare(expected).steps)['fitted into 20x20'], atol=0.05)
 
 
 def test_a_vertical_ruled_line_is_removed():
@@ -207,7 +207,7 @@ def test_thin_strokes_are_thickened_to_mnist_width():
 def test_aspect_is_kept(box, size):
     grey = ring(shape=(80, 80), box=box, stroke=6)
     prepared = hw.prepare(grey)
-    assert prepared.step('fitted into 20x20').shape == size
+    assert dict(prepared.steps)['fitted into 20x20'].shape == size
     top, bottom, left, right = bounding_box(frame(prepared))
     assert (bottom - top, right - left) == pytest.approx(size, abs=1)
 
@@ -375,7 +375,7 @@ def test_the_sheet_is_found_on_each_table(table):
     np.testing.assert_allclose(hw.find_sheet(on_a_table(table)), SHEET, atol=2.5)
     prepared = hw.prepare(on_a_table(table))
     # Set straight and cut inside its edges: no table left, and the '0' read as on paper.
-    sheet = prepared.step('sheet')
+    sheet = dict(prepared.steps)['sheet']
     assert np.mean((sheet > 0.15) & (sheet < 0.8)) < 0.03      # paper or ink, no table
     np.testing.assert_allclose(prepared.sheet, np.array(SHEET) / (210, 170), atol=0.015)
     all_paper = on_a_table(table, ((-1, -1), (211, -1), (211, 171), (-1, 171)))
@@ -389,7 +389,7 @@ def test_the_sheet_is_found_on_each_table(table):
 def test_a_sheet_at_an_angle_is_set_straight(corners):
     grey = on_a_table('wood', corners)
     np.testing.assert_allclose(hw.find_sheet(grey), corners, atol=2.5)
-    sheet = hw.prepare(grey).step('sheet')
+    sheet = dict(hw.prepare(grey).steps)['sheet']
     # Straight: the paper reaches every side of the crop, the table nowhere.
     assert min(sheet[0].min(), sheet[-1].min(), sheet[:, 0].min(), sheet[:, -1].min()) > 0.8
 
@@ -399,7 +399,7 @@ def test_a_photo_all_of_paper_is_unchanged():
     assert hw.find_sheet(grey) is None
     prepared = hw.prepare(grey)
     assert prepared.sheet is None
-    np.testing.assert_array_equal(prepared.step('sheet'), prepared.step('grey'))
+    np.testing.assert_array_equal(dict(prepared.steps)['sheet'], dict(prepared.steps)['grey'])
 
 
 def test_a_sheet_past_the_frames_edge_is_found_to_the_edge():
