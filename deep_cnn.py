@@ -1,23 +1,14 @@
-"""Deep MNIST for Experts: the tutorial's convolutional network, on TensorFlow 2.
-
-Two 5x5 convolution + 2x2 max-pool layers (32 and 64 filters), a 1024-unit fully
-connected layer, dropout and a 10-way readout, trained with Adam: the official
-tutorial (write-up 003) and its ``mnist_deep.py``, written with ``tf.compat.v1``
-graphs and sessions so the code reads beside the text. The write-ups' variants are
-recipes, rows of one table (``deep_mnist/recipes.py``).
+"""Deep MNIST for Experts: the tutorial's convolutional network on TensorFlow 2, written with
+``tf.compat.v1`` graphs and sessions so the code reads beside the text. The write-ups'
+variants are recipes (``deep_mnist/recipes.py``); what is not the tutorial (checkpoints,
+run.json, TensorBoard, progress, signals) lives in ``deep_mnist.training``.
 
     python deep_cnn.py                         # 20000 steps of 50, ~99.2 %
     python deep_cnn.py --recipe single_conv    # write-up 001's one-layer edge detector
     python deep_cnn.py --steps 500 --fresh     # a short run, starting over
-
-Read it top to bottom: ``deepnn`` builds the network, ``build_model`` the training
-graph around it, ``train`` is the tutorial's loop, ``main`` the command line. What is
-not the tutorial (checkpoints, run.json, TensorBoard, progress, signals) lives in the
-``deep_mnist`` package and is called from here. stdout carries the tutorial's lines
-(``step N, training accuracy A`` and ``test accuracy A``); progress goes to stderr.
 """
 
-import dataclasses
+import collections
 import math
 import random
 import sys
@@ -28,18 +19,14 @@ import mnist_data
 from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
 from deep_mnist.recipes import FLAGS, RECIPES, resolve
 
-# tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
-# seconds, and a wrong flag should be answered at once.
+# tensorflow.compat.v1, bound once the flags are known: a wrong flag is answered at once.
 tf = None
 
 
 def _bind_tf():
     global tf
     tf = tfstart.import_tf()
-    return tf
 
-
-# --- the network: the tutorial's helpers and deepnn() ---------------------------
 
 def weight_variable(shape, config, name):
     """A weight variable with a little noise, to break symmetry."""
@@ -53,10 +40,8 @@ def weight_variable(shape, config, name):
 def bias_variable(shape, config, name):
     """A bias variable, slightly positive for ReLUs (the tutorial) or as the write-up had it."""
     if config.bias_init is None:
-        initial = tf.random_normal(shape)
-    else:
-        initial = tf.constant(config.bias_init, shape=shape)
-    return tf.Variable(initial, name=name)
+        return tf.Variable(tf.random_normal(shape), name=name)
+    return tf.Variable(tf.constant(config.bias_init, shape=shape), name=name)
 
 
 def conv2d(x, W):
@@ -69,15 +54,10 @@ def max_pool_2x2(x):
     return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='SAME')
 
 
-@dataclasses.dataclass
-class Net:
-    """What deepnn() builds: the output, the dropout knob, and every named tensor."""
-    y_conv: object      # logits, or softmax probabilities where the recipe says so
-    logits: object
-    probabilities: object  # the softmax of the logits, whatever y_conv is
-    keep_prob: object
-    layers: dict        # 'W_conv1', 'h_pool1', ... as in the tutorial
-    variables: dict     # the trainable variables by tutorial name
+# What deepnn() builds. y_conv: the logits, or the softmax where the recipe says so;
+# probabilities: the softmax whatever y_conv is; layers: 'W_conv1', 'h_pool1', ... as in
+# the tutorial; variables: the trainable ones by tutorial name.
+Net = collections.namedtuple('Net', 'y_conv logits probabilities keep_prob layers variables')
 
 
 def deepnn(x, config):
@@ -137,8 +117,7 @@ def deepnn(x, config):
     h_fc1_drop = h_fc1
     if config.dropout:
         with tf.name_scope('dropout'):
-            # tf.nn.dropout(h_fc1, keep_prob) in the tutorial; rate= is the same math
-            # without TF 2's deprecation warning.
+            # the tutorial's tf.nn.dropout(h_fc1, keep_prob), without TF 2's deprecation
             h_fc1_drop = tf.nn.dropout(h_fc1, rate=1 - keep_prob)
 
     # Readout: one score per digit.
@@ -150,27 +129,13 @@ def deepnn(x, config):
     y_conv = probabilities if config.output == 'softmax' else logits
 
     layers.update(x_image=x_image, h_fc1=h_fc1, logits=logits)
-    return Net(y_conv=y_conv, logits=logits, probabilities=probabilities, keep_prob=keep_prob,
-               layers=layers, variables=variables)
+    return Net(y_conv, logits, probabilities, keep_prob, layers, variables)
 
 
-# --- the training graph ------------------------------------------------------------
-
-@dataclasses.dataclass
-class Model:
-    """The training graph and the handles the loop needs."""
-    graph: object
-    x: object
-    y_: object
-    net: Net
-    cross_entropy: object
-    train_step: object
-    global_step: object
-    accuracy: object
-    example_loss_sum: object
-    full_summaries: object  # write-up 002's merged summaries, or None
-    saver: object
-    learning_rate: object   # a placeholder fed the schedule's rate; None if constant
+# The training graph and the handles the loop needs. full_summaries: write-up 002's merged
+# summaries or None; learning_rate: a placeholder fed the schedule's rate, None if constant.
+Model = collections.namedtuple('Model', 'graph x y_ net cross_entropy train_step global_step '
+                               'accuracy example_loss_sum full_summaries saver learning_rate')
 
 
 def build_model(config):
@@ -186,49 +151,39 @@ def build_model(config):
             x = tf.placeholder(tf.float32, shape=[None, 784], name='x-input')
             y_ = tf.placeholder(tf.float32, shape=[None, 10], name='y-input')
         net = deepnn(x, config)
-        y_conv = net.y_conv
 
         with tf.name_scope('cross_entropy'):
             if config.loss == 'sum_neg_log':
                 # write-ups 000/001 as written: NaN once a probability underflows to 0.
-                cross_entropy = -tf.reduce_sum(y_ * tf.log(y_conv))
-                example_loss = -tf.reduce_sum(y_ * tf.log(y_conv), axis=1)
+                example_loss = -tf.reduce_sum(y_ * tf.log(net.y_conv), axis=1)
+                cross_entropy = tf.reduce_sum(example_loss)
             else:
-                example_loss = tf.nn.softmax_cross_entropy_with_logits_v2(
-                    labels=y_, logits=net.logits)
-                cross_entropy = tf.reduce_mean(example_loss)
-                if config.label_smoothing:
-                    e = config.label_smoothing
-                    cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
-                        labels=(1 - e) * y_ + e / 10, logits=net.logits))
+                def loss(labels):
+                    return tf.nn.softmax_cross_entropy_with_logits_v2(labels=labels,
+                                                                      logits=net.logits)
+                example_loss, e = loss(y_), config.label_smoothing
+                cross_entropy = tf.reduce_mean(loss((1 - e) * y_ + e / 10) if e else example_loss)
             # Summed per example, so train and test curves compare across recipes.
             example_loss_sum = tf.reduce_sum(example_loss)
 
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope('train'):
-            rate = None
-            if config.schedule != 'constant':
-                rate = tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
-            if config.optimizer == 'gd':
-                optimizer = tf.train.GradientDescentOptimizer(config.learning_rate)
-            else:
-                optimizer = tf.train.AdamOptimizer(config.learning_rate if rate is None else rate)
+            rate = (tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
+                    if config.schedule != 'constant' else None)
+            optimizer = {'gd': tf.train.GradientDescentOptimizer, 'adam': tf.train.AdamOptimizer}[
+                config.optimizer](config.learning_rate if rate is None else rate)
             train_step = optimizer.minimize(cross_entropy, global_step=global_step)
 
         with tf.name_scope('accuracy'):
-            correct_prediction = tf.equal(tf.argmax(y_conv, 1), tf.argmax(y_, 1))
+            correct_prediction = tf.equal(tf.argmax(net.y_conv, 1), tf.argmax(y_, 1))
             accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
 
         full = summaries.add_full_summaries(net) if config.full_summaries else None
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
         saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    return Model(graph=graph, x=x, y_=y_, net=net, cross_entropy=cross_entropy,
-                 train_step=train_step, global_step=global_step, accuracy=accuracy,
-                 example_loss_sum=example_loss_sum,
-                 full_summaries=full, saver=saver, learning_rate=rate)
+    return Model(graph, x, y_, net, cross_entropy, train_step, global_step, accuracy,
+                 example_loss_sum, full, saver, rate)
 
-
-# --- training and testing --------------------------------------------------------
 
 def train(sess, model, mnist, config, run):
     """The tutorial's loop: a step line every log_every steps, then the test accuracy.
@@ -254,27 +209,20 @@ def train(sess, model, mnist, config, run):
 
 
 def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, stop=None):
-    """(accuracy, mean cross entropy) over all images and their one-hot labels, from the
-    network's probabilities batch_size images at a time; None if ``stop`` (a
-    StopRequest) was signalled midway."""
+    """(accuracy, mean cross entropy) of the network's probabilities on images and their
+    one-hot labels; None if ``stop`` (a StopRequest) was signalled midway."""
     out = checkpoints.forward(sess, model.x, {'p': model.net.probabilities}, images,
                               batch_size, stop)
     if out is None:
         return None
-    probabilities = out['p']
     truth = labels.argmax(1)
-    correct = probabilities.argmax(1) == truth
-    # -log of the true digit's probability; a probability that underflowed to 0 counts
-    # as the smallest float32 (the hand-written loss would make it inf)
-    seen = probabilities[np.arange(len(truth)), truth]
-    loss = -np.log(np.maximum(seen, np.finfo(np.float32).tiny))
-    return float(correct.mean()), float(loss.mean())
+    # A probability that underflowed to 0 counts as float32's smallest, not as inf.
+    seen = np.maximum(out['p'][np.arange(len(truth)), truth], np.finfo(np.float32).tiny)
+    return float(np.mean(out['p'].argmax(1) == truth)), float(-np.log(seen).mean())
 
-
-# --- the command line -----------------------------------------------------------
 
 def parse_args(argv=None):
-    """The command line as (Config, fresh). Each flag overrides the recipe's value; bad
+    """(Config, fresh) of the command line: each flag overrides the recipe's value; bad
     values exit 2 before any work."""
     p = cli.ArgumentParser(
         description='Train the Deep MNIST for Experts CNN (or a write-up variant).',

@@ -1,9 +1,7 @@
-"""A run's checkpoints and snapshots: found from the files (the ``checkpoint`` state file
-is never trusted: a killed run may leave it naming one that is gone), chosen from the
-command line, restored (the one place that does), saved, pruned, set aside when damaged;
-and ``forward``, the one forward pass. Snapshots (``snapshots/model.ckpt-<step>``) hold
-the weights alone and are never pruned. The network comes as ``build`` (deep_cnn.deepnn):
-the package imports no script.
+"""A run's checkpoints and snapshots (``snapshots/model.ckpt-<step>``, the weights alone,
+never pruned): found from the files, not the ``checkpoint`` state file (a killed run may
+leave it naming one that is gone); chosen, restored, saved, pruned, set aside when damaged.
+The network comes as ``build`` (deep_cnn.deepnn): the package imports no script.
 """
 
 import contextlib
@@ -50,10 +48,6 @@ def latest_checkpoint(directory):
     return found[-1][1] if found else None
 
 
-def exists(prefix):
-    return os.path.exists(prefix + '.index')
-
-
 def checkpoint_files(prefix):
     return glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*')
 
@@ -68,8 +62,8 @@ def move_aside(prefix):
 
 
 def snapshot_due(step, last):
-    """Whether a run keeps a snapshot of ``step``: 0, 100, 300, 1000, 3000, ... (learning
-    changes most early) and its ``last``."""
+    """Whether ``step``'s weights are kept: 0, 100, 300, 1000, ... (learning changes most
+    early) and the ``last``."""
     return step in (0, last) or (step >= 100 and re.fullmatch(r'[13]0+', str(step)) is not None)
 
 
@@ -78,7 +72,7 @@ def snapshot_dir(checkpoint_dir):
 
 
 def snapshot_steps(checkpoint_dir):
-    """The steps of the snapshots in ``checkpoint_dir``, increasing (older runs: none)."""
+    """The steps of the snapshots in ``checkpoint_dir``, increasing."""
     return [step for step, _ in checkpoints(snapshot_dir(checkpoint_dir))]
 
 
@@ -116,7 +110,7 @@ def with_newest(directory, use, attempts=5):
         try:
             return use(prefix)
         except CheckpointError:
-            if exists(prefix):
+            if os.path.exists(prefix + '.index'):
                 raise
     raise CheckpointError('the checkpoints in %s keep changing; try again when the run '
                           'there has finished' % directory)
@@ -127,13 +121,11 @@ class Checkpoints:
 
     def __init__(self, directory, saver, keep_every=0, say=print, snapshot_saver=None):
         self.dir, self.saver, self.keep_every, self.say = directory, saver, keep_every, say
-        self.snapshot_saver = snapshot_saver
-        self.prefix = os.path.join(directory, CHECKPOINT_PREFIX)
-        self.saved_step = None      # the step of the newest checkpoint on disk
+        self.snapshot_saver, self.saved_step = snapshot_saver, None  # the newest on disk
 
     def restore_or_initialise(self, sess, graph, global_step, recipe):
-        """Restore the newest intact checkpoint (its step) or initialise (0); damaged ones
-        are moved into damaged/, a line each."""
+        """Restore the newest intact checkpoint (its step) or initialise (0); say each
+        damaged one moved aside."""
         tf = tfstart.import_tf()
         shapes = {v.op.name: v.shape.as_list()
                   for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
@@ -162,19 +154,17 @@ class Checkpoints:
             self._write(self.saver, sess, self.dir, step, 'a checkpoint')
             self.saved_step = step
             self.prune()
-        return '%s-%d' % (self.prefix, step)
+        return os.path.join(self.dir, '%s-%d' % (CHECKPOINT_PREFIX, step))
 
     def snapshot(self, sess, step, last):
-        """Keep step's weights in snapshots/ if the schedule wants them and none is there."""
+        """Keep step's weights in snapshots/ if they are due and not there yet."""
         where = snapshot_dir(self.dir)
-        if snapshot_due(step, last) and not exists(os.path.join(where, '%s-%d' % (
-                CHECKPOINT_PREFIX, step))):
+        if snapshot_due(step, last) and step not in dict(checkpoints(where)):
             os.makedirs(where, exist_ok=True)
             self._write(self.snapshot_saver, sess, where, step, 'a snapshot')
 
     def _write(self, saver, sess, directory, step, what):
-        """saver.save (temporary files, renamed: atomic); a failed write removes its
-        partial files and raises RunError."""
+        """saver.save (atomic: temporary files, renamed); on failure, clean up, RunError."""
         tf = tfstart.import_tf()
         prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         try:
@@ -189,11 +179,9 @@ class Checkpoints:
                 'intact' % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
 
     def prune(self):
-        """Keep the newest KEEP_LAST and the milestones (every keep_every steps); name them
-        in the state file (TensorFlow writes it atomically)."""
+        """Keep the newest KEEP_LAST and every keep_every'th; the state file names them."""
         tf = tfstart.import_tf()
-        found = checkpoints(self.dir)
-        every = self.keep_every
+        found, every = checkpoints(self.dir), self.keep_every
         kept = [os.path.basename(prefix) for n, (step, prefix) in enumerate(found)
                 if n >= len(found) - KEEP_LAST or (every and step % every == 0)]
         for _, prefix in found:
@@ -204,16 +192,15 @@ class Checkpoints:
 
 
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
-    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time; None if
-    ``stop`` was signalled. The test accuracy, visualiser, classify.py and page use it."""
+    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time (the one forward
+    pass: training's test, the visualiser, classify.py, the page); None if ``stop`` came."""
     out = []
-    for start in range(0, len(images), batch_size):
+    for start in range(0, max(len(images), 1), batch_size):
         if stop:
             return None
         out.append(sess.run(tensors, feed_dict={x: images[start:start + batch_size]}))
-    if len(out) < 2:    # one pass: also right for what is not per image (weights)
-        return out[0] if out else {name: np.zeros([0] + t.shape.as_list()[1:], np.float32)
-                                   for name, t in tensors.items()}
+    if len(out) == 1:   # also right for what is not per image (weights)
+        return out[0]
     return {name: np.concatenate([o[name] for o in out]) for name in tensors}
 
 
@@ -240,8 +227,8 @@ def parse_checkpoint_flags(parser, argv=None):
 def train_hint(checkpoint_dir):
     """A command that trains into checkpoint_dir (train_data/<recipe>: that recipe)."""
     parent, name = os.path.split(os.path.normpath(checkpoint_dir))
-    ours = name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
-    recipe = name if ours else DEFAULT_RECIPE
+    recipe = (name if name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
+              else DEFAULT_RECIPE)
     words = ['.venv/bin/python', 'deep_cnn.py'] + ['--recipe', recipe] * (recipe != DEFAULT_RECIPE)
     if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
         words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
@@ -250,30 +237,23 @@ def train_hint(checkpoint_dir):
 
 def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
     """(directory, prefix) the flags name: ``checkpoint`` (a prefix, its .index or .data
-    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read.
-    CheckpointError, with a command that trains one, where there is none."""
-    if checkpoint:
-        if os.path.isdir(checkpoint):
-            checkpoint_dir = checkpoint
-        else:
-            prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
-            if not exists(prefix):
-                if not os.path.exists(checkpoint):
-                    raise CheckpointError('no checkpoint at %s' % checkpoint)
-                prefix = checkpoint     # not a checkpoint's name: the reader says what it is
-            return os.path.dirname(prefix) or '.', prefix
-    checkpoint_dir = checkpoint_dir or rundir.default_checkpoint_dir(recipe or DEFAULT_RECIPE)
-    if not os.path.isdir(checkpoint_dir):
-        raise CheckpointError('no checkpoint directory %s; %s'
-                              % (checkpoint_dir, train_hint(checkpoint_dir)))
+    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read."""
+    if checkpoint and not os.path.isdir(checkpoint):
+        prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
+        if not os.path.exists(prefix + '.index'):
+            if not os.path.exists(checkpoint):
+                raise CheckpointError('no checkpoint at %s' % checkpoint)
+            prefix = checkpoint     # not a checkpoint's name: the reader says what it is
+        return os.path.dirname(prefix) or '.', prefix
+    checkpoint_dir = (checkpoint or checkpoint_dir
+                      or rundir.default_checkpoint_dir(recipe or DEFAULT_RECIPE))
     found = checkpoints(checkpoint_dir)
     if not found:
-        raise CheckpointError('no checkpoint in %s; %s'
-                              % (checkpoint_dir, train_hint(checkpoint_dir)))
-    if step is None:
-        return checkpoint_dir, None
+        raise CheckpointError('no checkpoint %s %s; %s' % (
+            'in' if os.path.isdir(checkpoint_dir) else 'directory', checkpoint_dir,
+            train_hint(checkpoint_dir)))
     prefix = dict(found).get(step)
-    if prefix is None:
+    if step is not None and prefix is None:
         raise CheckpointError('no checkpoint of step %d in %s (steps there: %s)' % (
             step, checkpoint_dir, ', '.join(str(s) for s, _ in found)))
     return checkpoint_dir, prefix
@@ -284,8 +264,7 @@ def _graph(build, config):
     tf = tfstart.import_tf()
     graph = tf.Graph()
     with graph.as_default():
-        # The initialisers never run (a checkpoint is restored), but once a seeded run
-        # in this process has turned op determinism on, random ops need a seed to be built.
+        # Never initialised, but under a seeded run's op determinism random ops need a seed.
         tf.set_random_seed(0)
         x = tf.placeholder(tf.float32, [None, 784], name='x-input')
         return graph, x, build(x, config)
@@ -303,8 +282,8 @@ def misfit(expected, shapes):
 
 
 def fitting_config(build, prefix, shapes, stored, run):
-    """(Config, record, note): ``stored`` (run.json's) when its network fits; else guessed
-    from the variable shapes (recipes share networks), with {} and a note saying so."""
+    """(Config, record, note): run.json's ``stored`` if its network fits; else guessed from
+    the variable shapes (recipes share networks), with {} and a note saying so."""
     if stored is not None and misfit(network_shapes(build, stored), shapes) is None:
         return stored, run, None
     why = ('run.json names recipe %r, but the checkpoint holds another network'
@@ -323,16 +302,13 @@ def fitting_config(build, prefix, shapes, stored, run):
 
 
 class Restored(contextlib.AbstractContextManager):
-    """config's network in a graph and session of its own, a checkpoint restored into it:
-    ``predict``, ``run`` (any layers, with the probabilities), ``at_step`` (a snapshot).
+    """config's network in a graph and session of its own, a checkpoint restored into it.
     ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
 
     def __init__(self, build, config, extras=None, precision=None):
         tf = tfstart.import_tf()
         self.build, self.config, self.extras = build, config, extras
         self.precision = precision or config.precision
-        self.prefix = self.step = self.note = self.dir = None
-        self.record = {}
         self.graph, self.x, self.net = _graph(build, config)
         with self.graph.as_default():
             self.layers = dict(self.net.layers, probabilities=self.net.probabilities,
@@ -344,42 +320,42 @@ class Restored(contextlib.AbstractContextManager):
         self.sess = tfstart.new_session(
             self.graph, config=tfstart.session_config(self.precision))
 
-    def restore(self, prefix):
-        """Restore ``prefix`` (a checkpoint or a snapshot); CheckpointError if it cannot be."""
+    def restore(self, prefix, step, record, note, directory):
+        """Restore ``prefix`` (a checkpoint or a snapshot) as ``step``'s; CheckpointError."""
         restore(self.sess, self.saver, prefix)
-        self.prefix = prefix
+        self.prefix, self.step, self.record, self.note, self.dir = (
+            prefix, step, record, note, directory)
+        return self
 
     def predict(self, images, batch_size=EVAL_BATCH, stop=None):
-        """[N, 10] probabilities of images [N, 784] (ink 1, paper 0, as MNIST's)."""
+        """[N, 10] probabilities of images [N, 784] (ink 1, paper 0); None if stopped."""
         out = self.run(['probabilities'], images, batch_size, stop)
         return None if out is None else out['probabilities']
 
     def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
-        """{name: array} of the named layers ('probabilities', 'h_conv1', 'W_conv1', ...)
-        for ``images``, in one forward pass per batch (weights alone: no images)."""
+        """{name: array} of layers ('probabilities', 'h_conv1', 'W_conv1', ...) for ``images``
+        (weights alone: no images)."""
         tensors = {n: self.layers[n] for n in names}
         if images is None:
             return self.sess.run(tensors)
         return forward(self.sess, self.x, tensors, images, batch_size, stop)
 
     def at_step(self, step):
-        """This network at ``step``: itself, or a new Restored of that snapshot (the caller
-        closes it); CheckpointError naming the step if there is none or it is damaged."""
+        """This network at ``step``: itself, or a new Restored of that snapshot, which the
+        caller closes; CheckpointError naming the step."""
         if step == self.step:
             return self
-        prefix = dict(checkpoints(snapshot_dir(self.dir or '.'))).get(step)
+        prefix = dict(checkpoints(snapshot_dir(self.dir))).get(step)
         if prefix is None:
             raise CheckpointError('no snapshot of step %d (steps kept: %s)' % (
                 step, ', '.join(map(str, steps_of(self))) or 'none'))
         other = Restored(self.build, self.config, self.extras, self.precision)
         try:
-            other.restore(prefix)
+            return other.restore(prefix, step, self.record, None, self.dir)
         except CheckpointError as e:
             other.close()
             raise CheckpointError('snapshot of step %d is damaged (%s)' % (step, e.reason),
                                   e.reason) from None
-        other.step, other.dir, other.record = step, self.dir, self.record
-        return other
 
     def close(self):
         self.sess.close()
@@ -390,14 +366,14 @@ class Restored(contextlib.AbstractContextManager):
 
 def steps_of(net):
     """The steps a Restored can be seen at: its run's snapshots and its own, increasing."""
-    return sorted(set(snapshot_steps(net.dir)) | {net.step}) if net.dir else [net.step]
+    return sorted(set(snapshot_steps(net.dir)) | {net.step})
 
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
                     recipe=None, extras=None, check=None, precision=None):
-    """A Restored (``prefix``, ``step``, ``config``, ``record``, ``note``, ``dir`` set) of the
-    checkpoint ``flags`` (or the four arguments) name, in the network of the config that
-    trained it (run.json's, or guessed). ``check(shapes, config)`` may refuse it first."""
+    """A Restored of the checkpoint ``flags`` (or the four arguments) name, in the network
+    of the config that trained it (run.json's, or guessed); ``check(shapes, config)`` may
+    refuse it first."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
@@ -405,40 +381,23 @@ def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, ste
     stored, run = record.config_of(directory)   # a malformed field: one warning, dropped
     built = {}
 
-    def network(config):
-        if config not in built:
-            built[config] = Restored(build, config, extras, precision)
-        return built[config]
-
     def restore(prefix):
         shapes, step = read_checkpoint(prefix)
         config, found, note = fitting_config(build, prefix, shapes, stored, run)
         if check:
             check(shapes, config)
-        chosen = network(config)
-        chosen.restore(prefix)
-        chosen.step, chosen.record, chosen.note, chosen.dir = step, found, note, directory
-        return chosen
+        if config not in built:
+            built[config] = Restored(build, config, extras, precision)
+        return built[config].restore(prefix, step, found, note, directory)
 
     chosen = None
     try:
-        if stored is not None and prefix is None and _passes(check, build, stored):
-            # Built before a checkpoint is chosen: a training that is still running
-            # prunes its older checkpoints within seconds.
-            network(stored)
         chosen = restore(prefix) if prefix else with_newest(directory, restore)
         return chosen
     finally:
         for net in built.values():
             if net is not chosen:
                 net.close()
-
-
-def _passes(check, build, config):
-    try:
-        return check is None or check(network_shapes(build, config), config) or True
-    except Exception:
-        return False
 
 
 def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):

@@ -1,9 +1,6 @@
-"""The machinery around deep_cnn.py's training loop: everything a run does that is not
-the tutorial. ``run()`` owns the checkpoint directory (lock, ``--fresh``, resuming),
-loads MNIST, builds, restores or initialises, and hands a ``Run`` to deep_cnn's loop,
-which calls out to it for the schedule, TensorBoard, 004's epoch losses, progress,
-checkpoints, snapshots, run.json, stop signals and the test pass. Exit codes: 0 done,
-1 an error (one line), 128 + the signal's number (SIGINT 130, SIGTERM 143).
+"""What a deep_cnn.py run does that is not the tutorial: ``run()`` owns the checkpoint
+directory, loads, builds, restores and hands a ``Run`` to the tutorial's loop. Exit codes:
+0 done, 1 an error (one line), 128 + the signal's number (SIGINT 130, SIGTERM 143).
 """
 
 import os
@@ -16,23 +13,17 @@ import mnist_data
 from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, summaries,
                         tfstart)
 
-NAME = 'deep_cnn'
-
-
 class Stopped(Exception):
     """A stop signal arrived before training began: nothing was changed."""
 
 
 def say(message):
-    print('%s: %s' % (NAME, message), file=sys.stderr)
+    print('deep_cnn:', message, file=sys.stderr)
 
-
-# --- the checkpoint directory: --fresh and the resume policy ---------------------------
 
 def clear_run(config):
     """--fresh: remove this run's checkpoints, snapshots, run.json and event files."""
-    directory = config.checkpoint_dir
-    rundir.remove_matching([os.path.join(directory, p) for p in (
+    rundir.remove_matching([os.path.join(config.checkpoint_dir, p) for p in (
         'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
         os.path.join(checkpoints.DAMAGED_DIR, '*'),
         os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))] + [
@@ -40,8 +31,8 @@ def clear_run(config):
 
 
 def check_resume(config):
-    """(Config, record) of the directory's run.json (None, {}), read once. Another
-    recipe's checkpoints are refused (RunError); a changed flag is applied and said."""
+    """(Config, record) of run.json, or (None, {}). Another recipe's checkpoints are refused
+    (RunError); a changed flag is applied and said."""
     directory = config.checkpoint_dir
     found = checkpoints.checkpoints(directory)
     if not found and config.steps == 0:
@@ -81,19 +72,9 @@ def check_resume(config):
     return stored, previous
 
 
-def load_data(config, mnist=None):
-    """MNIST for the run (``mnist`` if given), batches in the seed's order if seeded."""
-    if mnist is None:
-        mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
-    if config.seed is not None:
-        np.random.seed(config.seed)
-    return mnist
-
-
-# --- a run, as the loop sees it ----------------------------------------------------------
-
 class Run:
-    """What the training loop calls out to. ``start`` is the step it resumes from."""
+    """What the loop calls out to; ``start``: the step it resumes from. The context: writers,
+    progress, the clock."""
 
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
@@ -109,7 +90,6 @@ class Run:
         self.record = record.RunRecord(config, *resumed, self.start, epoch)
         self.writers = self.progress = None
 
-    # the loop's surroundings: a context for TensorBoard writers, progress and the clock
     def __enter__(self):
         c = self.config
         # run.json from the start: a fault before the first checkpoint leaves a true one.
@@ -126,15 +106,8 @@ class Run:
         self.progress.close()
         self.writers.__exit__(*exc)
 
-    def replay_batches(self):
-        """Draw the batches a resumed run trained on: an interrupted seeded run sees the
-        same data."""
-        for _ in range(self.start):
-            self.mnist.train.next_batch(self.config.batch_size)
-
     def look_at(self, step, batch):
-        """On a step line's or summary's step: the batch's accuracy, dropout off (one pass,
-        also TensorBoard's scalars); else None."""
+        """The batch's accuracy (dropout off) and TensorBoard's scalars, where due; else None."""
         c, m = self.config, self.model
         log_now = c.log_every and step % c.log_every == 0
         summarise = c.summary_every and step % c.summary_every == 0
@@ -168,10 +141,10 @@ class Run:
         """004's epoch line, progress, a snapshot where due, a checkpoint where due."""
         epoch_loss = self.record.add_loss(step, loss)
         if epoch_loss is not None:
-            epoch = step // self.record.steps_per_epoch - 1
-            total = -(-self.config.steps // self.record.steps_per_epoch)
+            per_epoch = self.record.steps_per_epoch
             # write-up 004's own line: epoch number, 'out of' the epochs, the summed loss
-            print('Step', epoch, 'out of', total, 'loss:', epoch_loss, flush=True)
+            print('Step', step // per_epoch - 1, 'out of', -(-self.config.steps // per_epoch),
+                  'loss:', epoch_loss, flush=True)
         self.progress.update(step)
         every = self.config.checkpoint_every
         if every and step % every == 0:
@@ -194,15 +167,16 @@ class Run:
                 record.RUN_JSON, self.config.checkpoint_dir, tfstart.tf_message(e),
                 os.path.basename(path) if path else 'none')) from None
 
+    def test_pass(self):
+        """(accuracy, loss) on all 10000 test digits; None if a stop signal came midway."""
+        test = self.mnist.test
+        return self.evaluate(self.sess, self.model, test.images, test.labels, stop=self.stop)
+
     def test(self, step):
-        """Save, then test on all 10000 digits: the accuracy, or None if a stop signal came
-        first (saved either way)."""
+        """Save, then test: the accuracy, or None if a stop signal came first."""
         path = self.save(step, 'running')     # 'finished' once the accuracy is known
         self.record.t1 = time.monotonic()
-        if self.stop:
-            return None
-        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
-                               self.mnist.test.labels, stop=self.stop)
+        result = None if self.stop else self.test_pass()
         if result is None:
             return None
         accuracy, loss = result
@@ -233,13 +207,12 @@ class Run:
         return 1
 
     def evaluate_only(self):
-        """Nothing left to train: test the checkpoint, record it where run.json lacks it
-        (a run stopped in its test pass); the exit code."""
+        """Test a checkpoint with nothing left to train; record it where run.json lacks it."""
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
-        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # one lost to a full disk
-        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
-                               self.mnist.test.labels, stop=self.stop)
+        # a snapshot lost to a full disk
+        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)
+        result = self.test_pass()
         if result is None:
             say('%s: stopped during the test pass; nothing changed' % self.stop.name)
             return 128 + self.stop.signum
@@ -248,15 +221,14 @@ class Run:
         return 0
 
 
-# --- from the command line's config to the exit code -------------------------------
-
 def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
     """Own the directory, load (unless ``mnist``), build with ``build_model``, restore or
     initialise, train with ``loop(sess, model, mnist, config, run)``; the exit code."""
+    directory = config.checkpoint_dir
     try:
-        with rundir.locked(config.checkpoint_dir):
-            for directory in (config.checkpoint_dir, checkpoints.snapshot_dir(config.checkpoint_dir)):
-                rundir.remove_partial_files(directory)
+        with rundir.locked(directory):
+            for partial in (directory, checkpoints.snapshot_dir(directory)):
+                rundir.remove_partial_files(partial)
             if fresh:
                 clear_run(config)
             # The run's first line, once the directory is its own (a refused run says
@@ -265,11 +237,13 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             if line:
                 say(line)
             resumed = check_resume(config)
-            mnist = load_data(config, mnist)
+            if mnist is None:
+                mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
             tf = tfstart.import_tf()
             if stop:
                 raise Stopped()
-            if config.seed is not None:
+            if config.seed is not None:   # batches in the seed's order
+                np.random.seed(config.seed)
                 # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs.
                 tf.compat.v2.config.experimental.enable_op_determinism()
             model = build_model(config)
@@ -282,9 +256,9 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                     return code
                 if the_run.start:
                     say('resuming from %s (step %d), training to step %d' % (
-                        checkpoints.latest_checkpoint(config.checkpoint_dir), the_run.start,
-                        config.steps))
-                the_run.replay_batches()
+                        checkpoints.latest_checkpoint(directory), the_run.start, config.steps))
+                for _ in range(the_run.start):  # the batches trained on: a seeded resume's data
+                    mnist.train.next_batch(config.batch_size)
                 if stop:
                     raise Stopped()
                 with the_run:
@@ -298,11 +272,10 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     except OSError as e:
-        print('error: %s: %s' % (e.filename or config.checkpoint_dir, tfstart.tf_message(e)),
+        print('error: %s: %s' % (e.filename or directory, tfstart.tf_message(e)),
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         say('interrupted; nothing new saved (the checkpoints in %s are as they were)'
-            % config.checkpoint_dir)
+            % directory)
         return 128 + (stop.signum or 2)
-
