@@ -3,9 +3,7 @@
 variants are recipes (``deep_mnist/recipes.py``); what is not the tutorial (checkpoints,
 run.json, TensorBoard, progress, signals) lives in ``deep_mnist.training``.
 
-    python deep_cnn.py                         # 20000 steps of 50, ~99.2 %
-    python deep_cnn.py --recipe single_conv    # write-up 001's one-layer edge detector
-    python deep_cnn.py --steps 500 --fresh     # a short run, starting over
+    python deep_cnn.py --recipe single_conv --steps 500 --fresh
 """
 
 import collections
@@ -54,9 +52,8 @@ def max_pool_2x2(x):
     return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='SAME')
 
 
-# What deepnn() builds. y_conv: the logits, or the softmax where the recipe says so;
-# probabilities: the softmax whatever y_conv is; layers: 'W_conv1', 'h_pool1', ... as in
-# the tutorial; variables: the trainable ones by tutorial name.
+# What deepnn() builds. y_conv: the logits, or their softmax (probabilities) where the recipe
+# says so; layers ('h_pool1', ...) and variables ('W_conv1', ...) by tutorial name.
 Net = collections.namedtuple('Net', 'y_conv logits probabilities keep_prob layers variables')
 
 
@@ -132,8 +129,7 @@ def deepnn(x, config):
     return Net(y_conv, logits, probabilities, keep_prob, layers, variables)
 
 
-# The training graph and the handles the loop needs. full_summaries: write-up 002's merged
-# summaries or None; learning_rate: a placeholder fed the schedule's rate, None if constant.
+# The training graph and the loop's handles; full_summaries (write-up 002's) may be None.
 Model = collections.namedtuple('Model', 'graph x y_ net cross_entropy train_step global_step '
                                'accuracy example_loss_sum full_summaries saver learning_rate')
 
@@ -168,10 +164,10 @@ def build_model(config):
 
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope('train'):
-            rate = (tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
-                    if config.schedule != 'constant' else None)
+            # fed the schedule's rate at each step (recipes.learning_rate_at)
+            rate = tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
             optimizer = {'gd': tf.train.GradientDescentOptimizer, 'adam': tf.train.AdamOptimizer}[
-                config.optimizer](config.learning_rate if rate is None else rate)
+                config.optimizer](rate)
             train_step = optimizer.minimize(cross_entropy, global_step=global_step)
 
         with tf.name_scope('accuracy'):
@@ -186,8 +182,7 @@ def build_model(config):
 
 
 def train(sess, model, mnist, config, run):
-    """The tutorial's loop: a step line every log_every steps, then the test accuracy.
-    ``run`` (deep_mnist.training.Run) keeps the checkpoints, TensorBoard and progress."""
+    """The tutorial's loop; ``run`` (deep_mnist.training.Run) does all the rest."""
     x, y_, keep_prob = model.x, model.y_, model.net.keep_prob
     for step in range(run.start, config.steps):
         batch = mnist.train.next_batch(config.batch_size)
@@ -209,8 +204,7 @@ def train(sess, model, mnist, config, run):
 
 
 def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, stop=None):
-    """(accuracy, mean cross entropy) of the network's probabilities on images and their
-    one-hot labels; None if ``stop`` (a StopRequest) was signalled midway."""
+    """(accuracy, mean cross entropy) on images and one-hot labels; None if ``stop`` came."""
     out = checkpoints.forward(sess, model.x, {'p': model.net.probabilities}, images,
                               batch_size, stop)
     if out is None:
@@ -222,8 +216,7 @@ def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, sto
 
 
 def parse_args(argv=None):
-    """(Config, fresh) of the command line: each flag overrides the recipe's value; bad
-    values exit 2 before any work."""
+    """(Config, fresh): each flag overrides the recipe's value; bad values exit 2 at once."""
     p = cli.ArgumentParser(
         description='Train the Deep MNIST for Experts CNN (or a write-up variant).',
         epilog='Recipes: ' + '; '.join('%s (from %s, %s x %s, expect %s)' % (
@@ -252,20 +245,18 @@ def parse_args(argv=None):
     p.add_argument('--full_summaries', action='store_true', default=None,
                    help="write-up 002's variable, histogram and image summaries too")
     p.add_argument('--precision', choices=('fp32', 'bf16'),
-                   help='bf16: mixed precision where the CPU has native bfloat16 '
-                        '(avx512_bf16, amx_bf16); elsewhere fp32 runs instead, and the first '
-                        'line says so (recipe: fp32; fast: bf16, with its own fp32 schedule)')
+                   help='bf16: mixed precision where the CPU has native bfloat16 (avx512_bf16, '
+                        'amx_bf16), else fp32 and a line says so (recipe: fp32; fast: bf16)')
     p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
     p.add_argument('--fresh', action='store_true',
-                   help="start over: remove this run's checkpoints, snapshots, run.json and "
-                        'logs first')
+                   help="start over: remove this run's checkpoints, snapshots, run.json, logs")
     args = p.parse_args(argv)
     return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 
 
 def run(config, fresh=False, mnist=None):
-    """Train config's run on ``mnist`` (default: read from config.data_dir); the exit
-    code. A SIGINT or SIGTERM stops it after its step; it saves and says where."""
+    """Train config's run (on ``mnist`` if given); the exit code. A SIGINT or SIGTERM stops
+    it after its step; it saves and says where."""
     with signals.stop_requests() as stop:
         return training.run(config, fresh, stop, build_model, evaluate, train, mnist)
 

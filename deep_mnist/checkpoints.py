@@ -1,7 +1,6 @@
-"""A run's checkpoints and snapshots (``snapshots/model.ckpt-<step>``, the weights alone,
-never pruned): found from the files, not the ``checkpoint`` state file (a killed run may
-leave it naming one that is gone); chosen, restored, saved, pruned, set aside when damaged.
-The network comes as ``build`` (deep_cnn.deepnn): the package imports no script.
+"""A run's checkpoints and snapshots (the weights alone, never pruned): found from the
+files, never the ``checkpoint`` state file (a killed run may leave it naming one that is
+gone). The network comes as ``build`` (deep_cnn.deepnn): the package imports no script.
 """
 
 import contextlib
@@ -62,8 +61,7 @@ def move_aside(prefix):
 
 
 def snapshot_due(step, last):
-    """Whether ``step``'s weights are kept: 0, 100, 300, 1000, ... (learning changes most
-    early) and the ``last``."""
+    """0, 100, 300, 1000, ... (learning changes most early) and the ``last``."""
     return step in (0, last) or (step >= 100 and re.fullmatch(r'[13]0+', str(step)) is not None)
 
 
@@ -101,21 +99,6 @@ def restore(sess, saver, prefix):
         raise CheckpointError('cannot restore %s: %s' % (prefix, reason), reason) from None
 
 
-def with_newest(directory, use, attempts=5):
-    """``use(prefix)`` on the newest checkpoint, again if a running training prunes it first."""
-    for _ in range(attempts):
-        prefix = latest_checkpoint(directory)
-        if prefix is None:
-            raise CheckpointError('no checkpoint in %s' % directory)
-        try:
-            return use(prefix)
-        except CheckpointError:
-            if os.path.exists(prefix + '.index'):
-                raise
-    raise CheckpointError('the checkpoints in %s keep changing; try again when the run '
-                          'there has finished' % directory)
-
-
 class Checkpoints:
     """One run directory's checkpoints (restore, save, prune) and snapshots."""
 
@@ -124,8 +107,7 @@ class Checkpoints:
         self.snapshot_saver, self.saved_step = snapshot_saver, None  # the newest on disk
 
     def restore_or_initialise(self, sess, graph, global_step, recipe):
-        """Restore the newest intact checkpoint (its step) or initialise (0); say each
-        damaged one moved aside."""
+        """The newest intact checkpoint's step, restored, or 0, initialised."""
         tf = tfstart.import_tf()
         shapes = {v.op.name: v.shape.as_list()
                   for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
@@ -141,10 +123,8 @@ class Checkpoints:
                 self.prune()
                 return self.saved_step
             except CheckpointError as e:
-                problem = e.reason
-            where = move_aside(prefix)
-            self.say('skipped %s: damaged (%s); moved it to %s'
-                     % (os.path.basename(prefix), problem, where))
+                self.say('skipped %s: damaged (%s); moved it to %s'
+                         % (os.path.basename(prefix), e.reason, move_aside(prefix)))
         sess.run(tf.global_variables_initializer())
         return 0
 
@@ -168,8 +148,7 @@ class Checkpoints:
         tf = tfstart.import_tf()
         prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         try:
-            saver.save(sess, prefix, global_step=step, write_meta_graph=False,
-                       write_state=False)
+            saver.save(sess, prefix, global_step=step, write_meta_graph=False, write_state=False)
         except (tf.errors.OpError, OSError) as e:
             tf.train.remove_checkpoint('%s-%d' % (prefix, step))
             rundir.remove_partial_files(directory)
@@ -193,7 +172,7 @@ class Checkpoints:
 
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
     """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time (the one forward
-    pass: training's test, the visualiser, classify.py, the page); None if ``stop`` came."""
+    pass); None if ``stop`` came."""
     out = []
     for start in range(0, max(len(images), 1), batch_size):
         if stop:
@@ -225,7 +204,7 @@ def parse_checkpoint_flags(parser, argv=None):
 
 
 def train_hint(checkpoint_dir):
-    """A command that trains into checkpoint_dir (train_data/<recipe>: that recipe)."""
+    """A command that trains into checkpoint_dir."""
     parent, name = os.path.split(os.path.normpath(checkpoint_dir))
     recipe = (name if name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
               else DEFAULT_RECIPE)
@@ -236,8 +215,7 @@ def train_hint(checkpoint_dir):
 
 
 def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
-    """(directory, prefix) the flags name: ``checkpoint`` (a prefix, its .index or .data
-    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read."""
+    """(directory, prefix) the flags name; prefix None: the newest, chosen when read."""
     if checkpoint and not os.path.isdir(checkpoint):
         prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
         if not os.path.exists(prefix + '.index'):
@@ -282,8 +260,7 @@ def misfit(expected, shapes):
 
 
 def fitting_config(build, prefix, shapes, stored, run):
-    """(Config, record, note): run.json's ``stored`` if its network fits; else guessed from
-    the variable shapes (recipes share networks), with {} and a note saying so."""
+    """(Config, record, note): run.json's if its network fits, else guessed from the shapes."""
     if stored is not None and misfit(network_shapes(build, stored), shapes) is None:
         return stored, run, None
     why = ('run.json names recipe %r, but the checkpoint holds another network'
@@ -306,7 +283,6 @@ class Restored(contextlib.AbstractContextManager):
     ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
 
     def __init__(self, build, config, extras=None, precision=None):
-        tf = tfstart.import_tf()
         self.build, self.config, self.extras = build, config, extras
         self.precision = precision or config.precision
         self.graph, self.x, self.net = _graph(build, config)
@@ -316,9 +292,8 @@ class Restored(contextlib.AbstractContextManager):
             if extras:
                 self.layers.update(extras(self.layers))
             # Only the network's variables: global_step and Adam's slots stay on disk.
-            self.saver = tf.train.Saver(var_list=list(self.net.variables.values()))
-        self.sess = tfstart.new_session(
-            self.graph, config=tfstart.session_config(self.precision))
+            self.saver = tfstart.import_tf().train.Saver(var_list=list(self.net.variables.values()))
+        self.sess = tfstart.new_session(self.graph, config=tfstart.session_config(self.precision))
 
     def restore(self, prefix, step, record, note, directory):
         """Restore ``prefix`` (a checkpoint or a snapshot) as ``step``'s; CheckpointError."""
@@ -333,16 +308,13 @@ class Restored(contextlib.AbstractContextManager):
         return None if out is None else out['probabilities']
 
     def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
-        """{name: array} of layers ('probabilities', 'h_conv1', 'W_conv1', ...) for ``images``
-        (weights alone: no images)."""
-        tensors = {n: self.layers[n] for n in names}
-        if images is None:
-            return self.sess.run(tensors)
-        return forward(self.sess, self.x, tensors, images, batch_size, stop)
+        """{name: array} of layers ('h_conv1', 'W_conv1', ...) for ``images`` (weights: none)."""
+        images = np.zeros([0, 784], np.float32) if images is None else images
+        return forward(self.sess, self.x, {n: self.layers[n] for n in names}, images,
+                       batch_size, stop)
 
     def at_step(self, step):
-        """This network at ``step``: itself, or a new Restored of that snapshot, which the
-        caller closes; CheckpointError naming the step."""
+        """This network at ``step``: itself, or a new Restored of its snapshot."""
         if step == self.step:
             return self
         prefix = dict(checkpoints(snapshot_dir(self.dir))).get(step)
@@ -365,35 +337,39 @@ class Restored(contextlib.AbstractContextManager):
 
 
 def steps_of(net):
-    """The steps a Restored can be seen at: its run's snapshots and its own, increasing."""
+    """The steps a Restored can be seen at: its run's snapshots and its own."""
     return sorted(set(snapshot_steps(net.dir)) | {net.step})
 
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
                     recipe=None, extras=None, check=None, precision=None):
     """A Restored of the checkpoint ``flags`` (or the four arguments) name, in the network
-    of the config that trained it (run.json's, or guessed); ``check(shapes, config)`` may
-    refuse it first."""
+    that trained it; ``check(shapes, config)`` may refuse it first."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
     directory, prefix = find(checkpoint_dir, checkpoint, step, recipe)
     stored, run = record.config_of(directory)   # a malformed field: one warning, dropped
-    built = {}
-
-    def restore(prefix):
-        shapes, step = read_checkpoint(prefix)
-        config, found, note = fitting_config(build, prefix, shapes, stored, run)
-        if check:
-            check(shapes, config)
-        if config not in built:
-            built[config] = Restored(build, config, extras, precision)
-        return built[config].restore(prefix, step, found, note, directory)
-
-    chosen = None
+    built, chosen = {}, None
     try:
-        chosen = restore(prefix) if prefix else with_newest(directory, restore)
-        return chosen
+        for _ in range(5):   # again if a running training prunes the newest first
+            newest = prefix or latest_checkpoint(directory)
+            if newest is None:
+                raise CheckpointError('no checkpoint in %s' % directory)
+            try:
+                shapes, at = read_checkpoint(newest)
+                config, found, note = fitting_config(build, newest, shapes, stored, run)
+                if check:
+                    check(shapes, config)
+                if config not in built:
+                    built[config] = Restored(build, config, extras, precision)
+                chosen = built[config].restore(newest, at, found, note, directory)
+                return chosen
+            except CheckpointError:
+                if prefix or os.path.exists(newest + '.index'):
+                    raise
+        raise CheckpointError('the checkpoints in %s keep changing; try again when the run '
+                              'there has finished' % directory)
     finally:
         for net in built.values():
             if net is not chosen:

@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, summaries,
-                        tfstart)
+from deep_mnist import checkpoints, machine, progress, recipes, record, rundir, summaries, tfstart
+
 
 class Stopped(Exception):
     """A stop signal arrived before training began: nothing was changed."""
@@ -31,8 +31,7 @@ def clear_run(config):
 
 
 def check_resume(config):
-    """(Config, record) of run.json, or (None, {}). Another recipe's checkpoints are refused
-    (RunError); a changed flag is applied and said."""
+    """(Config, record) of run.json, or (None, {}); RunError for another recipe's run."""
     directory = config.checkpoint_dir
     found = checkpoints.checkpoints(directory)
     if not found and config.steps == 0:
@@ -63,18 +62,16 @@ def check_resume(config):
     if found[-1][0] >= config.steps:
         return stored, previous     # nothing resumes: the checkpoint is only evaluated
     for name, (was, now) in changed.items():
-        if name in recipes.PLACES or name in ('expect', 'source'):
-            continue
-        math = name in recipes.CHANGES_THE_MATH or (
-            name == 'steps' and stored.schedule != 'constant')
-        say('resuming with %s %s (the run so far used %s)%s' % (
-            name, now, was, '; this changes the training from here on' if math else ''))
+        if name not in recipes.PLACES + ('expect', 'source'):
+            math = name in recipes.CHANGES_THE_MATH or (
+                name == 'steps' and stored.schedule != 'constant')
+            say('resuming with %s %s (the run so far used %s)%s' % (
+                name, now, was, '; this changes the training from here on' if math else ''))
     return stored, previous
 
 
 class Run:
-    """What the loop calls out to; ``start``: the step it resumes from. The context: writers,
-    progress, the clock."""
+    """What the loop calls out to; ``start``: the step it resumes from."""
 
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
@@ -88,7 +85,6 @@ class Run:
             sess, model.graph, model.global_step, config.recipe)
         epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
         self.record = record.RunRecord(config, *resumed, self.start, epoch)
-        self.writers = self.progress = None
 
     def __enter__(self):
         c = self.config
@@ -113,11 +109,9 @@ class Run:
         summarise = c.summary_every and step % c.summary_every == 0
         if not (log_now or summarise):
             return None
-        fetches = [m.accuracy, m.example_loss_sum]
-        if summarise and m.full_summaries is not None:
-            fetches.append(m.full_summaries)
-        accuracy, loss_sum, *merged = self.sess.run(
-            fetches, feed_dict={m.x: batch[0], m.y_: batch[1], m.net.keep_prob: 1.0})
+        full = [m.full_summaries] if summarise and m.full_summaries is not None else []
+        accuracy, loss_sum, *merged = self.sess.run([m.accuracy, m.example_loss_sum] + full,
+                                                    {m.x: batch[0], m.y_: batch[1]})
         if log_now:
             self.record.history.append([step, round(float(accuracy), 6)])
         if summarise:
@@ -132,10 +126,8 @@ class Run:
         return accuracy
 
     def scheduled(self, feed, step):
-        """``feed`` with the schedule's learning rate at ``step``, where there is one."""
-        if self.model.learning_rate is not None:
-            feed[self.model.learning_rate] = recipes.learning_rate_at(self.config, step)
-        return feed
+        """``feed`` with the schedule's learning rate at ``step``."""
+        return {**feed, self.model.learning_rate: recipes.learning_rate_at(self.config, step)}
 
     def after_step(self, step, loss):
         """004's epoch line, progress, a snapshot where due, a checkpoint where due."""
@@ -152,10 +144,10 @@ class Run:
         elif step < self.config.steps:      # the last step's follows its checkpoint: test()
             self.checkpoints.snapshot(self.sess, step, self.config.steps)
 
-    def save(self, step, status, test_accuracy=None):
+    def save(self, step, status):
         """Save step's checkpoint, write run.json, keep a snapshot if due; the prefix."""
         path = self.checkpoints.save(self.sess, step)
-        self.write_record(step, status, path, test_accuracy)
+        self.write_record(step, status, path)
         self.checkpoints.snapshot(self.sess, step, self.config.steps)   # after: it matters less
         return path
 
@@ -222,8 +214,7 @@ class Run:
 
 
 def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
-    """Own the directory, load (unless ``mnist``), build with ``build_model``, restore or
-    initialise, train with ``loop(sess, model, mnist, config, run)``; the exit code."""
+    """Own the directory, load, build, restore, train with ``loop``; the exit code."""
     directory = config.checkpoint_dir
     try:
         with rundir.locked(directory):
@@ -231,8 +222,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                 rundir.remove_partial_files(partial)
             if fresh:
                 clear_run(config)
-            # The run's first line, once the directory is its own (a refused run says
-            # only why): where bf16 is not in use, and fast's schedule for its precision.
+            # The first line, once the directory is ours (a refused run says only why).
             line = recipes.precision_line(config)
             if line:
                 say(line)
@@ -272,10 +262,8 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
         print('error: %s' % e, file=sys.stderr)
         return 1
     except OSError as e:
-        print('error: %s: %s' % (e.filename or directory, tfstart.tf_message(e)),
-              file=sys.stderr)
+        print('error: %s: %s' % (e.filename or directory, tfstart.tf_message(e)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        say('interrupted; nothing new saved (the checkpoints in %s are as they were)'
-            % directory)
+        say('interrupted; nothing new saved (the checkpoints in %s are as they were)' % directory)
         return 128 + (stop.signum or 2)
