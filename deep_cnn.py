@@ -82,7 +82,6 @@ def deepnn(x, config):
         with tf.name_scope('pool1'):                # -> [N, 14, 14, 16]
             h_pool1 = max_pool_2x2(h_conv1)
         features, h_last, fc_units = 14 * 14 * 16, h_pool1, 16
-        layers.update(W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1)
     else:
         # First convolutional layer: 32 features from each 5x5 patch.
         with tf.name_scope('conv1'):                # [N, 28, 28, 1] -> [N, 28, 28, 32]
@@ -99,8 +98,7 @@ def deepnn(x, config):
         with tf.name_scope('pool2'):                # -> [N, 7, 7, 64]
             h_pool2 = max_pool_2x2(h_conv2)
         features, h_last, fc_units = 7 * 7 * 64, h_pool2, 1024
-        layers.update(W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1,
-                      W_conv2=W_conv2, h_conv2=h_conv2, h_pool2=h_pool2)
+        layers.update(W_conv2=W_conv2, h_conv2=h_conv2, h_pool2=h_pool2)
 
     # Fully connected layer: every pooled feature to 1024 units (16 in write-up 001).
     with tf.name_scope('fc1'):                      # [N, 7*7*64] -> [N, 1024]
@@ -125,7 +123,8 @@ def deepnn(x, config):
     probabilities = tf.nn.softmax(logits, name='probabilities')
     y_conv = probabilities if config.output == 'softmax' else logits
 
-    layers.update(x_image=x_image, h_fc1=h_fc1, logits=logits)
+    layers.update(x_image=x_image, W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1,
+                  h_fc1=h_fc1, logits=logits)
     return Net(y_conv, logits, probabilities, keep_prob, layers, variables)
 
 
@@ -139,8 +138,7 @@ def build_model(config):
     _bind_tf()
     graph = tf.Graph()
     with graph.as_default():
-        # Unseeded runs draw a graph seed of their own: once a seeded run in the same
-        # process has turned op determinism on (it is process-wide), random ops need one.
+        # A seed of its own if unseeded: a seeded run's op determinism is process-wide.
         tf.set_random_seed(config.seed if config.seed is not None
                            else random.SystemRandom().randrange(2 ** 31))
         with tf.name_scope('input'):

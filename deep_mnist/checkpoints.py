@@ -21,7 +21,7 @@ SNAPSHOT_DIR = 'snapshots'
 KEEP_LAST = 3          # checkpoints kept besides the milestones
 EVAL_BATCH = 1000      # images per forward pass: bounded memory, the same probabilities
 DEFAULT_RECIPE = 'expert'
-_INDEX = re.compile(r'^%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
+_STEP = re.compile(r'%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
 
 
 class CheckpointError(Exception):
@@ -34,12 +34,8 @@ class CheckpointError(Exception):
 
 def checkpoints(directory):
     """[(step, prefix)] of the checkpoints in a directory, oldest first."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return sorted((int(m.group(1)), os.path.join(directory, m.group(0)[:-len('.index')]))
-                  for m in map(_INDEX.match, names) if m)
+    found = glob.glob(os.path.join(glob.escape(directory), CHECKPOINT_PREFIX + '-*.index'))
+    return sorted((int(m.group(1)), p[:-len('.index')]) for p in found if (m := _STEP.search(p)))
 
 
 def latest_checkpoint(directory):
@@ -49,15 +45,6 @@ def latest_checkpoint(directory):
 
 def checkpoint_files(prefix):
     return glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*')
-
-
-def move_aside(prefix):
-    """Move a damaged checkpoint into <dir>/damaged/, out of the way but not lost."""
-    target = os.path.join(os.path.dirname(prefix), DAMAGED_DIR)
-    os.makedirs(target, exist_ok=True)
-    for path in checkpoint_files(prefix):
-        os.replace(path, os.path.join(target, os.path.basename(path)))
-    return target
 
 
 def snapshot_due(step, last):
@@ -122,9 +109,13 @@ class Checkpoints:
                 self.saved_step = int(sess.run(global_step))
                 self.prune()
                 return self.saved_step
-            except CheckpointError as e:
+            except CheckpointError as e:   # out of the way, but not lost
+                aside = os.path.join(self.dir, DAMAGED_DIR)
+                os.makedirs(aside, exist_ok=True)
+                for path in checkpoint_files(prefix):
+                    os.replace(path, os.path.join(aside, os.path.basename(path)))
                 self.say('skipped %s: damaged (%s); moved it to %s'
-                         % (os.path.basename(prefix), e.reason, move_aside(prefix)))
+                         % (os.path.basename(prefix), e.reason, aside))
         sess.run(tf.global_variables_initializer())
         return 0
 

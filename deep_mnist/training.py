@@ -98,6 +98,7 @@ class Run:
         return self
 
     def __exit__(self, *exc):
+        self.stop.done = True
         self.record.t1 = self.record.t1 or time.monotonic()
         self.progress.close()
         self.writers.__exit__(*exc)
@@ -202,9 +203,9 @@ class Run:
         """Test a checkpoint with nothing left to train; record it where run.json lacks it."""
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
-        # a snapshot lost to a full disk
-        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)
+        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # lost to a full disk
         result = self.test_pass()
+        self.stop.done = True   # the result is out: teardown changes nothing
         if result is None:
             say('%s: stopped during the test pass; nothing changed' % self.stop.name)
             return 128 + self.stop.signum
@@ -241,9 +242,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             with tfstart.new_session(model.graph, config=options) as sess:
                 the_run = Run(sess, model, config, mnist, stop, resumed, evaluate)
                 if the_run.start and the_run.start >= config.steps:
-                    code = the_run.evaluate_only()
-                    stop.done = True    # the result is out: teardown changes nothing
-                    return code
+                    return the_run.evaluate_only()
                 if the_run.start:
                     say('resuming from %s (step %d), training to step %d' % (
                         checkpoints.latest_checkpoint(directory), the_run.start, config.steps))
@@ -252,9 +251,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                 if stop:
                     raise Stopped()
                 with the_run:
-                    code = loop(sess, model, mnist, config, the_run)
-                    stop.done = True
-                return code
+                    return loop(sess, model, mnist, config, the_run)
     except Stopped:
         say('%s: stopped before training began; nothing was changed' % stop.name)
         return 128 + stop.signum
