@@ -220,34 +220,31 @@ def parse_args(argv=None):
         epilog='Recipes: ' + '; '.join('%s (from %s, %s x %s, expect %s)' % (
             n, r.source, '%d steps' % r.steps if r.steps else '%d epochs' % r.epochs,
             r.batch_size, r.expect) for n, r in RECIPES.items()))
-    p.add_argument('--recipe', choices=RECIPES, default='expert',
-                   help='network and schedule (default: expert, the tutorial)')
-    p.add_argument('--data_dir', help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
-    p.add_argument('--steps', type=cli.nonnegative_int,
-                   help='total training steps, counting resumed ones (recipe: 20000)')
-    p.add_argument('--batch_size', type=cli.checked_type(
+    add, count = p.add_argument, cli.nonnegative_int
+    add('--recipe', choices=RECIPES, default='expert',
+        help='network and schedule (default: expert, the tutorial)')
+    add('--data_dir', help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
+    add('--steps', type=count, help='total training steps, counting resumed ones (recipe: 20000)')
+    add('--batch_size', help='(recipe: 50)', type=cli.checked_type(
         int, lambda v: 1 <= v <= mnist_data.TRAIN_EXAMPLES,
-        'an integer from 1 to %d (the training images)' % mnist_data.TRAIN_EXAMPLES),
-        help='(recipe: 50)')
-    p.add_argument('--learning_rate', type=cli.positive_float, help='(recipe: 1e-4)')
-    p.add_argument('--keep_prob', type=cli.probability,
-                   help='dropout keep probability while training (recipe: 0.5)')
-    p.add_argument('--log_every', type=cli.nonnegative_int,
-                   help='print a step line every N steps, 0 for none (recipe: 100)')
-    p.add_argument('--checkpoint_dir', help='(default: train_data/<recipe>)')
-    p.add_argument('--checkpoint_every', type=cli.nonnegative_int,
-                   help='save every N steps, 0 for only at the end (recipe: 2000)')
-    p.add_argument('--log_dir', help='TensorBoard logs (default: logs/<recipe>)')
-    p.add_argument('--summary_every', type=cli.nonnegative_int,
-                   help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
-    p.add_argument('--full_summaries', action='store_true', default=None,
-                   help="write-up 002's variable, histogram and image summaries too")
-    p.add_argument('--precision', choices=('fp32', 'bf16'),
-                   help='bf16: mixed precision where the CPU has native bfloat16 (avx512_bf16, '
-                        'amx_bf16), else fp32 and a line says so (recipe: fp32; fast: bf16)')
-    p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
-    p.add_argument('--fresh', action='store_true',
-                   help="start over: remove this run's checkpoints, snapshots, run.json, logs")
+        'an integer from 1 to %d (the training images)' % mnist_data.TRAIN_EXAMPLES))
+    add('--learning_rate', type=cli.positive_float, help='(recipe: 1e-4)')
+    add('--keep_prob', type=cli.probability, help='dropout keep probability (recipe: 0.5)')
+    add('--log_every', type=count, help='a step line every N steps, 0 for none (recipe: 100)')
+    add('--checkpoint_dir', help='(default: train_data/<recipe>)')
+    add('--checkpoint_every', type=count,
+        help='save every N steps, 0 for only at the end (recipe: 2000)')
+    add('--log_dir', help='TensorBoard logs (default: logs/<recipe>)')
+    add('--summary_every', type=count,
+        help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
+    add('--full_summaries', action='store_true', default=None,
+        help="write-up 002's variable, histogram and image summaries too")
+    add('--precision', choices=('fp32', 'bf16'),
+        help='bf16: mixed precision where the CPU has native bfloat16 (avx512_bf16, amx_bf16), '
+             'else fp32 and a line says so (recipe: fp32; fast: bf16)')
+    add('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
+    add('--fresh', action='store_true',
+        help="start over: remove this run's checkpoints, snapshots, run.json, logs")
     args = p.parse_args(argv)
     return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 

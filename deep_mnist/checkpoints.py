@@ -157,8 +157,7 @@ class Checkpoints:
         for _, prefix in found:
             if os.path.basename(prefix) not in kept:
                 tf.train.remove_checkpoint(prefix)
-        if kept:
-            tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
+        tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
 
 
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
@@ -169,17 +168,16 @@ def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
         if stop:
             return None
         out.append(sess.run(tensors, feed_dict={x: images[start:start + batch_size]}))
-    if len(out) == 1:   # also right for what is not per image (weights)
-        return out[0]
-    return {name: np.concatenate([o[name] for o in out]) for name in tensors}
+    # one pass: also right for what is not per image (weights)
+    return out[0] if len(out) == 1 else {n: np.concatenate([o[n] for o in out]) for n in tensors}
 
 
-def add_checkpoint_flags(parser, default_recipe=DEFAULT_RECIPE):
+def add_checkpoint_flags(parser):
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--recipe', choices=recipes.RECIPES, help='the newest checkpoint '
-                       'of train_data/RECIPE (default: %s)' % default_recipe)
-    where.add_argument('--checkpoint_dir', help='the newest checkpoint here (default: '
-                       'train_data/%s)' % default_recipe)
+    where.add_argument('--recipe', choices=recipes.RECIPES,
+                       help='the newest checkpoint of train_data/RECIPE (default: expert)')
+    where.add_argument('--checkpoint_dir',
+                       help='the newest checkpoint here (default: train_data/expert)')
     where.add_argument('--checkpoint', metavar='PATH',
                        help='this checkpoint, e.g. train_data/expert/model.ckpt-20000')
     parser.add_argument('--step', type=int, metavar='N',
@@ -311,7 +309,7 @@ class Restored(contextlib.AbstractContextManager):
         prefix = dict(checkpoints(snapshot_dir(self.dir))).get(step)
         if prefix is None:
             raise CheckpointError('no snapshot of step %d (steps kept: %s)' % (
-                step, ', '.join(map(str, steps_of(self))) or 'none'))
+                step, ', '.join(map(str, steps_of(self)))))
         other = Restored(self.build, self.config, self.extras, self.precision)
         try:
             return other.restore(prefix, step, self.record, None, self.dir)

@@ -10,11 +10,8 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import checkpoints, machine, progress, recipes, record, rundir, summaries, tfstart
-
-
-class Stopped(Exception):
-    """A stop signal arrived before training began: nothing was changed."""
+from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, signals,
+                        summaries, tfstart)
 
 
 def say(message):
@@ -120,10 +117,9 @@ class Run:
                                  float(loss_sum) / len(batch[0]))
             for summary in merged:
                 self.writers.train.add_summary(summary, step)
-            test = self.mnist.test
+            test, n = self.mnist.test, c.test_summary_size
             self.writers.scalars(self.writers.test, step, *self.evaluate(
-                self.sess, m, test.images[:c.test_summary_size],
-                test.labels[:c.test_summary_size]))
+                self.sess, m, test.images[:n], test.labels[:n]))
         return accuracy
 
     def scheduled(self, feed, step):
@@ -160,16 +156,13 @@ class Run:
                 record.RUN_JSON, self.config.checkpoint_dir, tfstart.tf_message(e),
                 os.path.basename(path) if path else 'none')) from None
 
-    def test_pass(self):
-        """(accuracy, loss) on all 10000 test digits; None if a stop signal came midway."""
-        test = self.mnist.test
-        return self.evaluate(self.sess, self.model, test.images, test.labels, stop=self.stop)
-
     def test(self, step):
         """Save, then test: the accuracy, or None if a stop signal came first."""
         path = self.save(step, 'running')     # 'finished' once the accuracy is known
         self.record.t1 = time.monotonic()
-        result = None if self.stop else self.test_pass()
+        test = self.mnist.test     # all 10000 digits, unless a stop signal comes
+        result = None if self.stop else self.evaluate(self.sess, self.model, test.images,
+                                                      test.labels, stop=self.stop)
         if result is None:
             return None
         accuracy, loss = result
@@ -204,7 +197,8 @@ class Run:
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
         self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # lost to a full disk
-        result = self.test_pass()
+        test = self.mnist.test
+        result = self.evaluate(self.sess, self.model, test.images, test.labels, stop=self.stop)
         self.stop.done = True   # the result is out: teardown changes nothing
         if result is None:
             say('%s: stopped during the test pass; nothing changed' % self.stop.name)
@@ -232,7 +226,7 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                 mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
             tf = tfstart.import_tf()
             if stop:
-                raise Stopped()
+                raise signals.Interrupted(stop.signum)
             if config.seed is not None:   # batches in the seed's order
                 np.random.seed(config.seed)
                 # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs.
@@ -249,10 +243,10 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
                 for _ in range(the_run.start):  # the batches trained on: a seeded resume's data
                     mnist.train.next_batch(config.batch_size)
                 if stop:
-                    raise Stopped()
+                    raise signals.Interrupted(stop.signum)
                 with the_run:
                     return loop(sess, model, mnist, config, the_run)
-    except Stopped:
+    except signals.Interrupted:   # before training began
         say('%s: stopped before training began; nothing was changed' % stop.name)
         return 128 + stop.signum
     except (rundir.RunError, checkpoints.CheckpointError, mnist_data.MNISTDataError) as e:
