@@ -1,10 +1,6 @@
-"""Deep MNIST for Experts: the tutorial's convolutional network on TensorFlow 2, written with
-``tf.compat.v1`` graphs and sessions so the code reads beside the text. The write-ups'
-variants are recipes (``deep_mnist/recipes.py``); what is not the tutorial (checkpoints,
-run.json, TensorBoard, progress, signals) lives in ``deep_mnist.training``.
-
-    python deep_cnn.py --recipe single_conv --steps 500 --fresh
-"""
+"""Deep MNIST for Experts on TensorFlow 2, in ``tf.compat.v1`` graphs and sessions so the
+code reads beside the tutorial; its variants are recipes (``deep_mnist/recipes.py``), and
+what is not the tutorial (checkpoints, run.json, signals, ...) is ``deep_mnist.training``."""
 
 import collections
 import math
@@ -15,7 +11,7 @@ import numpy as np
 
 import mnist_data
 from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
-from deep_mnist.recipes import FLAGS, RECIPES, resolve
+from deep_mnist.recipes import FLAGS, RECIPES, learning_rate_at, resolve
 
 # tensorflow.compat.v1, bound once the flags are known: a wrong flag is answered at once.
 tf = None
@@ -128,9 +124,10 @@ def deepnn(x, config):
     return Net(y_conv, logits, probabilities, keep_prob, layers, variables)
 
 
-# The training graph and the loop's handles; full_summaries (write-up 002's) may be None.
+# The training graph and the loop's handles (full_summaries may be None; weights_saver: snapshots).
 Model = collections.namedtuple('Model', 'graph x y_ net cross_entropy train_step global_step '
-                               'accuracy example_loss_sum full_summaries saver learning_rate')
+                               'accuracy example_loss_sum full_summaries saver weights_saver '
+                               'learning_rate')
 
 
 def build_model(config):
@@ -152,22 +149,18 @@ def build_model(config):
                 example_loss = -tf.reduce_sum(y_ * tf.log(net.y_conv), axis=1)
                 cross_entropy = tf.reduce_sum(example_loss)
             else:
-                def loss(labels):
-                    return tf.nn.softmax_cross_entropy_with_logits_v2(labels=labels,
-                                                                      logits=net.logits)
-                example_loss, e = loss(y_), config.label_smoothing
-                cross_entropy = tf.reduce_mean(loss((1 - e) * y_ + e / 10) if e else example_loss)
+                ce = tf.nn.softmax_cross_entropy_with_logits_v2
+                example_loss, e = ce(labels=y_, logits=net.logits), config.label_smoothing
+                cross_entropy = tf.reduce_mean(
+                    ce(labels=(1 - e) * y_ + e / 10, logits=net.logits) if e else example_loss)
             # Summed per example, so train and test curves compare across recipes.
             example_loss_sum = tf.reduce_sum(example_loss)
-
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope('train'):
-            # fed the schedule's rate at each step (recipes.learning_rate_at)
             rate = tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
             optimizer = {'gd': tf.train.GradientDescentOptimizer, 'adam': tf.train.AdamOptimizer}[
                 config.optimizer](rate)
             train_step = optimizer.minimize(cross_entropy, global_step=global_step)
-
         with tf.name_scope('accuracy'):
             correct_prediction = tf.equal(tf.argmax(net.y_conv, 1), tf.argmax(y_, 1))
             accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
@@ -175,8 +168,9 @@ def build_model(config):
         full = summaries.add_full_summaries(net) if config.full_summaries else None
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
         saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+        weights = tf.train.Saver(list(net.variables.values()), save_relative_paths=True)
     return Model(graph, x, y_, net, cross_entropy, train_step, global_step, accuracy,
-                 example_loss_sum, full, saver, rate)
+                 example_loss_sum, full, saver, weights, rate)
 
 
 def train(sess, model, mnist, config, run):
@@ -187,7 +181,8 @@ def train(sess, model, mnist, config, run):
         train_accuracy = run.look_at(step, batch)    # dropout off; None between lines
         if config.log_every and step % config.log_every == 0:
             print('step %d, training accuracy %g' % (step, train_accuracy), flush=True)
-        feed = run.scheduled({x: batch[0], y_: batch[1], keep_prob: config.keep_prob}, step)
+        feed = {x: batch[0], y_: batch[1], keep_prob: config.keep_prob,
+                model.learning_rate: learning_rate_at(config, step)}   # the recipe's schedule
         _, loss = sess.run([model.train_step, model.cross_entropy], feed_dict=feed)
         if not math.isfinite(loss):
             return run.diverged(step)
@@ -250,8 +245,7 @@ def parse_args(argv=None):
 
 
 def run(config, fresh=False, mnist=None):
-    """Train config's run (on ``mnist`` if given); the exit code. A SIGINT or SIGTERM stops
-    it after its step; it saves and says where."""
+    """Train config's run (on ``mnist`` if given); the exit code. A stop signal saves first."""
     with signals.stop_requests() as stop:
         return training.run(config, fresh, stop, build_model, evaluate, train, mnist)
 

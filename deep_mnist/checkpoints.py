@@ -1,7 +1,6 @@
-"""A run's checkpoints and snapshots (the weights alone, never pruned): found from the
-files, never the ``checkpoint`` state file (a killed run may leave it naming one that is
-gone). The network comes as ``build`` (deep_cnn.deepnn): the package imports no script.
-"""
+"""A run's checkpoints and snapshots (the weights alone, never pruned), found from the files:
+a killed run may leave the ``checkpoint`` state file naming one that is gone. The network
+comes as ``build`` (deep_cnn.deepnn): the package imports no script."""
 
 import contextlib
 import functools
@@ -39,8 +38,7 @@ def checkpoints(directory):
 
 
 def latest_checkpoint(directory):
-    found = checkpoints(directory)
-    return found[-1][1] if found else None
+    return (checkpoints(directory) or [(None, None)])[-1][1]
 
 
 def checkpoint_files(prefix):
@@ -161,8 +159,7 @@ class Checkpoints:
 
 
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
-    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time (the one forward
-    pass); None if ``stop`` came."""
+    """{name: array} of ``tensors`` for ``images``, batch by batch; None if ``stop`` came."""
     out = []
     for start in range(0, max(len(images), 1), batch_size):
         if stop:
@@ -239,7 +236,6 @@ def _graph(build, config):
 
 @functools.lru_cache(maxsize=None)
 def network_shapes(build, config):
-    """{variable name: shape} of config's network, as ``build`` makes it."""
     return {v.op.name: v.shape.as_list() for v in _graph(build, config)[2].variables.values()}
 
 
@@ -268,8 +264,7 @@ def fitting_config(build, prefix, shapes, stored, run):
 
 
 class Restored(contextlib.AbstractContextManager):
-    """config's network in a graph and session of its own, a checkpoint restored into it.
-    ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
+    """config's network and a checkpoint in a session of its own; ``extras(layers)``: more."""
 
     def __init__(self, build, config, extras=None, precision=None):
         self.build, self.config, self.extras = build, config, extras
@@ -318,11 +313,10 @@ class Restored(contextlib.AbstractContextManager):
             raise CheckpointError('snapshot of step %d is damaged (%s)' % (step, e.reason),
                                   e.reason) from None
 
-    def close(self):
+    def __exit__(self, *exc):
         self.sess.close()
 
-    def __exit__(self, *exc):
-        self.close()
+    close = __exit__
 
 
 def steps_of(net):
@@ -332,8 +326,7 @@ def steps_of(net):
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
                     recipe=None, extras=None, check=None, precision=None):
-    """A Restored of the checkpoint ``flags`` (or the four arguments) name, in the network
-    that trained it; ``check(shapes, config)`` may refuse it first."""
+    """A Restored of the checkpoint the flags name; ``check(shapes, config)`` may refuse it."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
@@ -369,5 +362,4 @@ def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):
     """Test accuracy of the newest checkpoint in checkpoint_dir, as it trained."""
     with open_checkpoint(build, checkpoint_dir=checkpoint_dir) as net:
         test = mnist_data.read_data_sets(data_dir or net.config.data_dir).test
-        probabilities = net.predict(test.images)
-    return float(np.mean(probabilities.argmax(1) == test.labels))
+        return float(np.mean(net.predict(test.images).argmax(1) == test.labels))

@@ -1,7 +1,5 @@
-"""What a deep_cnn.py run does that is not the tutorial: ``run()`` owns the checkpoint
-directory, loads, builds, restores and hands a ``Run`` to the tutorial's loop. Exit codes:
-0 done, 1 an error (one line), 128 + the signal's number (SIGINT 130, SIGTERM 143).
-"""
+"""What a deep_cnn.py run does that is not the tutorial. Exit codes: 0 done, 1 an error (one
+line), 128 + the signal's number (SIGINT 130, SIGTERM 143)."""
 
 import os
 import sys
@@ -16,15 +14,6 @@ from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir,
 
 def say(message):
     print('deep_cnn:', message, file=sys.stderr)
-
-
-def clear_run(config):
-    """--fresh: remove this run's checkpoints, snapshots, run.json and event files."""
-    rundir.remove_matching([os.path.join(config.checkpoint_dir, p) for p in (
-        'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
-        os.path.join(checkpoints.DAMAGED_DIR, '*'),
-        os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))] + [
-        os.path.join(config.log_dir, d, 'events.out.tfevents.*') for d in ('train', 'test')])
 
 
 def check_resume(config):
@@ -56,10 +45,9 @@ def check_resume(config):
             how = 'it cannot be resumed as the recipe now is'
         raise rundir.RunError('%s holds %s: %s, or choose another --checkpoint_dir to start a '
                               'new one' % (directory, what, how))
-    if found[-1][0] >= config.steps:
-        return stored, previous     # nothing resumes: the checkpoint is only evaluated
+    resumes = found[-1][0] < config.steps   # else the checkpoint is only evaluated
     for name, (was, now) in changed.items():
-        if name not in recipes.PLACES + ('expect', 'source'):
+        if resumes and name not in recipes.PLACES + ('expect', 'source'):
             math = name in recipes.CHANGES_THE_MATH or (
                 name == 'steps' and stored.schedule != 'constant')
             say('resuming with %s %s (the run so far used %s)%s' % (
@@ -73,11 +61,8 @@ class Run:
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
         self.stop, self.evaluate = stop, evaluate
-        with model.graph.as_default():   # snapshots: the weights alone
-            weights = tfstart.import_tf().train.Saver(
-                var_list=list(model.net.variables.values()), save_relative_paths=True)
         self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
-                                                   config.keep_every, say, weights)
+                                                   config.keep_every, say, model.weights_saver)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
         epoch = recipes.steps_per_epoch(config.batch_size, mnist.train.num_examples)
@@ -121,10 +106,6 @@ class Run:
             self.writers.scalars(self.writers.test, step, *self.evaluate(
                 self.sess, m, test.images[:n], test.labels[:n]))
         return accuracy
-
-    def scheduled(self, feed, step):
-        """``feed`` with the schedule's learning rate at ``step``."""
-        return {**feed, self.model.learning_rate: recipes.learning_rate_at(self.config, step)}
 
     def after_step(self, step, loss):
         """004's epoch line, progress, a snapshot where due, a checkpoint where due."""
@@ -215,8 +196,13 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
         with rundir.locked(directory):
             for partial in (directory, checkpoints.snapshot_dir(directory)):
                 rundir.remove_partial_files(partial)
-            if fresh:
-                clear_run(config)
+            if fresh:   # this run's checkpoints, snapshots, run.json and event files
+                rundir.remove_matching([os.path.join(directory, p) for p in (
+                    'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
+                    os.path.join(checkpoints.DAMAGED_DIR, '*'),
+                    os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))]
+                    + [os.path.join(config.log_dir, d, 'events.out.tfevents.*')
+                       for d in ('train', 'test')])
             # The first line, once the directory is ours (a refused run says only why).
             line = recipes.precision_line(config)
             if line:
