@@ -293,9 +293,9 @@ class Restored(contextlib.AbstractContextManager):
 
     def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
         """{name: array} of layers ('h_conv1', 'W_conv1', ...) for ``images`` (weights: none)."""
-        images = np.zeros([0, 784], np.float32) if images is None else images
-        return forward(self.sess, self.x, {n: self.layers[n] for n in names}, images,
-                       batch_size, stop)
+        tensors = {n: self.layers[n] for n in names}
+        return (self.sess.run(tensors) if images is None
+                else forward(self.sess, self.x, tensors, images, batch_size, stop))
 
     def at_step(self, step):
         """This network at ``step``: itself, or a new Restored of its snapshot."""
