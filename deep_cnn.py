@@ -1,23 +1,8 @@
-"""Deep MNIST for Experts: the tutorial's convolutional network, on TensorFlow 2.
+"""Deep MNIST for Experts on TensorFlow 2, in ``tf.compat.v1`` graphs and sessions so the
+code reads beside the tutorial; its variants are recipes (``deep_mnist/recipes.py``), and
+what is not the tutorial (checkpoints, run.json, signals, ...) is ``deep_mnist.training``."""
 
-Two 5x5 convolution + 2x2 max-pool layers (32 and 64 filters), a 1024-unit fully
-connected layer, dropout and a 10-way readout, trained with Adam: the official
-tutorial (write-up 003) and its ``mnist_deep.py``, written with ``tf.compat.v1``
-graphs and sessions so the code reads beside the text. The write-ups' variants are
-recipes, rows of one table (``deep_mnist/recipes.py``).
-
-    python deep_cnn.py                         # 20000 steps of 50, ~99.2 %
-    python deep_cnn.py --recipe single_conv    # write-up 001's one-layer edge detector
-    python deep_cnn.py --steps 500 --fresh     # a short run, starting over
-
-Read it top to bottom: ``deepnn`` builds the network, ``build_model`` the training
-graph around it, ``train`` is the tutorial's loop, ``main`` the command line. What is
-not the tutorial (checkpoints, run.json, TensorBoard, progress, signals) lives in the
-``deep_mnist`` package and is called from here. stdout carries the tutorial's lines
-(``step N, training accuracy A`` and ``test accuracy A``); progress goes to stderr.
-"""
-
-import dataclasses
+import collections
 import math
 import random
 import sys
@@ -26,20 +11,16 @@ import numpy as np
 
 import mnist_data
 from deep_mnist import checkpoints, cli, signals, summaries, tfstart, training
-from deep_mnist.recipes import FLAGS, RECIPES, resolve
+from deep_mnist.recipes import FLAGS, RECIPES, learning_rate_at, resolve
 
-# tensorflow.compat.v1, bound once the flags are known: importing TensorFlow takes
-# seconds, and a wrong flag should be answered at once.
+# tensorflow.compat.v1, bound once the flags are known: a wrong flag is answered at once.
 tf = None
 
 
 def _bind_tf():
     global tf
     tf = tfstart.import_tf()
-    return tf
 
-
-# --- the network: the tutorial's helpers and deepnn() ---------------------------
 
 def weight_variable(shape, config, name):
     """A weight variable with a little noise, to break symmetry."""
@@ -53,10 +34,8 @@ def weight_variable(shape, config, name):
 def bias_variable(shape, config, name):
     """A bias variable, slightly positive for ReLUs (the tutorial) or as the write-up had it."""
     if config.bias_init is None:
-        initial = tf.random_normal(shape)
-    else:
-        initial = tf.constant(config.bias_init, shape=shape)
-    return tf.Variable(initial, name=name)
+        return tf.Variable(tf.random_normal(shape), name=name)
+    return tf.Variable(tf.constant(config.bias_init, shape=shape), name=name)
 
 
 def conv2d(x, W):
@@ -69,15 +48,9 @@ def max_pool_2x2(x):
     return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='SAME')
 
 
-@dataclasses.dataclass
-class Net:
-    """What deepnn() builds: the output, the dropout knob, and every named tensor."""
-    y_conv: object      # logits, or softmax probabilities where the recipe says so
-    logits: object
-    probabilities: object  # the softmax of the logits, whatever y_conv is
-    keep_prob: object
-    layers: dict        # 'W_conv1', 'h_pool1', ... as in the tutorial
-    variables: dict     # the trainable variables by tutorial name
+# What deepnn() builds. y_conv: the logits, or their softmax (probabilities) where the recipe
+# says so; layers ('h_pool1', ...) and variables ('W_conv1', ...) by tutorial name.
+Net = collections.namedtuple('Net', 'y_conv logits probabilities keep_prob layers variables')
 
 
 def deepnn(x, config):
@@ -105,7 +78,6 @@ def deepnn(x, config):
         with tf.name_scope('pool1'):                # -> [N, 14, 14, 16]
             h_pool1 = max_pool_2x2(h_conv1)
         features, h_last, fc_units = 14 * 14 * 16, h_pool1, 16
-        layers.update(W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1)
     else:
         # First convolutional layer: 32 features from each 5x5 patch.
         with tf.name_scope('conv1'):                # [N, 28, 28, 1] -> [N, 28, 28, 32]
@@ -122,8 +94,7 @@ def deepnn(x, config):
         with tf.name_scope('pool2'):                # -> [N, 7, 7, 64]
             h_pool2 = max_pool_2x2(h_conv2)
         features, h_last, fc_units = 7 * 7 * 64, h_pool2, 1024
-        layers.update(W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1,
-                      W_conv2=W_conv2, h_conv2=h_conv2, h_pool2=h_pool2)
+        layers.update(W_conv2=W_conv2, h_conv2=h_conv2, h_pool2=h_pool2)
 
     # Fully connected layer: every pooled feature to 1024 units (16 in write-up 001).
     with tf.name_scope('fc1'):                      # [N, 7*7*64] -> [N, 1024]
@@ -137,8 +108,7 @@ def deepnn(x, config):
     h_fc1_drop = h_fc1
     if config.dropout:
         with tf.name_scope('dropout'):
-            # tf.nn.dropout(h_fc1, keep_prob) in the tutorial; rate= is the same math
-            # without TF 2's deprecation warning.
+            # the tutorial's tf.nn.dropout(h_fc1, keep_prob), without TF 2's deprecation
             h_fc1_drop = tf.nn.dropout(h_fc1, rate=1 - keep_prob)
 
     # Readout: one score per digit.
@@ -149,28 +119,15 @@ def deepnn(x, config):
     probabilities = tf.nn.softmax(logits, name='probabilities')
     y_conv = probabilities if config.output == 'softmax' else logits
 
-    layers.update(x_image=x_image, h_fc1=h_fc1, logits=logits)
-    return Net(y_conv=y_conv, logits=logits, probabilities=probabilities, keep_prob=keep_prob,
-               layers=layers, variables=variables)
+    layers.update(x_image=x_image, W_conv1=W_conv1, h_conv1=h_conv1, h_pool1=h_pool1,
+                  h_fc1=h_fc1, logits=logits)
+    return Net(y_conv, logits, probabilities, keep_prob, layers, variables)
 
 
-# --- the training graph ------------------------------------------------------------
-
-@dataclasses.dataclass
-class Model:
-    """The training graph and the handles the loop needs."""
-    graph: object
-    x: object
-    y_: object
-    net: Net
-    cross_entropy: object
-    train_step: object
-    global_step: object
-    accuracy: object
-    example_loss_sum: object
-    full_summaries: object  # write-up 002's merged summaries, or None
-    saver: object
-    learning_rate: object   # a placeholder fed the schedule's rate; None if constant
+# The training graph and the loop's handles (full_summaries may be None; weights_saver: snapshots).
+Model = collections.namedtuple('Model', 'graph x y_ net cross_entropy train_step global_step '
+                               'accuracy example_loss_sum full_summaries saver weights_saver '
+                               'learning_rate')
 
 
 def build_model(config):
@@ -178,68 +135,54 @@ def build_model(config):
     _bind_tf()
     graph = tf.Graph()
     with graph.as_default():
-        # Unseeded runs draw a graph seed of their own: once a seeded run in the same
-        # process has turned op determinism on (it is process-wide), random ops need one.
+        # A seed of its own if unseeded: a seeded run's op determinism is process-wide.
         tf.set_random_seed(config.seed if config.seed is not None
                            else random.SystemRandom().randrange(2 ** 31))
         with tf.name_scope('input'):
             x = tf.placeholder(tf.float32, shape=[None, 784], name='x-input')
             y_ = tf.placeholder(tf.float32, shape=[None, 10], name='y-input')
         net = deepnn(x, config)
-        y_conv = net.y_conv
 
         with tf.name_scope('cross_entropy'):
             if config.loss == 'sum_neg_log':
                 # write-ups 000/001 as written: NaN once a probability underflows to 0.
-                cross_entropy = -tf.reduce_sum(y_ * tf.log(y_conv))
-                example_loss = -tf.reduce_sum(y_ * tf.log(y_conv), axis=1)
+                example_loss = -tf.reduce_sum(y_ * tf.log(net.y_conv), axis=1)
+                cross_entropy = tf.reduce_sum(example_loss)
             else:
-                example_loss = tf.nn.softmax_cross_entropy_with_logits_v2(
-                    labels=y_, logits=net.logits)
-                cross_entropy = tf.reduce_mean(example_loss)
-                if config.label_smoothing:
-                    e = config.label_smoothing
-                    cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
-                        labels=(1 - e) * y_ + e / 10, logits=net.logits))
+                ce = tf.nn.softmax_cross_entropy_with_logits_v2
+                example_loss, e = ce(labels=y_, logits=net.logits), config.label_smoothing
+                cross_entropy = tf.reduce_mean(
+                    ce(labels=(1 - e) * y_ + e / 10, logits=net.logits) if e else example_loss)
             # Summed per example, so train and test curves compare across recipes.
             example_loss_sum = tf.reduce_sum(example_loss)
-
         global_step = tf.train.get_or_create_global_step()
         with tf.name_scope('train'):
-            rate = None
-            if config.schedule != 'constant':
-                rate = tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
-            if config.optimizer == 'gd':
-                optimizer = tf.train.GradientDescentOptimizer(config.learning_rate)
-            else:
-                optimizer = tf.train.AdamOptimizer(config.learning_rate if rate is None else rate)
+            rate = tf.placeholder_with_default(config.learning_rate, [], 'learning_rate')
+            optimizer = {'gd': tf.train.GradientDescentOptimizer, 'adam': tf.train.AdamOptimizer}[
+                config.optimizer](rate)
             train_step = optimizer.minimize(cross_entropy, global_step=global_step)
-
         with tf.name_scope('accuracy'):
-            correct_prediction = tf.equal(tf.argmax(y_conv, 1), tf.argmax(y_, 1))
+            correct_prediction = tf.equal(tf.argmax(net.y_conv, 1), tf.argmax(y_, 1))
             accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
 
         full = summaries.add_full_summaries(net) if config.full_summaries else None
         # No .meta files: readers rebuild the graph with deepnn(), as the visualiser does.
         saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
-    return Model(graph=graph, x=x, y_=y_, net=net, cross_entropy=cross_entropy,
-                 train_step=train_step, global_step=global_step, accuracy=accuracy,
-                 example_loss_sum=example_loss_sum,
-                 full_summaries=full, saver=saver, learning_rate=rate)
+        weights = tf.train.Saver(list(net.variables.values()), save_relative_paths=True)
+    return Model(graph, x, y_, net, cross_entropy, train_step, global_step, accuracy,
+                 example_loss_sum, full, saver, weights, rate)
 
-
-# --- training and testing --------------------------------------------------------
 
 def train(sess, model, mnist, config, run):
-    """The tutorial's loop: a step line every log_every steps, then the test accuracy.
-    ``run`` (deep_mnist.training.Run) keeps the checkpoints, TensorBoard and progress."""
+    """The tutorial's loop; ``run`` (deep_mnist.training.Run) does all the rest."""
     x, y_, keep_prob = model.x, model.y_, model.net.keep_prob
     for step in range(run.start, config.steps):
         batch = mnist.train.next_batch(config.batch_size)
         train_accuracy = run.look_at(step, batch)    # dropout off; None between lines
         if config.log_every and step % config.log_every == 0:
             print('step %d, training accuracy %g' % (step, train_accuracy), flush=True)
-        feed = run.scheduled({x: batch[0], y_: batch[1], keep_prob: config.keep_prob}, step)
+        feed = {x: batch[0], y_: batch[1], keep_prob: config.keep_prob,
+                model.learning_rate: learning_rate_at(config, step)}   # the recipe's schedule
         _, loss = sess.run([model.train_step, model.cross_entropy], feed_dict=feed)
         if not math.isfinite(loss):
             return run.diverged(step)
@@ -254,70 +197,55 @@ def train(sess, model, mnist, config, run):
 
 
 def evaluate(sess, model, images, labels, batch_size=checkpoints.EVAL_BATCH, stop=None):
-    """(accuracy, mean cross entropy) over all images and their one-hot labels, from the
-    network's probabilities batch_size images at a time; None if ``stop`` (a
-    StopRequest) was signalled midway."""
+    """(accuracy, mean cross entropy) on images and one-hot labels; None if ``stop`` came."""
     out = checkpoints.forward(sess, model.x, {'p': model.net.probabilities}, images,
                               batch_size, stop)
     if out is None:
         return None
-    probabilities = out['p']
     truth = labels.argmax(1)
-    correct = probabilities.argmax(1) == truth
-    # -log of the true digit's probability; a probability that underflowed to 0 counts
-    # as the smallest float32 (the hand-written loss would make it inf)
-    seen = probabilities[np.arange(len(truth)), truth]
-    loss = -np.log(np.maximum(seen, np.finfo(np.float32).tiny))
-    return float(correct.mean()), float(loss.mean())
+    # A probability that underflowed to 0 counts as float32's smallest, not as inf.
+    seen = np.maximum(out['p'][np.arange(len(truth)), truth], np.finfo(np.float32).tiny)
+    return float(np.mean(out['p'].argmax(1) == truth)), float(-np.log(seen).mean())
 
-
-# --- the command line -----------------------------------------------------------
 
 def parse_args(argv=None):
-    """The command line as (Config, fresh). Each flag overrides the recipe's value; bad
-    values exit 2 before any work."""
+    """(Config, fresh): each flag overrides the recipe's value; bad values exit 2 at once."""
     p = cli.ArgumentParser(
         description='Train the Deep MNIST for Experts CNN (or a write-up variant).',
         epilog='Recipes: ' + '; '.join('%s (from %s, %s x %s, expect %s)' % (
             n, r.source, '%d steps' % r.steps if r.steps else '%d epochs' % r.epochs,
             r.batch_size, r.expect) for n, r in RECIPES.items()))
-    p.add_argument('--recipe', choices=RECIPES, default='expert',
-                   help='network and schedule (default: expert, the tutorial)')
-    p.add_argument('--data_dir', help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
-    p.add_argument('--steps', type=cli.nonnegative_int,
-                   help='total training steps, counting resumed ones (recipe: 20000)')
-    p.add_argument('--batch_size', type=cli.checked_type(
+    add, count = p.add_argument, cli.nonnegative_int
+    add('--recipe', choices=RECIPES, default='expert',
+        help='network and schedule (default: expert, the tutorial)')
+    add('--data_dir', help='MNIST files (default: $MNIST_DATA_DIR or MNIST_data)')
+    add('--steps', type=count, help='total training steps, counting resumed ones (recipe: 20000)')
+    add('--batch_size', help='(recipe: 50)', type=cli.checked_type(
         int, lambda v: 1 <= v <= mnist_data.TRAIN_EXAMPLES,
-        'an integer from 1 to %d (the training images)' % mnist_data.TRAIN_EXAMPLES),
-        help='(recipe: 50)')
-    p.add_argument('--learning_rate', type=cli.positive_float, help='(recipe: 1e-4)')
-    p.add_argument('--keep_prob', type=cli.probability,
-                   help='dropout keep probability while training (recipe: 0.5)')
-    p.add_argument('--log_every', type=cli.nonnegative_int,
-                   help='print a step line every N steps, 0 for none (recipe: 100)')
-    p.add_argument('--checkpoint_dir', help='(default: train_data/<recipe>)')
-    p.add_argument('--checkpoint_every', type=cli.nonnegative_int,
-                   help='save every N steps, 0 for only at the end (recipe: 2000)')
-    p.add_argument('--log_dir', help='TensorBoard logs (default: logs/<recipe>)')
-    p.add_argument('--summary_every', type=cli.nonnegative_int,
-                   help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
-    p.add_argument('--full_summaries', action='store_true', default=None,
-                   help="write-up 002's variable, histogram and image summaries too")
-    p.add_argument('--precision', choices=('fp32', 'bf16'),
-                   help='bf16: mixed precision where the CPU has native bfloat16 '
-                        '(avx512_bf16, amx_bf16); elsewhere fp32 runs instead, and the first '
-                        'line says so (recipe: fp32; fast: bf16, with its own fp32 schedule)')
-    p.add_argument('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
-    p.add_argument('--fresh', action='store_true',
-                   help="start over: remove this run's checkpoints, snapshots, run.json and "
-                        'logs first')
+        'an integer from 1 to %d (the training images)' % mnist_data.TRAIN_EXAMPLES))
+    add('--learning_rate', type=cli.positive_float, help='(recipe: 1e-4)')
+    add('--keep_prob', type=cli.probability, help='dropout keep probability (recipe: 0.5)')
+    add('--log_every', type=count, help='a step line every N steps, 0 for none (recipe: 100)')
+    add('--checkpoint_dir', help='(default: train_data/<recipe>)')
+    add('--checkpoint_every', type=count,
+        help='save every N steps, 0 for only at the end (recipe: 2000)')
+    add('--log_dir', help='TensorBoard logs (default: logs/<recipe>)')
+    add('--summary_every', type=count,
+        help='TensorBoard scalars every N steps, 0 for none (recipe: 500)')
+    add('--full_summaries', action='store_true', default=None,
+        help="write-up 002's variable, histogram and image summaries too")
+    add('--precision', choices=('fp32', 'bf16'),
+        help='bf16: mixed precision where the CPU has native bfloat16 (avx512_bf16, amx_bf16), '
+             'else fp32 and a line says so (recipe: fp32; fast: bf16)')
+    add('--seed', type=cli.seed_int, help='make the run repeatable on this machine')
+    add('--fresh', action='store_true',
+        help="start over: remove this run's checkpoints, snapshots, run.json, logs")
     args = p.parse_args(argv)
     return resolve(args.recipe, **{f: getattr(args, f) for f in FLAGS}), args.fresh
 
 
 def run(config, fresh=False, mnist=None):
-    """Train config's run on ``mnist`` (default: read from config.data_dir); the exit
-    code. A SIGINT or SIGTERM stops it after its step; it saves and says where."""
+    """Train config's run (on ``mnist`` if given); the exit code. A stop signal saves first."""
     with signals.stop_requests() as stop:
         return training.run(config, fresh, stop, build_model, evaluate, train, mnist)
 

@@ -1,10 +1,6 @@
-"""A run's checkpoints and snapshots: found from the files (the ``checkpoint`` state file
-is never trusted: a killed run may leave it naming one that is gone), chosen from the
-command line, restored (the one place that does), saved, pruned, set aside when damaged;
-and ``forward``, the one forward pass. Snapshots (``snapshots/model.ckpt-<step>``) hold
-the weights alone and are never pruned. The network comes as ``build`` (deep_cnn.deepnn):
-the package imports no script.
-"""
+"""A run's checkpoints and snapshots (the weights alone, never pruned), found from the files:
+a killed run may leave the ``checkpoint`` state file naming one that is gone. The network
+comes as ``build`` (deep_cnn.deepnn): the package imports no script."""
 
 import contextlib
 import functools
@@ -24,7 +20,7 @@ SNAPSHOT_DIR = 'snapshots'
 KEEP_LAST = 3          # checkpoints kept besides the milestones
 EVAL_BATCH = 1000      # images per forward pass: bounded memory, the same probabilities
 DEFAULT_RECIPE = 'expert'
-_INDEX = re.compile(r'^%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
+_STEP = re.compile(r'%s-(\d+)\.index$' % re.escape(CHECKPOINT_PREFIX))
 
 
 class CheckpointError(Exception):
@@ -37,39 +33,20 @@ class CheckpointError(Exception):
 
 def checkpoints(directory):
     """[(step, prefix)] of the checkpoints in a directory, oldest first."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    return sorted((int(m.group(1)), os.path.join(directory, m.group(0)[:-len('.index')]))
-                  for m in map(_INDEX.match, names) if m)
+    found = glob.glob(os.path.join(glob.escape(directory), CHECKPOINT_PREFIX + '-*.index'))
+    return sorted((int(m.group(1)), p[:-len('.index')]) for p in found if (m := _STEP.search(p)))
 
 
 def latest_checkpoint(directory):
-    found = checkpoints(directory)
-    return found[-1][1] if found else None
-
-
-def exists(prefix):
-    return os.path.exists(prefix + '.index')
+    return (checkpoints(directory) or [(None, None)])[-1][1]
 
 
 def checkpoint_files(prefix):
     return glob.glob(glob.escape(prefix) + '.index') + glob.glob(glob.escape(prefix) + '.data-*')
 
 
-def move_aside(prefix):
-    """Move a damaged checkpoint into <dir>/damaged/, out of the way but not lost."""
-    target = os.path.join(os.path.dirname(prefix), DAMAGED_DIR)
-    os.makedirs(target, exist_ok=True)
-    for path in checkpoint_files(prefix):
-        os.replace(path, os.path.join(target, os.path.basename(path)))
-    return target
-
-
 def snapshot_due(step, last):
-    """Whether a run keeps a snapshot of ``step``: 0, 100, 300, 1000, 3000, ... (learning
-    changes most early) and its ``last``."""
+    """0, 100, 300, 1000, ... (learning changes most early) and the ``last``."""
     return step in (0, last) or (step >= 100 and re.fullmatch(r'[13]0+', str(step)) is not None)
 
 
@@ -78,7 +55,7 @@ def snapshot_dir(checkpoint_dir):
 
 
 def snapshot_steps(checkpoint_dir):
-    """The steps of the snapshots in ``checkpoint_dir``, increasing (older runs: none)."""
+    """The steps of the snapshots in ``checkpoint_dir``, increasing."""
     return [step for step, _ in checkpoints(snapshot_dir(checkpoint_dir))]
 
 
@@ -107,33 +84,15 @@ def restore(sess, saver, prefix):
         raise CheckpointError('cannot restore %s: %s' % (prefix, reason), reason) from None
 
 
-def with_newest(directory, use, attempts=5):
-    """``use(prefix)`` on the newest checkpoint, again if a running training prunes it first."""
-    for _ in range(attempts):
-        prefix = latest_checkpoint(directory)
-        if prefix is None:
-            raise CheckpointError('no checkpoint in %s' % directory)
-        try:
-            return use(prefix)
-        except CheckpointError:
-            if exists(prefix):
-                raise
-    raise CheckpointError('the checkpoints in %s keep changing; try again when the run '
-                          'there has finished' % directory)
-
-
 class Checkpoints:
     """One run directory's checkpoints (restore, save, prune) and snapshots."""
 
     def __init__(self, directory, saver, keep_every=0, say=print, snapshot_saver=None):
         self.dir, self.saver, self.keep_every, self.say = directory, saver, keep_every, say
-        self.snapshot_saver = snapshot_saver
-        self.prefix = os.path.join(directory, CHECKPOINT_PREFIX)
-        self.saved_step = None      # the step of the newest checkpoint on disk
+        self.snapshot_saver, self.saved_step = snapshot_saver, None  # the newest on disk
 
     def restore_or_initialise(self, sess, graph, global_step, recipe):
-        """Restore the newest intact checkpoint (its step) or initialise (0); damaged ones
-        are moved into damaged/, a line each."""
+        """The newest intact checkpoint's step, restored, or 0, initialised."""
         tf = tfstart.import_tf()
         shapes = {v.op.name: v.shape.as_list()
                   for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)}
@@ -148,11 +107,13 @@ class Checkpoints:
                 self.saved_step = int(sess.run(global_step))
                 self.prune()
                 return self.saved_step
-            except CheckpointError as e:
-                problem = e.reason
-            where = move_aside(prefix)
-            self.say('skipped %s: damaged (%s); moved it to %s'
-                     % (os.path.basename(prefix), problem, where))
+            except CheckpointError as e:   # out of the way, but not lost
+                aside = os.path.join(self.dir, DAMAGED_DIR)
+                os.makedirs(aside, exist_ok=True)
+                for path in checkpoint_files(prefix):
+                    os.replace(path, os.path.join(aside, os.path.basename(path)))
+                self.say('skipped %s: damaged (%s); moved it to %s'
+                         % (os.path.basename(prefix), e.reason, aside))
         sess.run(tf.global_variables_initializer())
         return 0
 
@@ -162,24 +123,21 @@ class Checkpoints:
             self._write(self.saver, sess, self.dir, step, 'a checkpoint')
             self.saved_step = step
             self.prune()
-        return '%s-%d' % (self.prefix, step)
+        return os.path.join(self.dir, '%s-%d' % (CHECKPOINT_PREFIX, step))
 
     def snapshot(self, sess, step, last):
-        """Keep step's weights in snapshots/ if the schedule wants them and none is there."""
+        """Keep step's weights in snapshots/ if they are due and not there yet."""
         where = snapshot_dir(self.dir)
-        if snapshot_due(step, last) and not exists(os.path.join(where, '%s-%d' % (
-                CHECKPOINT_PREFIX, step))):
+        if snapshot_due(step, last) and step not in dict(checkpoints(where)):
             os.makedirs(where, exist_ok=True)
             self._write(self.snapshot_saver, sess, where, step, 'a snapshot')
 
     def _write(self, saver, sess, directory, step, what):
-        """saver.save (temporary files, renamed: atomic); a failed write removes its
-        partial files and raises RunError."""
+        """saver.save (atomic: temporary files, renamed); on failure, clean up, RunError."""
         tf = tfstart.import_tf()
         prefix = os.path.join(directory, CHECKPOINT_PREFIX)
         try:
-            saver.save(sess, prefix, global_step=step, write_meta_graph=False,
-                       write_state=False)
+            saver.save(sess, prefix, global_step=step, write_meta_graph=False, write_state=False)
         except (tf.errors.OpError, OSError) as e:
             tf.train.remove_checkpoint('%s-%d' % (prefix, step))
             rundir.remove_partial_files(directory)
@@ -189,40 +147,34 @@ class Checkpoints:
                 'intact' % os.path.basename(kept) if kept else 'no earlier checkpoint')) from None
 
     def prune(self):
-        """Keep the newest KEEP_LAST and the milestones (every keep_every steps); name them
-        in the state file (TensorFlow writes it atomically)."""
+        """Keep the newest KEEP_LAST and every keep_every'th; the state file names them."""
         tf = tfstart.import_tf()
-        found = checkpoints(self.dir)
-        every = self.keep_every
+        found, every = checkpoints(self.dir), self.keep_every
         kept = [os.path.basename(prefix) for n, (step, prefix) in enumerate(found)
                 if n >= len(found) - KEEP_LAST or (every and step % every == 0)]
         for _, prefix in found:
             if os.path.basename(prefix) not in kept:
                 tf.train.remove_checkpoint(prefix)
-        if kept:
-            tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
+        tf.train.update_checkpoint_state(self.dir, kept[-1], kept)
 
 
 def forward(sess, x, tensors, images, batch_size=EVAL_BATCH, stop=None):
-    """{name: array} of ``tensors`` for ``images``, ``batch_size`` at a time; None if
-    ``stop`` was signalled. The test accuracy, visualiser, classify.py and page use it."""
+    """{name: array} of ``tensors`` for ``images``, batch by batch; None if ``stop`` came."""
     out = []
-    for start in range(0, len(images), batch_size):
+    for start in range(0, max(len(images), 1), batch_size):
         if stop:
             return None
         out.append(sess.run(tensors, feed_dict={x: images[start:start + batch_size]}))
-    if len(out) < 2:    # one pass: also right for what is not per image (weights)
-        return out[0] if out else {name: np.zeros([0] + t.shape.as_list()[1:], np.float32)
-                                   for name, t in tensors.items()}
-    return {name: np.concatenate([o[name] for o in out]) for name in tensors}
+    # one pass: also right for what is not per image (weights)
+    return out[0] if len(out) == 1 else {n: np.concatenate([o[n] for o in out]) for n in tensors}
 
 
-def add_checkpoint_flags(parser, default_recipe=DEFAULT_RECIPE):
+def add_checkpoint_flags(parser):
     where = parser.add_mutually_exclusive_group()
-    where.add_argument('--recipe', choices=recipes.RECIPES, help='the newest checkpoint '
-                       'of train_data/RECIPE (default: %s)' % default_recipe)
-    where.add_argument('--checkpoint_dir', help='the newest checkpoint here (default: '
-                       'train_data/%s)' % default_recipe)
+    where.add_argument('--recipe', choices=recipes.RECIPES,
+                       help='the newest checkpoint of train_data/RECIPE (default: expert)')
+    where.add_argument('--checkpoint_dir',
+                       help='the newest checkpoint here (default: train_data/expert)')
     where.add_argument('--checkpoint', metavar='PATH',
                        help='this checkpoint, e.g. train_data/expert/model.ckpt-20000')
     parser.add_argument('--step', type=int, metavar='N',
@@ -238,10 +190,10 @@ def parse_checkpoint_flags(parser, argv=None):
 
 
 def train_hint(checkpoint_dir):
-    """A command that trains into checkpoint_dir (train_data/<recipe>: that recipe)."""
+    """A command that trains into checkpoint_dir."""
     parent, name = os.path.split(os.path.normpath(checkpoint_dir))
-    ours = name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
-    recipe = name if ours else DEFAULT_RECIPE
+    recipe = (name if name in recipes.RECIPES and os.path.basename(parent) == 'train_data'
+              else DEFAULT_RECIPE)
     words = ['.venv/bin/python', 'deep_cnn.py'] + ['--recipe', recipe] * (recipe != DEFAULT_RECIPE)
     if os.path.normpath(checkpoint_dir) != rundir.default_checkpoint_dir(recipe):
         words += ['--checkpoint_dir', shlex.quote(checkpoint_dir)]
@@ -249,31 +201,23 @@ def train_hint(checkpoint_dir):
 
 
 def find(checkpoint_dir=None, checkpoint=None, step=None, recipe=None):
-    """(directory, prefix) the flags name: ``checkpoint`` (a prefix, its .index or .data
-    file, a directory), or ``step``'s, else prefix None: the newest, chosen when read.
-    CheckpointError, with a command that trains one, where there is none."""
-    if checkpoint:
-        if os.path.isdir(checkpoint):
-            checkpoint_dir = checkpoint
-        else:
-            prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
-            if not exists(prefix):
-                if not os.path.exists(checkpoint):
-                    raise CheckpointError('no checkpoint at %s' % checkpoint)
-                prefix = checkpoint     # not a checkpoint's name: the reader says what it is
-            return os.path.dirname(prefix) or '.', prefix
-    checkpoint_dir = checkpoint_dir or rundir.default_checkpoint_dir(recipe or DEFAULT_RECIPE)
-    if not os.path.isdir(checkpoint_dir):
-        raise CheckpointError('no checkpoint directory %s; %s'
-                              % (checkpoint_dir, train_hint(checkpoint_dir)))
+    """(directory, prefix) the flags name; prefix None: the newest, chosen when read."""
+    if checkpoint and not os.path.isdir(checkpoint):
+        prefix = re.sub(r'\.(index|data-\d+-of-\d+)$', '', checkpoint)
+        if not os.path.exists(prefix + '.index'):
+            if not os.path.exists(checkpoint):
+                raise CheckpointError('no checkpoint at %s' % checkpoint)
+            prefix = checkpoint     # not a checkpoint's name: the reader says what it is
+        return os.path.dirname(prefix) or '.', prefix
+    checkpoint_dir = (checkpoint or checkpoint_dir
+                      or rundir.default_checkpoint_dir(recipe or DEFAULT_RECIPE))
     found = checkpoints(checkpoint_dir)
     if not found:
-        raise CheckpointError('no checkpoint in %s; %s'
-                              % (checkpoint_dir, train_hint(checkpoint_dir)))
-    if step is None:
-        return checkpoint_dir, None
+        raise CheckpointError('no checkpoint %s %s; %s' % (
+            'in' if os.path.isdir(checkpoint_dir) else 'directory', checkpoint_dir,
+            train_hint(checkpoint_dir)))
     prefix = dict(found).get(step)
-    if prefix is None:
+    if step is not None and prefix is None:
         raise CheckpointError('no checkpoint of step %d in %s (steps there: %s)' % (
             step, checkpoint_dir, ', '.join(str(s) for s, _ in found)))
     return checkpoint_dir, prefix
@@ -284,8 +228,7 @@ def _graph(build, config):
     tf = tfstart.import_tf()
     graph = tf.Graph()
     with graph.as_default():
-        # The initialisers never run (a checkpoint is restored), but once a seeded run
-        # in this process has turned op determinism on, random ops need a seed to be built.
+        # Never initialised, but under a seeded run's op determinism random ops need a seed.
         tf.set_random_seed(0)
         x = tf.placeholder(tf.float32, [None, 784], name='x-input')
         return graph, x, build(x, config)
@@ -293,7 +236,6 @@ def _graph(build, config):
 
 @functools.lru_cache(maxsize=None)
 def network_shapes(build, config):
-    """{variable name: shape} of config's network, as ``build`` makes it."""
     return {v.op.name: v.shape.as_list() for v in _graph(build, config)[2].variables.values()}
 
 
@@ -303,8 +245,7 @@ def misfit(expected, shapes):
 
 
 def fitting_config(build, prefix, shapes, stored, run):
-    """(Config, record, note): ``stored`` (run.json's) when its network fits; else guessed
-    from the variable shapes (recipes share networks), with {} and a note saying so."""
+    """(Config, record, note): run.json's if its network fits, else guessed from the shapes."""
     if stored is not None and misfit(network_shapes(build, stored), shapes) is None:
         return stored, run, None
     why = ('run.json names recipe %r, but the checkpoint holds another network'
@@ -323,16 +264,11 @@ def fitting_config(build, prefix, shapes, stored, run):
 
 
 class Restored(contextlib.AbstractContextManager):
-    """config's network in a graph and session of its own, a checkpoint restored into it:
-    ``predict``, ``run`` (any layers, with the probabilities), ``at_step`` (a snapshot).
-    ``extras(layers)`` adds the caller's tensors; ``precision`` overrides the config's."""
+    """config's network and a checkpoint in a session of its own; ``extras(layers)``: more."""
 
     def __init__(self, build, config, extras=None, precision=None):
-        tf = tfstart.import_tf()
         self.build, self.config, self.extras = build, config, extras
         self.precision = precision or config.precision
-        self.prefix = self.step = self.note = self.dir = None
-        self.record = {}
         self.graph, self.x, self.net = _graph(build, config)
         with self.graph.as_default():
             self.layers = dict(self.net.layers, probabilities=self.net.probabilities,
@@ -340,110 +276,90 @@ class Restored(contextlib.AbstractContextManager):
             if extras:
                 self.layers.update(extras(self.layers))
             # Only the network's variables: global_step and Adam's slots stay on disk.
-            self.saver = tf.train.Saver(var_list=list(self.net.variables.values()))
-        self.sess = tfstart.new_session(
-            self.graph, config=tfstart.session_config(self.precision))
+            self.saver = tfstart.import_tf().train.Saver(var_list=list(self.net.variables.values()))
+        self.sess = tfstart.new_session(self.graph, config=tfstart.session_config(self.precision))
 
-    def restore(self, prefix):
-        """Restore ``prefix`` (a checkpoint or a snapshot); CheckpointError if it cannot be."""
+    def restore(self, prefix, step, record, note, directory):
+        """Restore ``prefix`` (a checkpoint or a snapshot) as ``step``'s; CheckpointError."""
         restore(self.sess, self.saver, prefix)
-        self.prefix = prefix
+        self.prefix, self.step, self.record, self.note, self.dir = (
+            prefix, step, record, note, directory)
+        return self
 
     def predict(self, images, batch_size=EVAL_BATCH, stop=None):
-        """[N, 10] probabilities of images [N, 784] (ink 1, paper 0, as MNIST's)."""
+        """[N, 10] probabilities of images [N, 784] (ink 1, paper 0); None if stopped."""
         out = self.run(['probabilities'], images, batch_size, stop)
         return None if out is None else out['probabilities']
 
     def run(self, names, images=None, batch_size=EVAL_BATCH, stop=None):
-        """{name: array} of the named layers ('probabilities', 'h_conv1', 'W_conv1', ...)
-        for ``images``, in one forward pass per batch (weights alone: no images)."""
+        """{name: array} of layers ('h_conv1', 'W_conv1', ...) for ``images`` (weights: none)."""
         tensors = {n: self.layers[n] for n in names}
-        if images is None:
-            return self.sess.run(tensors)
-        return forward(self.sess, self.x, tensors, images, batch_size, stop)
+        return (self.sess.run(tensors) if images is None
+                else forward(self.sess, self.x, tensors, images, batch_size, stop))
 
     def at_step(self, step):
-        """This network at ``step``: itself, or a new Restored of that snapshot (the caller
-        closes it); CheckpointError naming the step if there is none or it is damaged."""
+        """This network at ``step``: itself, or a new Restored of its snapshot."""
         if step == self.step:
             return self
-        prefix = dict(checkpoints(snapshot_dir(self.dir or '.'))).get(step)
+        prefix = dict(checkpoints(snapshot_dir(self.dir))).get(step)
         if prefix is None:
             raise CheckpointError('no snapshot of step %d (steps kept: %s)' % (
-                step, ', '.join(map(str, steps_of(self))) or 'none'))
+                step, ', '.join(map(str, steps_of(self)))))
         other = Restored(self.build, self.config, self.extras, self.precision)
         try:
-            other.restore(prefix)
+            return other.restore(prefix, step, self.record, None, self.dir)
         except CheckpointError as e:
             other.close()
             raise CheckpointError('snapshot of step %d is damaged (%s)' % (step, e.reason),
                                   e.reason) from None
-        other.step, other.dir, other.record = step, self.dir, self.record
-        return other
-
-    def close(self):
-        self.sess.close()
 
     def __exit__(self, *exc):
-        self.close()
+        self.sess.close()
+
+    close = __exit__
 
 
 def steps_of(net):
-    """The steps a Restored can be seen at: its run's snapshots and its own, increasing."""
-    return sorted(set(snapshot_steps(net.dir)) | {net.step}) if net.dir else [net.step]
+    """The steps a Restored can be seen at: its run's snapshots and its own."""
+    return sorted(set(snapshot_steps(net.dir)) | {net.step})
 
 
 def open_checkpoint(build, flags=None, checkpoint_dir=None, checkpoint=None, step=None,
                     recipe=None, extras=None, check=None, precision=None):
-    """A Restored (``prefix``, ``step``, ``config``, ``record``, ``note``, ``dir`` set) of the
-    checkpoint ``flags`` (or the four arguments) name, in the network of the config that
-    trained it (run.json's, or guessed). ``check(shapes, config)`` may refuse it first."""
+    """A Restored of the checkpoint the flags name; ``check(shapes, config)`` may refuse it."""
     if flags is not None:
         checkpoint_dir, checkpoint = flags.checkpoint_dir, flags.checkpoint
         step, recipe = flags.step, flags.recipe
     directory, prefix = find(checkpoint_dir, checkpoint, step, recipe)
     stored, run = record.config_of(directory)   # a malformed field: one warning, dropped
-    built = {}
-
-    def network(config):
-        if config not in built:
-            built[config] = Restored(build, config, extras, precision)
-        return built[config]
-
-    def restore(prefix):
-        shapes, step = read_checkpoint(prefix)
-        config, found, note = fitting_config(build, prefix, shapes, stored, run)
-        if check:
-            check(shapes, config)
-        chosen = network(config)
-        chosen.restore(prefix)
-        chosen.step, chosen.record, chosen.note, chosen.dir = step, found, note, directory
-        return chosen
-
-    chosen = None
+    built, chosen = {}, None
     try:
-        if stored is not None and prefix is None and _passes(check, build, stored):
-            # Built before a checkpoint is chosen: a training that is still running
-            # prunes its older checkpoints within seconds.
-            network(stored)
-        chosen = restore(prefix) if prefix else with_newest(directory, restore)
-        return chosen
+        for _ in range(5):   # again if a running training prunes the newest first
+            newest = prefix or latest_checkpoint(directory)
+            if newest is None:
+                raise CheckpointError('no checkpoint in %s' % directory)
+            try:
+                shapes, at = read_checkpoint(newest)
+                config, found, note = fitting_config(build, newest, shapes, stored, run)
+                if check:
+                    check(shapes, config)
+                if config not in built:
+                    built[config] = Restored(build, config, extras, precision)
+                chosen = built[config].restore(newest, at, found, note, directory)
+                return chosen
+            except CheckpointError:
+                if prefix or os.path.exists(newest + '.index'):
+                    raise
+        raise CheckpointError('the checkpoints in %s keep changing; try again when the run '
+                              'there has finished' % directory)
     finally:
         for net in built.values():
             if net is not chosen:
                 net.close()
 
 
-def _passes(check, build, config):
-    try:
-        return check is None or check(network_shapes(build, config), config) or True
-    except Exception:
-        return False
-
-
 def checkpoint_test_accuracy(build, checkpoint_dir, data_dir=None):
     """Test accuracy of the newest checkpoint in checkpoint_dir, as it trained."""
     with open_checkpoint(build, checkpoint_dir=checkpoint_dir) as net:
         test = mnist_data.read_data_sets(data_dir or net.config.data_dir).test
-        probabilities = net.predict(test.images)
-    return float(np.mean(probabilities.argmax(1) == test.labels))
+        return float(np.mean(net.predict(test.images).argmax(1) == test.labels))

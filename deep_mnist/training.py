@@ -1,10 +1,5 @@
-"""The machinery around deep_cnn.py's training loop: everything a run does that is not
-the tutorial. ``run()`` owns the checkpoint directory (lock, ``--fresh``, resuming),
-loads MNIST, builds, restores or initialises, and hands a ``Run`` to deep_cnn's loop,
-which calls out to it for the schedule, TensorBoard, 004's epoch losses, progress,
-checkpoints, snapshots, run.json, stop signals and the test pass. Exit codes: 0 done,
-1 an error (one line), 128 + the signal's number (SIGINT 130, SIGTERM 143).
-"""
+"""What a deep_cnn.py run does that is not the tutorial. Exit codes: 0 done, 1 an error (one
+line), 128 + the signal's number (SIGINT 130, SIGTERM 143)."""
 
 import os
 import sys
@@ -13,35 +8,16 @@ import time
 import numpy as np
 
 import mnist_data
-from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, summaries,
-                        tfstart)
-
-NAME = 'deep_cnn'
-
-
-class Stopped(Exception):
-    """A stop signal arrived before training began: nothing was changed."""
+from deep_mnist import (checkpoints, machine, progress, recipes, record, rundir, signals,
+                        summaries, tfstart)
 
 
 def say(message):
-    print('%s: %s' % (NAME, message), file=sys.stderr)
-
-
-# --- the checkpoint directory: --fresh and the resume policy ---------------------------
-
-def clear_run(config):
-    """--fresh: remove this run's checkpoints, snapshots, run.json and event files."""
-    directory = config.checkpoint_dir
-    rundir.remove_matching([os.path.join(directory, p) for p in (
-        'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
-        os.path.join(checkpoints.DAMAGED_DIR, '*'),
-        os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))] + [
-        os.path.join(config.log_dir, d, 'events.out.tfevents.*') for d in ('train', 'test')])
+    print('deep_cnn:', message, file=sys.stderr)
 
 
 def check_resume(config):
-    """(Config, record) of the directory's run.json (None, {}), read once. Another
-    recipe's checkpoints are refused (RunError); a changed flag is applied and said."""
+    """(Config, record) of run.json, or (None, {}); RunError for another recipe's run."""
     directory = config.checkpoint_dir
     found = checkpoints.checkpoints(directory)
     if not found and config.steps == 0:
@@ -69,47 +45,29 @@ def check_resume(config):
             how = 'it cannot be resumed as the recipe now is'
         raise rundir.RunError('%s holds %s: %s, or choose another --checkpoint_dir to start a '
                               'new one' % (directory, what, how))
-    if found[-1][0] >= config.steps:
-        return stored, previous     # nothing resumes: the checkpoint is only evaluated
+    resumes = found[-1][0] < config.steps   # else the checkpoint is only evaluated
     for name, (was, now) in changed.items():
-        if name in recipes.PLACES or name in ('expect', 'source'):
-            continue
-        math = name in recipes.CHANGES_THE_MATH or (
-            name == 'steps' and stored.schedule != 'constant')
-        say('resuming with %s %s (the run so far used %s)%s' % (
-            name, now, was, '; this changes the training from here on' if math else ''))
+        if resumes and name not in recipes.PLACES + ('expect', 'source'):
+            math = name in recipes.CHANGES_THE_MATH or (
+                name == 'steps' and stored.schedule != 'constant')
+            say('resuming with %s %s (the run so far used %s)%s' % (
+                name, now, was, '; this changes the training from here on' if math else ''))
     return stored, previous
 
 
-def load_data(config, mnist=None):
-    """MNIST for the run (``mnist`` if given), batches in the seed's order if seeded."""
-    if mnist is None:
-        mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
-    if config.seed is not None:
-        np.random.seed(config.seed)
-    return mnist
-
-
-# --- a run, as the loop sees it ----------------------------------------------------------
-
 class Run:
-    """What the training loop calls out to. ``start`` is the step it resumes from."""
+    """What the loop calls out to; ``start``: the step it resumes from."""
 
     def __init__(self, sess, model, config, mnist, stop, resumed, evaluate):
         self.sess, self.model, self.config, self.mnist = sess, model, config, mnist
         self.stop, self.evaluate = stop, evaluate
-        with model.graph.as_default():   # snapshots: the weights alone
-            weights = tfstart.import_tf().train.Saver(
-                var_list=list(model.net.variables.values()), save_relative_paths=True)
         self.checkpoints = checkpoints.Checkpoints(config.checkpoint_dir, model.saver,
-                                                   config.keep_every, say, weights)
+                                                   config.keep_every, say, model.weights_saver)
         self.start = self.checkpoints.restore_or_initialise(
             sess, model.graph, model.global_step, config.recipe)
         epoch = mnist.train.num_examples // config.batch_size
         self.record = record.RunRecord(config, *resumed, self.start, epoch)
-        self.writers = self.progress = None
 
-    # the loop's surroundings: a context for TensorBoard writers, progress and the clock
     def __enter__(self):
         c = self.config
         # run.json from the start: a fault before the first checkpoint leaves a true one.
@@ -122,29 +80,21 @@ class Run:
         return self
 
     def __exit__(self, *exc):
+        self.stop.done = True
         self.record.t1 = self.record.t1 or time.monotonic()
         self.progress.close()
         self.writers.__exit__(*exc)
 
-    def replay_batches(self):
-        """Draw the batches a resumed run trained on: an interrupted seeded run sees the
-        same data."""
-        for _ in range(self.start):
-            self.mnist.train.next_batch(self.config.batch_size)
-
     def look_at(self, step, batch):
-        """On a step line's or summary's step: the batch's accuracy, dropout off (one pass,
-        also TensorBoard's scalars); else None."""
+        """The batch's accuracy (dropout off) and TensorBoard's scalars, where due; else None."""
         c, m = self.config, self.model
         log_now = c.log_every and step % c.log_every == 0
         summarise = c.summary_every and step % c.summary_every == 0
         if not (log_now or summarise):
             return None
-        fetches = [m.accuracy, m.example_loss_sum]
-        if summarise and m.full_summaries is not None:
-            fetches.append(m.full_summaries)
-        accuracy, loss_sum, *merged = self.sess.run(
-            fetches, feed_dict={m.x: batch[0], m.y_: batch[1], m.net.keep_prob: 1.0})
+        full = [m.full_summaries] if summarise and m.full_summaries is not None else []
+        accuracy, loss_sum, *merged = self.sess.run([m.accuracy, m.example_loss_sum] + full,
+                                                    {m.x: batch[0], m.y_: batch[1]})
         if log_now:
             self.record.history.append([step, round(float(accuracy), 6)])
         if summarise:
@@ -152,26 +102,19 @@ class Run:
                                  float(loss_sum) / len(batch[0]))
             for summary in merged:
                 self.writers.train.add_summary(summary, step)
-            test = self.mnist.test
+            test, n = self.mnist.test, c.test_summary_size
             self.writers.scalars(self.writers.test, step, *self.evaluate(
-                self.sess, m, test.images[:c.test_summary_size],
-                test.labels[:c.test_summary_size]))
+                self.sess, m, test.images[:n], test.labels[:n]))
         return accuracy
-
-    def scheduled(self, feed, step):
-        """``feed`` with the schedule's learning rate at ``step``, where there is one."""
-        if self.model.learning_rate is not None:
-            feed[self.model.learning_rate] = recipes.learning_rate_at(self.config, step)
-        return feed
 
     def after_step(self, step, loss):
         """004's epoch line, progress, a snapshot where due, a checkpoint where due."""
         epoch_loss = self.record.add_loss(step, loss)
         if epoch_loss is not None:
-            epoch = step // self.record.steps_per_epoch - 1
-            total = -(-self.config.steps // self.record.steps_per_epoch)
+            per_epoch = self.record.steps_per_epoch
             # write-up 004's own line: epoch number, 'out of' the epochs, the summed loss
-            print('Step', epoch, 'out of', total, 'loss:', epoch_loss, flush=True)
+            print('Step', step // per_epoch - 1, 'out of', -(-self.config.steps // per_epoch),
+                  'loss:', epoch_loss, flush=True)
         self.progress.update(step)
         every = self.config.checkpoint_every
         if every and step % every == 0:
@@ -179,10 +122,10 @@ class Run:
         elif step < self.config.steps:      # the last step's follows its checkpoint: test()
             self.checkpoints.snapshot(self.sess, step, self.config.steps)
 
-    def save(self, step, status, test_accuracy=None):
+    def save(self, step, status):
         """Save step's checkpoint, write run.json, keep a snapshot if due; the prefix."""
         path = self.checkpoints.save(self.sess, step)
-        self.write_record(step, status, path, test_accuracy)
+        self.write_record(step, status, path)
         self.checkpoints.snapshot(self.sess, step, self.config.steps)   # after: it matters less
         return path
 
@@ -195,14 +138,12 @@ class Run:
                 os.path.basename(path) if path else 'none')) from None
 
     def test(self, step):
-        """Save, then test on all 10000 digits: the accuracy, or None if a stop signal came
-        first (saved either way)."""
+        """Save, then test: the accuracy, or None if a stop signal came first."""
         path = self.save(step, 'running')     # 'finished' once the accuracy is known
         self.record.t1 = time.monotonic()
-        if self.stop:
-            return None
-        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
-                               self.mnist.test.labels, stop=self.stop)
+        test = self.mnist.test     # all 10000 digits, unless a stop signal comes
+        result = None if self.stop else self.evaluate(self.sess, self.model, test.images,
+                                                      test.labels, stop=self.stop)
         if result is None:
             return None
         accuracy, loss = result
@@ -233,13 +174,13 @@ class Run:
         return 1
 
     def evaluate_only(self):
-        """Nothing left to train: test the checkpoint, record it where run.json lacks it
-        (a run stopped in its test pass); the exit code."""
+        """Test a checkpoint with nothing left to train; record it where run.json lacks it."""
         say('the checkpoint at step %d already reaches --steps %d: nothing to train; '
             'evaluating it' % (self.start, self.config.steps))
-        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # one lost to a full disk
-        result = self.evaluate(self.sess, self.model, self.mnist.test.images,
-                               self.mnist.test.labels, stop=self.stop)
+        self.checkpoints.snapshot(self.sess, self.start, self.config.steps)  # lost to a full disk
+        test = self.mnist.test
+        result = self.evaluate(self.sess, self.model, test.images, test.labels, stop=self.stop)
+        self.stop.done = True   # the result is out: teardown changes nothing
         if result is None:
             say('%s: stopped during the test pass; nothing changed' % self.stop.name)
             return 128 + self.stop.signum
@@ -248,28 +189,32 @@ class Run:
         return 0
 
 
-# --- from the command line's config to the exit code -------------------------------
-
 def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
-    """Own the directory, load (unless ``mnist``), build with ``build_model``, restore or
-    initialise, train with ``loop(sess, model, mnist, config, run)``; the exit code."""
+    """Own the directory, load, build, restore, train with ``loop``; the exit code."""
+    directory = config.checkpoint_dir
     try:
-        with rundir.locked(config.checkpoint_dir):
-            for directory in (config.checkpoint_dir, checkpoints.snapshot_dir(config.checkpoint_dir)):
-                rundir.remove_partial_files(directory)
-            if fresh:
-                clear_run(config)
-            # The run's first line, once the directory is its own (a refused run says
-            # only why): where bf16 is not in use, and fast's schedule for its precision.
+        with rundir.locked(directory):
+            for partial in (directory, checkpoints.snapshot_dir(directory)):
+                rundir.remove_partial_files(partial)
+            if fresh:   # this run's checkpoints, snapshots, run.json and event files
+                rundir.remove_matching([os.path.join(directory, p) for p in (
+                    'checkpoint', checkpoints.CHECKPOINT_PREFIX + '-*', record.RUN_JSON,
+                    os.path.join(checkpoints.DAMAGED_DIR, '*'),
+                    os.path.join(checkpoints.SNAPSHOT_DIR, checkpoints.CHECKPOINT_PREFIX + '-*'))]
+                    + [os.path.join(config.log_dir, d, 'events.out.tfevents.*')
+                       for d in ('train', 'test')])
+            # The first line, once the directory is ours (a refused run says only why).
             line = recipes.precision_line(config)
             if line:
                 say(line)
             resumed = check_resume(config)
-            mnist = load_data(config, mnist)
+            if mnist is None:
+                mnist = mnist_data.read_data_sets(config.data_dir, one_hot=True, seed=config.seed)
             tf = tfstart.import_tf()
             if stop:
-                raise Stopped()
-            if config.seed is not None:
+                raise signals.Interrupted(stop.signum)
+            if config.seed is not None:   # batches in the seed's order
+                np.random.seed(config.seed)
                 # compat.v1 lacks this switch; the v2 one is process-wide and covers graphs.
                 tf.compat.v2.config.experimental.enable_op_determinism()
             model = build_model(config)
@@ -277,32 +222,25 @@ def run(config, fresh, stop, build_model, evaluate, loop, mnist=None):
             with tfstart.new_session(model.graph, config=options) as sess:
                 the_run = Run(sess, model, config, mnist, stop, resumed, evaluate)
                 if the_run.start and the_run.start >= config.steps:
-                    code = the_run.evaluate_only()
-                    stop.done = True    # the result is out: teardown changes nothing
-                    return code
+                    return the_run.evaluate_only()
                 if the_run.start:
                     say('resuming from %s (step %d), training to step %d' % (
-                        checkpoints.latest_checkpoint(config.checkpoint_dir), the_run.start,
-                        config.steps))
-                the_run.replay_batches()
+                        checkpoints.latest_checkpoint(directory), the_run.start, config.steps))
+                for _ in range(the_run.start):  # the batches trained on: a seeded resume's data
+                    mnist.train.next_batch(config.batch_size)
                 if stop:
-                    raise Stopped()
+                    raise signals.Interrupted(stop.signum)
                 with the_run:
-                    code = loop(sess, model, mnist, config, the_run)
-                    stop.done = True
-                return code
-    except Stopped:
+                    return loop(sess, model, mnist, config, the_run)
+    except signals.Interrupted:   # before training began
         say('%s: stopped before training began; nothing was changed' % stop.name)
         return 128 + stop.signum
     except (rundir.RunError, checkpoints.CheckpointError, mnist_data.MNISTDataError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
     except OSError as e:
-        print('error: %s: %s' % (e.filename or config.checkpoint_dir, tfstart.tf_message(e)),
-              file=sys.stderr)
+        print('error: %s: %s' % (e.filename or directory, tfstart.tf_message(e)), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        say('interrupted; nothing new saved (the checkpoints in %s are as they were)'
-            % config.checkpoint_dir)
+        say('interrupted; nothing new saved (the checkpoints in %s are as they were)' % directory)
         return 128 + (stop.signum or 2)
-
