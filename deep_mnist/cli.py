@@ -32,7 +32,7 @@ positive_int = checked_type(int, lambda v: v >= 1, 'an integer >= 1')
 nonnegative_int = checked_type(int, lambda v: v >= 0, 'an integer >= 0')
 positive_float = checked_type(float, lambda v: 0 < v < float('inf'), 'a number > 0')
 probability = checked_type(float, lambda v: 0 < v <= 1, 'in (0, 1]')
-seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's range
+seed_int = checked_type(int, lambda v: 0 <= v < 2 ** 32, 'an integer in [0, 2**32)')  # numpy's
 
 
 def reported(prog, work, errors):
