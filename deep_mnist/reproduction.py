@@ -29,7 +29,10 @@ QUICK = {'softmax': {'steps': 50}, 'cnn': {'steps': 20, 'log_every': 10, 'summar
 QUICK_SUMMARY = 'CNN recipes %d steps, softmax %d' % (QUICK['cnn']['steps'],
                                                       QUICK['softmax']['steps'])
 # Read without importing TensorFlow (that takes seconds); pyproject names this distribution.
-TF_VERSION = importlib.metadata.version('tensorflow')
+try:
+    TF_VERSION = importlib.metadata.version('tensorflow')
+except importlib.metadata.PackageNotFoundError:     # tensorflow-cpu, a conda build, ...
+    TF_VERSION = 'unknown'
 
 # What a write-up says each recipe reaches; reproduction/claims.json explains the fields.
 Claim = collections.namedtuple('Claim', 'text cite detail printed note', defaults=[''])
