@@ -461,21 +461,25 @@ def wait_for(browser, condition):
 
 
 def click_darkest_pixel(browser, layer, k):
-    """Click map k of ``layer`` at its strongest pixel; that (row, column)."""
-    from selenium.webdriver.common.action_chains import ActionChains
+    """Click map k of ``layer`` at its strongest pixel; that (row, column). The pointer goes
+    to the whole viewport pixel nearest that pixel's centre: the maps' sizes are fractional."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
     canvas = browser.find_elements('css selector', '#%s canvas' % layer)[k]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
-    r, c, size = browser.execute_script("""
+    r, c, x, y = browser.execute_script("""
         const canvas = arguments[0], data = canvas.getContext('2d')
             .getImageData(0, 0, canvas.width, canvas.height).data;
         let best = 0;
         for (let i = 0; i < data.length; i += 4) if (data[i] < data[best]) best = i;
-        return [Math.floor(best / 4 / canvas.width), (best / 4) % canvas.width, canvas.width];""",
+        const r = Math.floor(best / 4 / canvas.width), c = (best / 4) % canvas.width;
+        const box = canvas.getBoundingClientRect(), edge = canvas.clientLeft;
+        const cell = (box.width - 2 * edge) / canvas.width;          // the maps are square
+        return [r, c, Math.round(box.left + edge + (c + 0.5) * cell),
+                Math.round(box.top + edge + (r + 0.5) * cell)];""",
                                         canvas)
-    cell = (canvas.size['width'] - 2) / size           # inside its 1-pixel border
-    ActionChains(browser).move_to_element_with_offset(    # from the centre, in CSS pixels
-        canvas, round(1 + (c + 0.5) * cell - canvas.size['width'] / 2),
-        round(1 + (r + 0.5) * cell - canvas.size['height'] / 2)).click().perform()
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(x, y).click()
+    actions.perform()
     return r, c
 
 
