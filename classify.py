@@ -46,11 +46,13 @@ class Failed(Exception):
 
 def parse_args(argv=None):
     p = cli.ArgumentParser(description='Read handwritten digits in photos, prepared as MNIST was.')
-    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER', help='images or folders of them')
+    p.add_argument('paths', nargs='*', metavar='IMAGE_OR_FOLDER',
+                   help='images (PNG, JPEG, ...) or folders of them')
     checkpoints.add_checkpoint_flags(p)
     p.add_argument('--json', action='store_true', help='print the results as JSON')
     p.add_argument('--number', action='store_true', help='read the digits in a row as a number')
-    p.add_argument('--explain', metavar='DIR', help='write a figure per image into DIR')
+    p.add_argument('--explain', metavar='DIR', help='write a figure per image into DIR: each '
+                   'step of its preparation, the conv maps, the probabilities')
     drawing_page.add_serve_flags(p)
     args = checkpoints.parse_checkpoint_flags(p, argv)
     if args.serve and (args.paths or args.json or args.explain or args.number):
